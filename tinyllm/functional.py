@@ -1,0 +1,684 @@
+"""Functions of tensors, as in ``torch.nn.functional`` (import as ``F``); class axis last.
+
+Activations, losses and attention. Softmax, log-softmax with cross-entropy, layer norm,
+GELU and attention are *fused*: one op with one hand-written backward instead of a chain
+of primitives. That is faster (fewer passes over memory, fewer saved arrays) and more
+stable (max-subtraction inside the op). The tests check each fused op against the same
+function composed from primitives, and against PyTorch.
+
+Notation: ``y`` the output, ``g = ∂L/∂y`` the incoming gradient.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import backend
+from .ops import Where, _shape
+from .tensor import Function, Tensor, unbroadcast
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp", "cross_entropy",
+    "mse_loss", "layer_norm", "embedding", "dropout", "masked_fill", "linear",
+    "scaled_dot_product_attention", "attention",
+]
+
+
+def _tensor(x, name="input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a tl.Tensor, got {type(x).__name__}")
+    return x
+
+
+def _float_tensor(x, name="input"):
+    _tensor(x, name)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+# ----------------------------------------------------------------------------- activations
+class ReLU(Function):
+    """y = max(x, 0);  ∂L/∂x = g · [x > 0]."""
+
+    def forward(self, x):
+        y = self.xp.maximum(x, 0)
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g * (y > 0),)
+
+
+def relu(x):
+    """Rectified linear unit, elementwise: max(x, 0)."""
+    return ReLU.apply(_float_tensor(x))
+
+
+class Sigmoid(Function):
+    """y = σ(x) = 1 / (1 + e⁻ˣ);  ∂L/∂x = g · y (1 − y).
+
+    Computed as ½ (1 + tanh(x/2)), which never overflows."""
+
+    def forward(self, x):
+        y = self.xp.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g * y * (1 - y),)
+
+
+def sigmoid(x):
+    """The logistic function 1 / (1 + e⁻ˣ), elementwise."""
+    return Sigmoid.apply(_float_tensor(x))
+
+
+def tanh(x):
+    """Hyperbolic tangent, elementwise."""
+    return _float_tensor(x).tanh()
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class GELU(Function):
+    r"""Gaussian error linear unit, y = x · Φ(x).
+
+    * exact ("none"):  Φ(x) = ½ (1 + erf(x/√2));  ∂y/∂x = Φ(x) + x · φ(x), with
+      φ(x) = e^{−x²/2} / √(2π) the standard normal density.
+    * "tanh":  y = ½ x (1 + t),  t = tanh(u),  u = √(2/π) (x + 0.044715 x³);
+      ∂y/∂x = ½ (1 + t) + ½ x (1 − t²) · √(2/π) (1 + 3 · 0.044715 x²).
+
+    Written with in-place operations (``x*x*x``, never ``x**3``: NumPy's generic power is
+    ~70× slower)."""
+
+    def forward(self, x, approximate="none"):
+        xp = self.xp
+        if approximate == "tanh":
+            t = x * x
+            t *= 0.044715
+            t += 1
+            t *= x
+            t *= _SQRT_2_OVER_PI
+            xp.tanh(t, out=t)
+            self.save(x, t, approximate)
+            y = t + 1
+            y *= x
+            y *= 0.5
+            return y
+        phi_cdf = backend.erf(self.device, x * _INV_SQRT_2)
+        phi_cdf += 1
+        phi_cdf *= 0.5
+        self.save(x, phi_cdf, approximate)
+        return x * phi_cdf
+
+    def backward(self, g):
+        x, s, approximate = self.saved
+        xp = self.xp
+        if approximate == "tanh":
+            t = s
+            inner = x * x
+            inner *= 3 * 0.044715
+            inner += 1
+            inner *= _SQRT_2_OVER_PI
+            one_minus_t2 = 1 - t * t
+            inner *= one_minus_t2
+            inner *= x
+            inner += 1
+            inner += t
+            inner *= 0.5
+            return (g * inner,)
+        density = x * x
+        density *= -0.5
+        xp.exp(density, out=density)
+        density *= _INV_SQRT_2PI
+        density *= x
+        density += s
+        return (g * density,)
+
+
+def gelu(x, approximate="none"):
+    """GELU activation; ``approximate="tanh"`` gives GPT-2's tanh form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(_float_tensor(x), approximate=approximate)
+
+
+# ----------------------------------------------------------------------------- softmax family
+class Softmax(Function):
+    r"""y_i = e^{x_i − m} / Σ_j e^{x_j − m} along an axis (m = max x: the same value,
+    no overflow);  ∂L/∂x = y ⊙ (g − Σ_j g_j y_j)."""
+
+    def forward(self, x, axis=-1):
+        xp = self.xp
+        y = x - x.max(axis=axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
+        self.save(y, axis)
+        return y
+
+    def backward(self, g):
+        y, axis = self.saved
+        gy = g * y
+        gy -= y * gy.sum(axis=axis, keepdims=True)
+        return (gy,)
+
+
+def softmax(x, axis=-1):
+    """softmax(x)_i = exp(x_i) / Σ_j exp(x_j) along ``axis``."""
+    return Softmax.apply(_float_tensor(x), axis=axis)
+
+
+class LogSoftmax(Function):
+    r"""y = x − logΣexp(x) along an axis;  ∂L/∂x = g − softmax(x) · Σ_j g_j
+    (softmax(x) = e^y, recomputed from the saved output)."""
+
+    def forward(self, x, axis=-1):
+        xp = self.xp
+        shifted = x - x.max(axis=axis, keepdims=True)
+        lse = xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        shifted -= lse
+        self.save(shifted, axis)
+        return shifted
+
+    def backward(self, g):
+        y, axis = self.saved
+        return (g - self.xp.exp(y) * g.sum(axis=axis, keepdims=True),)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) computed stably: x − logsumexp(x)."""
+    return LogSoftmax.apply(_float_tensor(x), axis=axis)
+
+
+class LogSumExp(Function):
+    r"""y = log Σ_j e^{x_j} = m + log Σ_j e^{x_j − m};  ∂L/∂x_i = g · e^{x_i − y} = g · softmax(x)_i."""
+
+    def forward(self, x, axis=-1, keepdims=False):
+        xp = self.xp
+        m = x.max(axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf: avoid inf - inf
+        y = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        self.save(x, y, axis, keepdims)
+        return y if keepdims else y.squeeze(axis)
+
+    def backward(self, g):
+        x, y, axis, keepdims = self.saved
+        if not keepdims:
+            g = self.xp.expand_dims(g, axis)
+        return (g * self.xp.exp(x - y),)
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """log Σ exp(x) along ``axis``, without overflow."""
+    return LogSumExp.apply(_float_tensor(x), axis=axis, keepdims=keepdims)
+
+
+# ----------------------------------------------------------------------------- losses
+class CrossEntropy(Function):
+    r"""Softmax cross-entropy on logits z (N, C) and class indices t (N,), fused.
+
+    With p = softmax(z), smoothing ε and the valid rows V (t ≠ ignore_index):
+
+        loss_n = (1 − ε) · (−log p_{n,t_n}) + ε · (−(1/C) Σ_c log p_{n,c})
+
+    and ∂loss_n/∂z_n = p_n − (1 − ε) · onehot(t_n) − ε/C. With soft targets q (N, C)
+    instead of indices: loss_n = −Σ_c q'_{n,c} log p_{n,c} with q' = (1 − ε) q + ε/C, and
+    ∂loss_n/∂z_n = p_n Σ_c q'_{n,c} − q'_n. "mean" divides by |V| (as torch)."""
+
+    def forward(self, z, t, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+        xp = self.xp
+        n, c = z.shape
+        logp = z - z.max(axis=1, keepdims=True)
+        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        if t.ndim == 2:  # soft targets (class probabilities)
+            q = t if label_smoothing == 0 else t * (1 - label_smoothing) + label_smoothing / c
+            losses = -(q * logp).sum(axis=1)
+            valid, count = None, n
+        else:
+            valid = t != ignore_index
+            safe_t = xp.where(valid, t, 0)
+            picked = xp.take_along_axis(logp, safe_t[:, None], axis=1)[:, 0]
+            losses = -picked
+            if label_smoothing:
+                losses = losses * (1 - label_smoothing) - logp.mean(axis=1) * label_smoothing
+            losses = xp.where(valid, losses, 0)
+            count = valid.sum()
+            q = safe_t
+        self.save(logp, q, valid, count, label_smoothing, reduction)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return total / count if reduction == "mean" else total
+
+    def backward(self, g):
+        logp, q, valid, count, eps, reduction = self.saved
+        xp = self.xp
+        n, c = logp.shape
+        grad = xp.exp(logp)  # p
+        if valid is None:  # soft targets
+            grad *= q.sum(axis=1, keepdims=True)
+            grad -= q
+        else:
+            if eps:
+                grad -= eps / c
+            rows = xp.arange(n)
+            grad[rows, q] -= 1 - eps
+            grad *= valid[:, None]
+        if reduction == "none":
+            grad *= g[:, None]
+        else:
+            grad *= g / count if reduction == "mean" else g
+        return grad, None
+
+
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    """Cross-entropy between ``logits`` (..., C) and ``targets``: class indices (...) or
+    class probabilities of the same shape as ``logits``.
+
+    ``ignore_index``: targets equal to it add nothing (and are not counted in the mean).
+    ``label_smoothing`` ε ∈ [0, 1]: mixes the target with the uniform distribution.
+    ``reduction``: "mean" (over counted targets), "sum" or "none" (shape of ``targets``).
+    """
+    _float_tensor(logits, "logits")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if logits.ndim < 1:
+        raise ValueError("cross_entropy: logits need a class axis (shape (..., C))")
+    c = logits.shape[-1]
+    if not isinstance(targets, Tensor):
+        if logits.device != "cpu":
+            raise TypeError(f"cross_entropy: targets are a {type(targets).__name__} but the logits are "
+                            f"on {logits.device!r}; make the targets a tl.Tensor on that device")
+        targets = Tensor(np.asarray(targets))
+    if targets.device != logits.device:
+        raise RuntimeError(f"cross_entropy: logits on {logits.device!r} but targets on {targets.device!r}")
+    soft = np.issubdtype(targets.dtype, np.floating)
+    if soft:
+        if targets.shape != logits.shape:
+            raise ValueError(f"cross_entropy: probability targets must have the logits' shape "
+                             f"{logits.shape}, got {targets.shape}")
+        t = targets.data.reshape(-1, c).astype(logits.dtype, copy=False)
+    else:
+        if not np.issubdtype(targets.dtype, np.integer):
+            raise TypeError(f"cross_entropy: targets must be integer class indices or float "
+                            f"probabilities, got dtype {targets.dtype}")
+        if targets.shape != logits.shape[:-1]:
+            raise ValueError(f"cross_entropy: logits of shape {logits.shape} (..., C) need targets of "
+                             f"shape {logits.shape[:-1]}, got {targets.shape}")
+        t = targets.data.reshape(-1)
+        bad = (t != ignore_index) & ((t < 0) | (t >= c))
+        if bool(bad.any()):
+            first = int(t[bad][0])
+            raise IndexError(f"cross_entropy: target {first} is out of range for {c} classes "
+                             f"(expected 0 <= target < {c}, or ignore_index={ignore_index})")
+    z = logits.reshape(-1, c)
+    out = CrossEntropy.apply(z, Tensor._wrap(t, logits._device), ignore_index=ignore_index,
+                             label_smoothing=label_smoothing, reduction=reduction)
+    if reduction == "none":
+        out = out.reshape(logits.shape[:-1])
+    return out
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error: mean((input − target)²); ``reduction`` "mean", "sum" or "none".
+
+    ∂L/∂input = 2 (input − target) / N for "mean" (composed from primitives)."""
+    _float_tensor(input, "input")
+    target_shape = target.shape if isinstance(target, Tensor) else _shape(np.asarray(target))
+    if tuple(target_shape) != input.shape:
+        raise ValueError(f"mse_loss: input has shape {input.shape} but target has shape "
+                         f"{tuple(target_shape)}; they must match")
+    diff = input - target
+    sq = diff * diff
+    if reduction == "mean":
+        return sq.mean()
+    if reduction == "sum":
+        return sq.sum()
+    if reduction == "none":
+        return sq
+    raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+# ----------------------------------------------------------------------------- layers
+class LayerNorm(Function):
+    r"""Layer normalisation over the last axis (D features), fused.
+
+        μ = mean(x),  σ² = mean((x − μ)²),  x̂ = (x − μ) / √(σ² + ε),  y = x̂ ⊙ w + b
+
+    Backward, with ĝ = g ⊙ w (the gradient reaching x̂):
+
+        ∂L/∂x = (1/√(σ² + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂))
+        ∂L/∂w = Σ_rows g ⊙ x̂,   ∂L/∂b = Σ_rows g
+    """
+
+    def forward(self, x, weight=None, bias=None, eps=1e-5):
+        xp = self.xp
+        mu = x.mean(axis=-1, keepdims=True)
+        xhat = x - mu
+        var = (xhat * xhat).mean(axis=-1, keepdims=True)
+        var += eps
+        rstd = 1.0 / xp.sqrt(var)
+        xhat *= rstd
+        self.save(xhat, rstd, weight)
+        y = xhat * weight if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, g):
+        xhat, rstd, weight = self.saved
+        need_x = self.needs_grad[0]
+        d = xhat.shape[-1]
+        rows = g.reshape(-1, d)
+        gw = (rows * xhat.reshape(-1, d)).sum(axis=0) if weight is not None and self.needs_grad[1] else None
+        gb = rows.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        gx = None
+        if need_x:
+            gh = g * weight if weight is not None else g
+            gx = gh - gh.mean(axis=-1, keepdims=True)
+            gx -= xhat * (gh * xhat).mean(axis=-1, keepdims=True)
+            gx *= rstd
+        return (gx, gw, gb)[:len(self.needs_grad)]
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Normalise ``x`` (..., D) over its last axis, then scale by ``weight`` (D,) and
+    shift by ``bias`` (D,) when given."""
+    _float_tensor(x)
+    d = x.shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != (d,):
+            raise ValueError(f"layer_norm: {name} must have shape ({d},) for input of shape {x.shape}, "
+                             f"got {p.shape}")
+    if weight is None and bias is not None:
+        weight = Tensor._wrap(x.xp.ones((d,), dtype=x.dtype), x._device)
+    inputs = [x] + [p for p in (weight, bias) if p is not None]
+    return LayerNorm.apply(*inputs, eps=eps)
+
+
+class Linear(Function):
+    r"""y = x Wᵀ + b with x (..., in), W (out, in), b (out,) — one matrix product.
+
+    ∂L/∂x = g W,   ∂L/∂W = gᵀ x (over all rows),   ∂L/∂b = Σ_rows g."""
+
+    def forward(self, x, weight, bias=None):
+        x2 = x.reshape(-1, x.shape[-1])
+        y = x2 @ weight.T
+        if bias is not None:
+            y += bias
+        self.save(x2, weight, x.shape)
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    def backward(self, g):
+        x2, weight, shape = self.saved
+        g2 = g.reshape(-1, g.shape[-1])
+        need = self.needs_grad
+        gx = (g2 @ weight).reshape(shape) if need[0] else None
+        gw = g2.T @ x2 if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        gb = g2.sum(axis=0) if need[2] else None
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """Affine map y = x Wᵀ + b, as ``torch.nn.functional.linear``: x (..., in), W (out, in)."""
+    _float_tensor(x)
+    if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} needs a weight of shape (out, {x.shape[-1]}), "
+                         f"got {weight.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)
+
+
+class Embedding(Function):
+    """y = W[ids] (a row lookup);  ∂L/∂W = zeros with each g row added at its id's row
+    (ids repeat, so the adds accumulate: a scatter-add)."""
+
+    def forward(self, weight, ids):
+        self.save(ids, weight.shape)
+        return weight[ids]
+
+    def backward(self, g):
+        ids, shape = self.saved
+        grad = self.xp.zeros(shape, dtype=g.dtype)
+        backend.scatter_add(self.device, grad, ids.reshape(-1), g.reshape(-1, shape[1]))
+        return (grad,)
+
+
+def _as_index_array(ids, device, what):
+    if isinstance(ids, Tensor):
+        if ids.device != device.name:
+            raise RuntimeError(f"{what}: ids on {ids.device!r} but weight on {device.name!r}")
+        ids = ids.data
+    elif backend.array_device(ids) is None or backend.array_device(ids).name == "cpu":
+        ids = np.asarray(ids)
+        if device.name != "cpu":
+            raise TypeError(f"{what}: ids are a host array but the weight is on {device.name!r}; "
+                            f"make them a tl.Tensor on that device")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{what}: ids must be integers, got dtype {ids.dtype}")
+    return ids
+
+
+def embedding(ids, weight):
+    """Rows of ``weight`` (V, D) picked by integer ``ids`` (any shape) → (*ids.shape, D)."""
+    _float_tensor(weight, "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be (num_embeddings, dim), got shape {weight.shape}")
+    ids = _as_index_array(ids, weight._device, "embedding")
+    v = weight.shape[0]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= v):
+        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+        raise IndexError(f"embedding: id {bad} is out of range for {v} embeddings (expected 0 <= id < {v})")
+    return Embedding.apply(weight, ids=ids)
+
+
+class Dropout(Function):
+    """y = x ⊙ m / (1 − p) with m ~ Bernoulli(1 − p);  ∂L/∂x = g ⊙ m / (1 − p)."""
+
+    def forward(self, x, p):
+        keep = backend.random_uniform(self.device, x.shape, x.dtype) >= p
+        scale = keep.astype(x.dtype)
+        scale *= 1.0 / (1.0 - p)
+        self.save(scale)
+        return x * scale
+
+    def backward(self, g):
+        (scale,) = self.saved
+        return (g * scale,)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1−p) (training);
+    the identity when not training or p = 0."""
+    _float_tensor(x)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return Dropout.apply(x, p=p)
+
+
+def masked_fill(x, mask, value):
+    """``x`` with ``value`` where ``mask`` is True (mask broadcasts to x);
+    ∂L/∂x = g where the mask is False, 0 where it is True."""
+    _tensor(x)
+    mask_t = mask if isinstance(mask, Tensor) else Tensor(mask, device=x.device)
+    if mask_t.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be boolean, got dtype {mask_t.dtype}")
+    try:
+        np.broadcast_shapes(mask_t.shape, x.shape)
+    except ValueError:
+        raise ValueError(f"masked_fill: mask of shape {mask_t.shape} does not broadcast to input "
+                         f"of shape {x.shape}") from None
+    return Where.apply(mask_t, value, x)
+
+
+# ----------------------------------------------------------------------------- attention
+_causal_cache = {}
+
+
+def _causal_mask(device, length, source_length):
+    """(L, S) boolean, True above the diagonal: position i may not look at j > i."""
+    key = (device.name, length, source_length)
+    mask = _causal_cache.get(key)
+    if mask is None:
+        xp = device.xp
+        mask = xp.triu(xp.ones((length, source_length), dtype=bool), 1)
+        if len(_causal_cache) > 64:
+            _causal_cache.clear()
+        _causal_cache[key] = mask
+    return mask
+
+
+class Attention(Function):
+    r"""Scaled dot-product attention, fused:  O = softmax(Q Kᵀ · s + M) V,  s = 1/√d_k.
+
+    Forward, with P the attention weights (rows sum to 1; a fully masked row is all 0):
+
+        S = Q Kᵀ · s (+ mask),  P = softmax(S) (dropped out: P̃ = P ⊙ D),  O = P̃ V
+
+    Backward, with G = ∂L/∂O:
+
+        ∂L/∂V = P̃ᵀ G,   ∂L/∂P = (G Vᵀ) ⊙ D,   ∂L/∂S = P ⊙ (∂L/∂P − rowsum(∂L/∂P ⊙ P)),
+        ∂L/∂Q = ∂L/∂S · K · s,   ∂L/∂K = (∂L/∂S)ᵀ · Q · s
+    """
+
+    def forward(self, q, k, v, mask=None, scale=1.0, dropout_p=0.0):
+        xp = self.xp
+        scores = q @ k.swapaxes(-1, -2)
+        scores *= scale
+        masked = mask is not None
+        if masked:
+            if mask.dtype == np.bool_:
+                scores = xp.where(mask, -np.inf, scores).astype(scores.dtype, copy=False)
+            else:
+                scores = scores + mask
+        row_max = scores.max(axis=-1, keepdims=True)
+        if masked:  # a row masked everywhere has max -inf: keep it from making nan
+            row_max = xp.where(xp.isfinite(row_max), row_max, 0).astype(scores.dtype, copy=False)
+        scores -= row_max
+        p = xp.exp(scores, out=scores)
+        total = p.sum(axis=-1, keepdims=True)
+        if masked:
+            total = xp.maximum(total, np.finfo(p.dtype).tiny)  # 0/tiny = 0 on fully masked rows
+        p /= total
+        drop = None
+        if dropout_p > 0.0:
+            drop = (backend.random_uniform(self.device, p.shape, p.dtype) >= dropout_p).astype(p.dtype)
+            drop *= 1.0 / (1.0 - dropout_p)
+            p_used = p * drop
+        else:
+            p_used = p
+        self.save(q, k, v, p, drop, scale)
+        self.weights = p_used
+        return p_used @ v
+
+    def backward(self, g):
+        q, k, v, p, drop, scale = self.saved
+        need_q, need_k, need_v = self.needs_grad[:3]
+        p_used = p * drop if drop is not None else p
+        gv = unbroadcast(p_used.swapaxes(-1, -2) @ g, v.shape) if need_v else None
+        gq = gk = None
+        if need_q or need_k:
+            gp = g @ v.swapaxes(-1, -2)
+            if drop is not None:
+                gp *= drop
+            gp *= p
+            gs = gp
+            gs -= p * gp.sum(axis=-1, keepdims=True)
+            gs *= scale
+            if need_q:
+                gq = unbroadcast(gs @ k, q.shape)
+            if need_k:
+                gk = unbroadcast(gs.swapaxes(-1, -2) @ q, k.shape)
+        grads = (gq, gk, gv)
+        return grads + (None,) * (len(self.needs_grad) - 3)
+
+    def release(self):
+        super().release()
+        self.weights = None
+
+    __slots__ = ("weights",)
+
+
+def _attention_mask(attn_mask, is_causal, q, k):
+    """Combine a user mask and causality into one backend array (or None)."""
+    device = q._device
+    length, source_length = q.shape[-2], k.shape[-2]
+    mask = None
+    if attn_mask is not None:
+        m = attn_mask if isinstance(attn_mask, Tensor) else Tensor(attn_mask, device=q.device)
+        if m.device != q.device:
+            raise RuntimeError(f"attention: attn_mask on {m.device!r} but queries on {q.device!r}")
+        if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.floating):
+            raise TypeError(f"attention: attn_mask must be boolean (True = masked out) or float "
+                            f"(added to the scores), got dtype {m.dtype}")
+        expected = q.shape[:-2] + (length, source_length)
+        try:
+            if np.broadcast_shapes(m.shape, expected) != tuple(expected):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"attention: attn_mask of shape {m.shape} does not broadcast to the "
+                             f"scores' shape {expected} (..., L, S)") from None
+        mask = m.data if m.dtype == np.bool_ else m.data.astype(q.dtype, copy=False)
+    if is_causal:
+        causal = _causal_mask(device, length, source_length)
+        if mask is None:
+            mask = causal
+        elif mask.dtype == np.bool_:
+            mask = mask | causal
+        else:
+            mask = device.xp.where(causal, -np.inf, mask).astype(q.dtype, copy=False)
+    return mask
+
+
+def attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
+    """Scaled dot-product attention returning ``(output, weights)``; ``weights`` (…, L, S)
+    are the attention probabilities (after dropout), detached from the graph."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _float_tensor(t, name)
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"attention: q, k, v need shape (..., seq, dim); got {q.shape}, {k.shape}, {v.shape}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"attention: queries of dim {q.shape[-1]} and keys of dim {k.shape[-1]} differ "
+                         f"(q {q.shape}, k {k.shape})")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention: {k.shape[-2]} keys but {v.shape[-2]} values (k {k.shape}, v {v.shape})")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
+    mask = _attention_mask(attn_mask, is_causal, q, k)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    out, fn = Attention.apply_with_context(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p)
+    weights = Tensor._wrap(fn.weights, q._device)
+    if out._ctx is None:
+        fn.release()  # no graph: nothing will call backward, free the saved arrays now
+    return out, weights
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
+    r"""Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V.
+
+    q (..., L, d_k), k (..., S, d_k), v (..., S, d_v) → (..., L, d_v).
+    ``attn_mask``: boolean with True = *masked out* (may not attend), or float added to the
+    scores (use -inf to mask); broadcasts to (..., L, S). ``is_causal``: position i attends
+    only to j ≤ i. A query whose every key is masked gets weights 0 and output 0 (not nan).
+    """
+    return attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=dropout_p, scale=scale)[0]

@@ -1,0 +1,509 @@
+"""Primitive operations: each a small class with its forward and its backward side by side.
+
+Notation (the chapters use the same): ``y`` is the op's output, ``g = ∂L/∂y`` the gradient
+arriving from above, and each backward returns ``∂L/∂x = g · ∂y/∂x`` for every input ``x``.
+Forward and backward work on raw backend arrays (NumPy or CuPy), taking the array module
+from ``self.xp``; broadcasting is undone by :func:`~tinyllm.tensor.unbroadcast`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import array_device
+from .tensor import Function, Tensor, unbroadcast
+
+
+def _shape(x):
+    """The shape of an array, or () for a Python number (without asking NumPy, which
+    would dispatch on CuPy arrays)."""
+    return getattr(x, "shape", ())
+
+
+def _power(xp, x, p):
+    """``x ** p`` without NumPy's slow generic ``pow`` for the common small exponents."""
+    if p == 2:
+        return x * x
+    if p == 3:
+        return x * x * x
+    if p == 1:
+        return x
+    if p == 0.5:
+        return xp.sqrt(x)
+    if p == -1:
+        return 1 / x
+    if p == 0:
+        return xp.ones_like(x)
+    return x ** p
+
+
+# ----------------------------------------------------------------------------- arithmetic
+class Add(Function):
+    """y = a + b;  ∂L/∂a = g,  ∂L/∂b = g (each summed over the axes it was broadcast along)."""
+
+    def forward(self, a, b):
+        self.save(_shape(a), _shape(b))
+        return a + b
+
+    def backward(self, g):
+        sa, sb = self.saved
+        need_a, need_b = self.needs_grad
+        return (unbroadcast(g, sa) if need_a else None,
+                unbroadcast(g, sb) if need_b else None)
+
+
+class Sub(Function):
+    """y = a − b;  ∂L/∂a = g,  ∂L/∂b = −g."""
+
+    def forward(self, a, b):
+        self.save(_shape(a), _shape(b))
+        return a - b
+
+    def backward(self, g):
+        sa, sb = self.saved
+        need_a, need_b = self.needs_grad
+        return (unbroadcast(g, sa) if need_a else None,
+                unbroadcast(-g, sb) if need_b else None)
+
+
+class Mul(Function):
+    """y = a · b;  ∂L/∂a = g · b,  ∂L/∂b = g · a."""
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved
+        need_a, need_b = self.needs_grad
+        return (unbroadcast(g * b, _shape(a)) if need_a else None,
+                unbroadcast(g * a, _shape(b)) if need_b else None)
+
+
+class Div(Function):
+    """y = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b² = −g · y / b."""
+
+    def forward(self, a, b):
+        y = a / b
+        self.save(a, b, y)
+        return y
+
+    def backward(self, g):
+        a, b, y = self.saved
+        need_a, need_b = self.needs_grad
+        ga = g / b
+        return (unbroadcast(ga, _shape(a)) if need_a else None,
+                unbroadcast(-ga * y, _shape(b)) if need_b else None)
+
+
+class Neg(Function):
+    """y = −x;  ∂L/∂x = −g."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Pow(Function):
+    """y = xᵖ for a constant p;  ∂L/∂x = g · p · xᵖ⁻¹."""
+
+    def forward(self, x, exponent):
+        if isinstance(exponent, Tensor):  # pragma: no cover - routed to PowTensor
+            raise TypeError("Pow takes a constant exponent")
+        self.save(x, exponent)
+        return _power(self.xp, x, exponent)
+
+    def backward(self, g):
+        x, p = self.saved
+        return (g * (p * _power(self.xp, x, p - 1)),)
+
+
+class PowTensor(Function):
+    """y = aᵇ with both sides tensors;  ∂L/∂a = g · b · aᵇ⁻¹,  ∂L/∂b = g · y · ln a."""
+
+    def forward(self, a, b):
+        y = self.xp.power(a, b)
+        self.save(a, b, y)
+        return y
+
+    def backward(self, g):
+        a, b, y = self.saved
+        xp = self.xp
+        ga = g * b * xp.power(a, b - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gb = g * y * xp.log(xp.where(a > 0, a, 1))  # ln a is only defined for a > 0
+        return unbroadcast(ga, _shape(a)), unbroadcast(gb, _shape(b))
+
+
+class Abs(Function):
+    """y = |x|;  ∂L/∂x = g · sign(x) (0 at x = 0, as torch)."""
+
+    def forward(self, x):
+        self.save(x)
+        return self.xp.abs(x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (g * self.xp.sign(x),)
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  ∂L/∂x = g where lo ≤ x ≤ hi, else 0."""
+
+    def forward(self, x, a_min=None, a_max=None):
+        self.save(x, a_min, a_max)
+        return self.xp.clip(x, a_min, a_max)
+
+    def backward(self, g):
+        x, lo, hi = self.saved
+        keep = True
+        if lo is not None:
+            keep = x >= lo
+        if hi is not None:
+            keep = keep & (x <= hi) if lo is not None else x <= hi
+        return (g * keep,)
+
+
+# ----------------------------------------------------------------------------- matmul
+class MatMul(Function):
+    """y = a @ b (NumPy's matmul, batch axes broadcast);
+    ∂L/∂a = g @ bᵀ,  ∂L/∂b = aᵀ @ g (summed over broadcast batch axes).
+
+    A stack of inputs times one matrix, ``(..., n, k) @ (k, m)``, runs as one
+    ``(N, k) @ (k, m)`` matrix product, forward and backward: one large BLAS call instead
+    of one per batch item."""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul: both operands need at least one dimension (use * for scalars)")
+        ka = a.shape[-1]
+        kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if ka != kb:
+            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: "
+                             f"{ka} (last axis of the first) != {kb} (axis -2 of the second)")
+        self.save(a, b)
+        if b.ndim == 2 and a.ndim > 2:
+            return (a.reshape(-1, ka) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.saved
+        a2 = a[None, :] if a.ndim == 1 else a  # promote vectors to matrices as matmul does
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = g[..., None, :]
+        if b.ndim == 1:
+            g = g[..., None]
+        need_a, need_b = self.needs_grad
+        ga = gb = None
+        if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): flatten the stack
+            k, m = b2.shape
+            g2 = g.reshape(-1, m)
+            if need_a:
+                ga = (g2 @ b2.T).reshape(a2.shape)
+            if need_b:
+                gb = a2.reshape(-1, k).T @ g2
+        else:
+            if need_a:
+                ga = g @ b2.swapaxes(-1, -2)
+            if need_b:
+                gb = a2.swapaxes(-1, -2) @ g
+        if ga is not None:
+            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+        if gb is not None:
+            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# ----------------------------------------------------------------------------- reductions
+def _expand(g, shape, axis, keepdims):
+    """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts."""
+    if axis is None:
+        return g.reshape((1,) * len(shape)) if not keepdims else g
+    if not keepdims:
+        g = g.reshape(tuple(1 if i in axis else n for i, n in enumerate(shape)))
+    return g
+
+
+def _count(shape, axis):
+    if axis is None:
+        return int(np.prod(shape))
+    return int(np.prod([shape[a] for a in axis]))
+
+
+class Sum(Function):
+    """y = Σ_axis x;  ∂L/∂x = g broadcast back along the summed axes."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.save(x.shape, axis, keepdims)
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    def backward(self, g):
+        shape, axis, keepdims = self.saved
+        return (self.xp.broadcast_to(_expand(g, shape, axis, keepdims), shape),)
+
+
+class Mean(Function):
+    """y = (1/N) Σ_axis x;  ∂L/∂x = g / N broadcast back (N = number of averaged items)."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.save(x.shape, axis, keepdims)
+        return x.mean(axis=axis, keepdims=keepdims)
+
+    def backward(self, g):
+        shape, axis, keepdims = self.saved
+        g = _expand(g, shape, axis, keepdims) / _count(shape, axis)
+        return (self.xp.broadcast_to(g, shape),)
+
+
+class Var(Function):
+    """y = Σ (x − μ)² / (N − ddof);  ∂L/∂x = g · 2 (x − μ) / (N − ddof)."""
+
+    def forward(self, x, axis=None, ddof=0, keepdims=False):
+        mu = x.mean(axis=axis, keepdims=True)
+        centered = x - mu
+        n = _count(x.shape, axis)
+        self.save(centered, axis, keepdims, n - ddof)
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (n - ddof)
+
+    def backward(self, g):
+        centered, axis, keepdims, dof = self.saved
+        g = _expand(g, centered.shape, axis, keepdims)
+        return (g * centered * (2.0 / dof),)
+
+
+class Max(Function):
+    """y = max_axis x;  ∂L/∂x = g at the maximum, shared equally between ties (as
+    ``torch.amax``), 0 elsewhere."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        y = x.max(axis=axis, keepdims=True)
+        self.save(x, y, axis, keepdims)
+        return y if keepdims else (y.reshape(()) if axis is None else y.squeeze(axis))
+
+    def backward(self, g):
+        x, y, axis, keepdims = self.saved
+        is_max = x == y
+        count = is_max.sum(axis=axis, keepdims=True)
+        g = _expand(g, x.shape, axis, keepdims)
+        return (is_max * (g / count),)
+
+
+# ----------------------------------------------------------------------------- shapes
+class Reshape(Function):
+    """y = x reshaped;  ∂L/∂x = g reshaped back."""
+
+    def forward(self, x, shape):
+        self.save(x.shape)
+        return x.reshape(shape)
+
+    def backward(self, g):
+        (shape,) = self.saved
+        return (g.reshape(shape),)
+
+
+class Transpose(Function):
+    """y = x with axes permuted;  ∂L/∂x = g with the inverse permutation."""
+
+    def forward(self, x, axes):
+        self.save(axes)
+        return x.transpose(axes)
+
+    def backward(self, g):
+        (axes,) = self.saved
+        return (g.transpose(np.argsort(axes)),)
+
+
+class BroadcastTo(Function):
+    """y = x broadcast to a shape;  ∂L/∂x = g summed over the broadcast axes."""
+
+    def forward(self, x, shape):
+        self.save(x.shape)
+        return self.xp.broadcast_to(x, shape)
+
+    def backward(self, g):
+        (shape,) = self.saved
+        return (unbroadcast(g, shape),)
+
+
+def device_index(index, device):
+    """An index with every array-like part (Tensor, list, NumPy array) on ``device``.
+
+    Explicit transfers only: CuPy refuses host arrays inside device indexing."""
+    if isinstance(index, tuple):
+        return tuple(device_index(i, device) for i in index)
+    if isinstance(index, Tensor):
+        if index.device != device.name:
+            raise RuntimeError(f"index tensor on {index.device!r} used on a tensor on {device.name!r}")
+        if np.issubdtype(index.dtype, np.floating):
+            raise IndexError(f"tensors used as indices must be integer or boolean, got {index.dtype}")
+        return index.data
+    if isinstance(index, (list, np.ndarray)):
+        arr = np.asarray(index)
+        if arr.dtype == object or np.issubdtype(arr.dtype, np.floating):
+            raise IndexError(f"index arrays must be integer or boolean, got {arr.dtype}")
+        return device.from_host(arr)
+    if array_device(index) not in (None, device):
+        raise RuntimeError(f"index array on {array_device(index).name!r} used on a tensor on {device.name!r}")
+    return index
+
+
+def _picks_each_once(index):
+    """True when ``index`` (slices, integers, boolean masks) cannot pick an element twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer))
+               or (hasattr(p, "dtype") and p.dtype == np.bool_) for p in parts)
+
+
+class GetItem(Function):
+    """y = x[index];  ∂L/∂x = zeros with g added at the indexed places.
+
+    With integer-array indices an element can be picked several times; its gradient is
+    the sum over the picks (a scatter-add, ``np.add.at``)."""
+
+    def forward(self, x, index):
+        self.save(x.shape, x.dtype, index)
+        return x[index]
+
+    def backward(self, g):
+        shape, dtype, index = self.saved
+        grad = self.xp.zeros(shape, dtype=dtype)
+        if _picks_each_once(index):
+            grad[index] = g
+        else:
+            from .backend import scatter_add
+            scatter_add(self.device, grad, index, g)
+        return (grad,)
+
+
+class Concatenate(Function):
+    """y = [x₁, x₂, …] joined along an axis;  ∂L/∂xᵢ = the slice of g where xᵢ went."""
+
+    def forward(self, *xs, axis=0):
+        self.save(axis, [x.shape[axis] for x in xs])
+        return self.xp.concatenate(xs, axis=axis)
+
+    def backward(self, g):
+        axis, sizes = self.saved
+        bounds = np.cumsum(sizes)[:-1].tolist()
+        return tuple(self.xp.split(g, bounds, axis=axis))
+
+
+class Stack(Function):
+    """y = [x₁, x₂, …] stacked along a new axis;  ∂L/∂xᵢ = g taken at position i of it."""
+
+    def forward(self, *xs, axis=0):
+        self.save(axis, len(xs))
+        return self.xp.stack(xs, axis=axis)
+
+    def backward(self, g):
+        axis, n = self.saved
+        return tuple(self.xp.take(g, i, axis=axis) for i in range(n))
+
+
+class Where(Function):
+    """y = cond ? a : b;  ∂L/∂a = g where cond, ∂L/∂b = g where not cond."""
+
+    def forward(self, cond, a, b):
+        self.save(cond, _shape(a), _shape(b))
+        return self.xp.where(cond, a, b)
+
+    def backward(self, g):
+        cond, sa, sb = self.saved
+        zero = g.dtype.type(0)
+        return None, unbroadcast(self.xp.where(cond, g, zero), sa), unbroadcast(self.xp.where(cond, zero, g), sb)
+
+
+class Maximum(Function):
+    """y = max(a, b) elementwise;  ∂L/∂a = g where a > b, ∂L/∂b = g where b > a, and g/2
+    to each where they are equal (as ``torch.maximum``)."""
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return self.xp.maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        share_a = (a > b) + 0.5 * (a == b)
+        share_a = share_a.astype(g.dtype, copy=False)
+        return unbroadcast(g * share_a, _shape(a)), unbroadcast(g * (1 - share_a), _shape(b))
+
+
+# ----------------------------------------------------------------------------- elementwise
+class Exp(Function):
+    """y = eˣ;  ∂L/∂x = g · y."""
+
+    def forward(self, x):
+        y = self.xp.exp(x)
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g * y,)
+
+
+class Log(Function):
+    """y = ln x;  ∂L/∂x = g / x (x = 0 gives ±inf, like torch; x < 0 gives nan)."""
+
+    def forward(self, x):
+        self.save(x)
+        return self.xp.log(x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (g / x,)
+
+
+class Sqrt(Function):
+    """y = √x;  ∂L/∂x = g / (2y) (inf at x = 0, like torch)."""
+
+    def forward(self, x):
+        y = self.xp.sqrt(x)
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g / (2 * y),)
+
+
+class Tanh(Function):
+    """y = tanh x;  ∂L/∂x = g · (1 − y²)."""
+
+    def forward(self, x):
+        y = self.xp.tanh(x)
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g * (1 - y * y),)
+
+
+class Cast(Function):
+    """y = x converted to another dtype;  ∂L/∂x = g converted back to x's dtype."""
+
+    def forward(self, x, dtype):
+        self.save(x.dtype)
+        return x.astype(dtype)
+
+    def backward(self, g):
+        (dtype,) = self.saved
+        return (g.astype(dtype),)
+
+
+class ToDevice(Function):
+    """y = x copied to another device;  ∂L/∂x = g copied back."""
+
+    def forward(self, x, device):
+        from .backend import to_device
+        self.save(self.device)
+        self.device = device  # the output lives on the target device
+        return to_device(x, device)
+
+    def backward(self, g):
+        from .backend import to_device
+        (source,) = self.saved
+        return (to_device(g, source),)
