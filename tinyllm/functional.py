@@ -251,7 +251,7 @@ class CrossEntropy(Function):
             if label_smoothing:
                 losses = losses * (1 - label_smoothing) - logp.mean(axis=1) * label_smoothing
             losses = xp.where(valid, losses, 0)
-            count = valid.sum()
+            count = valid.sum(dtype=z.dtype)  # in z's dtype: an int count would promote to float64
             q = safe_t
         self.save(logp, q, valid, count, label_smoothing, reduction)
         if reduction == "none":

@@ -312,7 +312,7 @@ class Transpose(Function):
 
     def backward(self, g):
         (axes,) = self.saved
-        return (g.transpose(np.argsort(axes)),)
+        return (g.transpose(tuple(int(i) for i in np.argsort(axes))),)
 
 
 class BroadcastTo(Function):

@@ -127,7 +127,16 @@ class Function:
         if hook is not None:
             out_data = hook(fn, tensors, params)
         else:
-            out_data = fn.forward(*[t.data for t in tensors], **params)
+            try:
+                out_data = fn.forward(*[t.data for t in tensors], **params)
+            except ValueError as exc:
+                if "broadcast" not in str(exc):
+                    raise
+                shapes = " and ".join(str(t.shape) for t in tensors)
+                raise ValueError(f"{cls.__name__}: shapes {shapes} do not broadcast together "
+                                 f"(NumPy says: {exc})") from None
+        if not isinstance(out_data, fn.device.array_type):  # NumPy returns scalars for 0-d results
+            out_data = fn.device.xp.asarray(out_data)
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         out = Tensor._wrap(out_data, fn.device, requires_grad)
         if requires_grad:
@@ -355,7 +364,7 @@ class Tensor:
 
     def __repr__(self):
         body = np.array2string(backend.to_host(self.data), precision=4, separator=", ",
-                               threshold=50, edgeitems=3, prefix="tensor(")
+                               threshold=50, edgeitems=3, prefix="tensor(", floatmode="fixed")
         extras = []
         if self.dtype != np.float32:
             extras.append(f"dtype={self.dtype}")
@@ -672,6 +681,8 @@ def _run_backward(root, grad, retain_graph):
 
 def _store_leaf_grad(node, g, owned, handed):
     """Add ``g`` into ``node.grad``, making sure every ``.grad`` is its own writable array."""
+    if not isinstance(g, node._device.array_type):
+        g, owned = node.xp.asarray(g), True
     if node.grad is None:
         if not owned and (g.base is not None or id(g) in handed or not g.flags.c_contiguous):
             g = g.copy()

@@ -1,0 +1,75 @@
+"""Bad input gets a clear error naming what was expected and what came."""
+import numpy as np
+import pytest
+
+import tinyllm as tl
+import tinyllm.functional as F
+
+
+def test_tensors_on_different_devices_name_both():
+    a = tl.Tensor([1.0], device="cpu")
+    b = tl.Tensor([1.0], device="strict")
+    with pytest.raises(RuntimeError, match="'cpu' and 'strict'"):
+        a * b
+
+
+def test_matmul_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 5\)"):
+        tl.ones(2, 3) @ tl.ones(4, 5)
+
+
+def test_broadcast_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4,\)|\(4,\).*\(2, 3\)"):
+        tl.broadcast_to(tl.ones(4), (2, 3))
+    with pytest.raises(ValueError, match=r"\(2,3\)|\(2, ?3\)"):
+        tl.ones(2, 3) + tl.ones(4)
+
+
+def test_requires_grad_on_integer_tensor():
+    with pytest.raises(TypeError, match="floating-point.*int64"):
+        tl.Tensor([1, 2], requires_grad=True)
+
+
+def test_cross_entropy_target_out_of_range_and_wrong_shape():
+    z = tl.zeros(4, 3)
+    with pytest.raises(IndexError, match="target 3 is out of range for 3 classes"):
+        F.cross_entropy(z, np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match=r"need targets of shape \(4,\), got \(2, 2\)"):
+        F.cross_entropy(z, np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="integer class indices"):
+        F.cross_entropy(z, np.zeros(4, dtype=np.bool_))
+
+
+def test_cuda_without_cupy_says_what_is_missing():
+    if tl.cuda_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="device='cuda' is not available: (CuPy is not installed|.*GPU)"):
+        tl.Tensor([1.0], device="cuda")
+
+
+def test_unknown_device():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        tl.Tensor([1.0], device="tpu")
+
+
+def test_layer_norm_weight_shape():
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        F.layer_norm(tl.ones(2, 3), tl.ones(4))
+
+
+def test_embedding_id_out_of_range():
+    with pytest.raises(IndexError, match="id 5 is out of range for 5 embeddings"):
+        F.embedding(np.array([0, 5]), tl.ones(5, 2))
+
+
+def test_attention_mask_wrong_shape_and_dtype():
+    q = tl.ones(2, 3, 4)
+    with pytest.raises(ValueError, match=r"attn_mask of shape \(2, 2\)"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=np.zeros((2, 2), bool))
+    with pytest.raises(TypeError, match="boolean .* or float"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=np.zeros((3, 3), np.int64))
+
+
+def test_backward_on_tensor_without_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tl.ones(2).sum().backward()

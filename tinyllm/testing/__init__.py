@@ -1,0 +1,1 @@
+"""Helpers for testing tinyllm (and code built on it): the strict CPU device."""
