@@ -41,6 +41,12 @@ class Device:
         self._generator_factory = generator_factory
         self._generator = None
 
+    def synchronize(self) -> None:
+        """Wait until the device has finished all queued work (GPUs run asynchronously;
+        timings need this). A no-op on the CPU."""
+        if self.name == "cuda":
+            self.xp.cuda.Stream.null.synchronize()
+
     def owns(self, array) -> bool:
         return isinstance(array, self.array_type)
 
@@ -220,8 +226,8 @@ def erf(device, x):
 
 def default_generator(device):
     """The random generator of ``device``: ``numpy.random.Generator`` on the CPU,
-    ``cupy.random.RandomState`` on the GPU. Use :func:`random_uniform` /
-    :func:`random_normal` for code that must run on both."""
+    ``cupy.random.RandomState`` on the GPU. Use :func:`random_uniform` for code that
+    must run on both."""
     return get_device(device).generator
 
 

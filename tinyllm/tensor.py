@@ -15,6 +15,7 @@ checks each gradient's shape against its tensor's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 
 import numpy as np
@@ -52,9 +53,17 @@ def enable_grad():
     return _grad_mode(True)
 
 
-# Hooks that later layers install (profiler, anomaly detection); None when unused so the
-# hot path costs one attribute test.
-_hooks = {"apply": None, "backward": None}
+# Wrappers around every forward and backward, installed by the profiler and anomaly
+# detection. Each is ``hook(fn, arrays_or_grad, call)`` and must return ``call()``'s result
+# (it may time it, or check it). Empty lists cost the hot path one truth test.
+forward_hooks = []
+backward_hooks = []
+
+
+def _call_hooked(hooks, fn, value, call):
+    for hook in hooks:
+        call = functools.partial(hook, fn, value, call)
+    return call()
 
 
 def unbroadcast(grad, shape):
@@ -123,12 +132,12 @@ class Function:
         fn.device = dev
         fn.saved = ()
         fn.released = False
-        hook = _hooks["apply"]
-        if hook is not None:
-            out_data = hook(fn, tensors, params)
+        arrays = [t.data for t in tensors]
+        if forward_hooks:
+            out_data = _call_hooked(forward_hooks, fn, arrays, lambda: fn.forward(*arrays, **params))
         else:
             try:
-                out_data = fn.forward(*[t.data for t in tensors], **params)
+                out_data = fn.forward(*arrays, **params)
             except ValueError as exc:
                 if "broadcast" not in str(exc):
                     raise
@@ -645,7 +654,6 @@ def _run_backward(root, grad, retain_graph):
     # allocated here (by a sum of contributions) and may be added into in place
     pending = {id(root): [grad, False]}
     handed_to_leaves = set()
-    hook = _hooks["backward"]
     for node in reversed(order):
         entry = pending.pop(id(node), None)
         if entry is None:
@@ -656,7 +664,7 @@ def _run_backward(root, grad, retain_graph):
             _store_leaf_grad(node, g, owned, handed_to_leaves)
         if fn is None:
             continue
-        grads = hook(fn, g) if hook is not None else fn.backward(g)
+        grads = _call_hooked(backward_hooks, fn, g, lambda: fn.backward(g)) if backward_hooks else fn.backward(g)
         if len(grads) != len(fn.inputs):
             raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grads)} gradients "
                                f"for {len(fn.inputs)} inputs")
