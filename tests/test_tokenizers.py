@@ -1,0 +1,473 @@
+"""Tests for tinyllm.data.tokenizers: CharTokenizer, BPETokenizer, the JSON files."""
+
+import json
+import re
+import time
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinyllm.data.corpora import generate_corpus, tinyshakespeare
+from tinyllm.data.tokenizers import (
+    GPT2_SPLIT_PATTERN,
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    load_tokenizer,
+)
+
+# Text a reader can recognise in a failure message: scripts, emoji with modifiers and joiners,
+# combining marks, the largest code point, control characters.
+TRICKY_STRINGS = [
+    "",
+    "hello world",
+    "你好，世界！大语言模型",
+    "👍🏽 👩\u200d💻 🇫🇷",
+    "e\u0301 a\u0308 \u0915\u094d\u0937",  # combining marks; Devanagari conjunct
+    "\U0010ffff\U00010000\x00\x7f\r\n\t",
+    "  many   spaces\n\n\nand lines  ",
+    "don't we'll I'M 3.14 _under_score_ ½²",
+]
+
+# Hypothesis text without surrogates (the default), including astral planes.
+any_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
+
+
+@pytest.fixture(scope="module")
+def training_text():
+    # A little English from the project's own story generator, plus some other scripts.
+    return generate_corpus(seed=1, n_chars=30_000) + "\n" + "\n".join(TRICKY_STRINGS) * 20
+
+
+@pytest.fixture(scope="module")
+def trained_bpe(training_text):
+    tokenizer = BPETokenizer(special_tokens=["<|endoftext|>"])
+    tokenizer.train(training_text, vocab_size=256 + 200 + 1)
+    return tokenizer
+
+
+# ---- CharTokenizer ---------------------------------------------------------------------------
+
+
+def test_char_vocabulary_is_sorted_unique_characters_like_nanogpt():
+    text = "hello world"
+    tokenizer = CharTokenizer.from_text(text)
+    chars = sorted(set(text))
+    stoi = {ch: i for i, ch in enumerate(chars)}  # nanoGPT's shakespeare_char/prepare.py
+    assert tokenizer.chars == chars
+    assert tokenizer.vocab_size == len(chars) == 8
+    assert tokenizer.encode(text) == [stoi[c] for c in text]
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_char_round_trip_on_any_text(text):
+    tokenizer = CharTokenizer.from_text(text)
+    ids = tokenizer.encode(text)
+    assert len(ids) == len(text)
+    assert all(0 <= i < tokenizer.vocab_size for i in ids)
+    assert tokenizer.decode(ids) == text
+
+
+@pytest.mark.parametrize("text", TRICKY_STRINGS)
+def test_char_round_trip_on_tricky_strings(text):
+    tokenizer = CharTokenizer.from_text(text)
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_char_unknown_character_error_names_character_and_position():
+    tokenizer = CharTokenizer.from_text("abc")
+    with pytest.raises(ValueError) as error:
+        tokenizer.encode("ab\u00e9c\u4e16")
+    message = str(error.value)
+    assert "'é' (U+00E9) at position 2" in message
+    assert "'世' (U+4E16) at position 4" in message
+    assert "2 character(s)" in message
+
+
+def test_char_unk_replaces_unknown_characters():
+    tokenizer = CharTokenizer.from_text("abc", unk="\ufffd")
+    assert "\ufffd" in tokenizer.chars and tokenizer.vocab_size == 4
+    ids = tokenizer.encode("axb")
+    assert ids == [tokenizer.encode("a")[0], tokenizer.unk_id, tokenizer.encode("b")[0]]
+    assert tokenizer.decode(ids) == "a\ufffdb"
+    assert CharTokenizer.from_text("abc").unk_id is None
+
+
+def test_char_special_tokens_come_first_and_are_never_matched_in_text():
+    tokenizer = CharTokenizer.from_text("<pad>ab", special_tokens=["<pad>", "<bos>", "<eos>"])
+    assert tokenizer.special_tokens == {"<pad>": 0, "<bos>": 1, "<eos>": 2}
+    assert tokenizer.vocab_size == 3 + len(set("<pad>ab"))
+    ids = tokenizer.encode("<pad>")
+    assert len(ids) == 5 and min(ids) >= 3  # five characters, not the special token
+    assert tokenizer.decode([1, *tokenizer.encode("ab"), 2]) == "<bos>ab<eos>"
+    assert tokenizer.decode([1, *tokenizer.encode("ab"), 2, 0], skip_special_tokens=True) == "ab"
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        (dict(chars=["a", "bc"]), "one character"),
+        (dict(chars=["a", "a"]), "repeated"),
+        (dict(chars=["a"], unk="??"), "unk"),
+        (dict(chars=["a"], special_tokens=["a"]), "also vocabulary characters"),
+        (dict(chars=["a"], special_tokens=["<x>", "<x>"]), "repeated"),
+        (dict(chars=["a"], special_tokens=[""]), "non-empty"),
+    ],
+)
+def test_char_constructor_rejects_bad_vocabularies(arguments, match):
+    with pytest.raises(ValueError, match=match):
+        CharTokenizer(**arguments)
+
+
+def test_char_decode_rejects_ids_outside_the_vocabulary():
+    tokenizer = CharTokenizer.from_text("abc")
+    with pytest.raises(ValueError, match="token id 3 at position 1"):
+        tokenizer.decode([0, 3])
+    with pytest.raises(ValueError, match="token id -1 at position 0"):
+        tokenizer.decode([-1])  # would silently mean "the last one" as a list index
+
+
+def test_char_decode_accepts_numpy_arrays():
+    tokenizer = CharTokenizer.from_text("abc")
+    assert tokenizer.decode(np.array([2, 1, 0], dtype=np.int64)) == "cba"
+
+
+def test_char_save_load_round_trip(tmp_path):
+    text = "héllo 世界 👍🏽 \ud800"  # a lone surrogate too: ASCII JSON keeps it
+    tokenizer = CharTokenizer.from_text(text, unk="?", special_tokens=["<pad>"])
+    path = tmp_path / "char.json"
+    tokenizer.save(path)
+    assert json.loads(path.read_text())["type"] == "char"
+    for loaded in (CharTokenizer.load(path), load_tokenizer(path)):
+        assert isinstance(loaded, CharTokenizer)
+        assert loaded.chars == tokenizer.chars
+        assert loaded.unk == "?" and loaded.special_tokens == {"<pad>": 0}
+        assert loaded.encode(text) == tokenizer.encode(text)
+        assert loaded.decode(loaded.encode(text)) == text
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_char_repr():
+    assert repr(CharTokenizer.from_text("ab")) == (
+        "CharTokenizer(vocab_size=2, unk=None, special_tokens=[])"
+    )
+
+
+# ---- BPETokenizer: splitting -----------------------------------------------------------------
+
+
+def test_split_pattern_approximates_gpt2():
+    tokenizer = BPETokenizer()
+    chunks = tokenizer._split_into_chunks("Hello world's 123 !!!  ok\n\nyes_no")
+    # As in GPT-2, a run of whitespace leaves its last character to the next word when that
+    # is a space (" ok"), and a newline never joins a word ("\n", "\n", "yes").
+    assert chunks == [
+        "Hello", " world", "'s", " 123", " !!!", " ", " ok", "\n", "\n", "yes", "_", "no"
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_split_covers_the_whole_text(text):
+    assert "".join(BPETokenizer()._split_into_chunks(text)) == text
+
+
+def test_split_covers_text_even_with_a_pattern_that_skips_characters():
+    tokenizer = BPETokenizer(pattern=r"[a-z]+")
+    text = "ab, CD ef!"
+    assert "".join(tokenizer._split_into_chunks(text)) == text
+    tokenizer.train(text * 10, vocab_size=260)
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+# ---- BPETokenizer: training ------------------------------------------------------------------
+
+
+def test_bpe_learns_the_textbook_example():
+    # Wikipedia's "aaabdaaabac": first "aa" (4 times, overlaps counted). Then "aa"+"a" and
+    # "a"+"b" both occur twice; the tie goes to the smaller pair (97, 98) = "ab". Then
+    # "aa"+"ab" (twice).
+    tokenizer = BPETokenizer()
+    tokenizer.train("aaabdaaabac", vocab_size=259)
+    assert list(tokenizer.merges) == [(97, 97), (97, 98), (256, 257)]
+    assert tokenizer.token_bytes(258) == b"aaab"
+    assert tokenizer.encode("aaabdaaabac") == [258, 100, 258, 97, 99]
+
+
+def naive_bpe_merges(text, n_merges, pattern=GPT2_SPLIT_PATTERN):
+    """The textbook algorithm, slow and obvious: recount every pair after every merge."""
+    chunks = BPETokenizer(pattern)._split_into_chunks(text)
+    words = [list(chunk.encode("utf-8")) for chunk in chunks]
+    merges = []
+    for new_id in range(256, 256 + n_merges):
+        counts = {}
+        for ids in words:
+            for pair in zip(ids, ids[1:]):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            break
+        best = max(counts, key=lambda pair: (counts[pair], -pair[0], -pair[1]))
+        merges.append(best)
+        for index, ids in enumerate(words):
+            merged, i = [], 0
+            while i < len(ids):
+                if i + 1 < len(ids) and (ids[i], ids[i + 1]) == best:
+                    merged.append(new_id)
+                    i += 2
+                else:
+                    merged.append(ids[i])
+                    i += 1
+            words[index] = merged
+    return merges
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet="ab c\nxé", max_size=300), n_merges=st.integers(1, 30))
+def test_bpe_incremental_training_matches_the_naive_algorithm(text, n_merges):
+    # A small alphabet makes many repeats and many ties between equally frequent pairs.
+    tokenizer = BPETokenizer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny texts run out of pairs: fine here
+        tokenizer.train(text, vocab_size=256 + n_merges)
+    assert list(tokenizer.merges) == naive_bpe_merges(text, n_merges)
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_bpe_training_is_deterministic(training_text):
+    first, second = BPETokenizer(), BPETokenizer()
+    first.train(training_text, 400)
+    second.train(training_text, 400)
+    assert first.merges == second.merges
+    assert list(first.merges.values()) == list(range(256, 400))
+
+
+def test_bpe_vocab_size_counts_bytes_merges_and_specials(trained_bpe):
+    assert trained_bpe.vocab_size == 256 + 200 + 1
+    assert len(trained_bpe.merges) == 200
+    assert trained_bpe.special_tokens == {"<|endoftext|>": 456}
+    assert BPETokenizer().vocab_size == 256
+
+
+def test_bpe_merges_compress_text(training_text, trained_bpe):
+    held_out = generate_corpus(seed=2, n_chars=5_000)
+    n_tokens = len(trained_bpe.encode(held_out))
+    n_bytes = len(held_out.encode("utf-8"))
+    assert n_tokens < 0.6 * n_bytes  # 200 merges of English: roughly 2+ bytes per token
+    # Frequent words become single tokens.
+    assert len(trained_bpe.encode(" said")) == 1
+
+
+def test_bpe_merges_never_cross_chunk_boundaries():
+    tokenizer = BPETokenizer()
+    tokenizer.train("x y " * 200 + "hello, world. " * 100, vocab_size=266)
+    for token_id in tokenizer.merges.values():
+        token = tokenizer.token_bytes(token_id)
+        # A chunk is a word with at most one leading space: no letter before a space,
+        # no letter next to punctuation.
+        assert not re.search(rb"[a-z] |[a-z][,.]|[,.][a-z]", token), token
+
+
+def test_bpe_training_stops_early_on_tiny_text():
+    tokenizer = BPETokenizer()
+    with pytest.warns(UserWarning, match="stopped after 2 of 10 merges"):
+        tokenizer.train("abc", vocab_size=266)  # "abc" -> "ab"+"c" -> "abc": 2 merges
+    assert tokenizer.vocab_size == 258
+
+
+def test_bpe_training_rejects_too_small_vocabulary():
+    with pytest.raises(ValueError, match="at least 256 bytes"):
+        BPETokenizer(special_tokens=["<s>"]).train("text", vocab_size=256)
+
+
+def test_bpe_verbose_prints_each_merge(capsys):
+    BPETokenizer().train("aaabdaaabac", vocab_size=258, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "merge 1/2: (97, 97) -> 256 b'aa' (4 occurrences)",
+        "merge 2/2: (97, 98) -> 257 b'ab' (2 occurrences)",
+    ]
+
+
+def test_bpe_retraining_replaces_merges():
+    tokenizer = BPETokenizer()
+    tokenizer.train("aaaa bbbb", vocab_size=260)
+    tokenizer.train("cccc", vocab_size=257)
+    assert list(tokenizer.merges) == [(99, 99)]
+    assert tokenizer.encode("aaaa") == [97] * 4
+
+
+# ---- BPETokenizer: encoding and decoding -----------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=any_text)
+def test_bpe_round_trip_on_any_text(trained_bpe, text):
+    ids = trained_bpe.encode(text)
+    assert all(0 <= i < trained_bpe.vocab_size for i in ids)
+    assert trained_bpe.decode(ids) == text
+
+
+@pytest.mark.parametrize("text", TRICKY_STRINGS)
+def test_bpe_round_trip_on_tricky_strings(trained_bpe, text):
+    assert trained_bpe.decode(trained_bpe.encode(text)) == text
+
+
+def test_bpe_untrained_is_plain_utf8_bytes():
+    text = "é世👍"
+    assert BPETokenizer().encode(text) == list(text.encode("utf-8"))
+
+
+def test_bpe_special_tokens_encode_to_one_id_unless_disallowed(trained_bpe):
+    end = trained_bpe.special_tokens["<|endoftext|>"]
+    ids = trained_bpe.encode("one story.<|endoftext|>Another")
+    assert ids.count(end) == 1
+    assert trained_bpe.decode(ids) == "one story.<|endoftext|>Another"
+    plain = trained_bpe.encode("<|endoftext|>", allow_special=False)
+    assert end not in plain and trained_bpe.decode(plain) == "<|endoftext|>"
+
+
+def test_bpe_training_never_merges_into_special_tokens():
+    tokenizer = BPETokenizer(special_tokens=["<|endoftext|>"])
+    tokenizer.train("ab<|endoftext|>" * 50, vocab_size=256 + 1 + 1)
+    assert list(tokenizer.merges) == [(97, 98)]  # "ab"; nothing joins "b" and "<"
+    for token_id in tokenizer.merges.values():
+        assert b"<" not in tokenizer.token_bytes(token_id)
+
+
+def test_bpe_longer_special_token_wins():
+    tokenizer = BPETokenizer(special_tokens=["<a>", "<a><b>"])
+    assert tokenizer.encode("<a><b><a>") == [tokenizer.special_tokens["<a><b>"],
+                                            tokenizer.special_tokens["<a>"]]
+
+
+def test_bpe_decode_replaces_broken_utf8_and_rejects_bad_ids(trained_bpe):
+    euro = list("€".encode("utf-8"))  # three bytes
+    assert trained_bpe.decode(euro[:2]) == "\ufffd"
+    with pytest.raises(ValueError, match=f"token id {trained_bpe.vocab_size} at position 0"):
+        trained_bpe.decode([trained_bpe.vocab_size])
+    with pytest.raises(ValueError, match="token id -1"):
+        trained_bpe.decode([-1])
+    with pytest.raises(ValueError, match="integers"):
+        trained_bpe.decode(["a"])
+
+
+def test_bpe_encode_rejects_lone_surrogate_with_its_position(trained_bpe):
+    with pytest.raises(ValueError, match=r"lone surrogate '\\ud800' \(U\+D800\) at position 3"):
+        trained_bpe.encode("abc\ud800def")
+
+
+def test_bpe_repr(trained_bpe):
+    assert repr(trained_bpe) == (
+        "BPETokenizer(vocab_size=457, merges=200, special_tokens=['<|endoftext|>'])"
+    )
+
+
+def test_bpe_save_load_round_trip(tmp_path, trained_bpe, training_text):
+    path = tmp_path / "bpe.json"
+    trained_bpe.save(path)
+    data = json.loads(path.read_text())
+    assert data["type"] == "bpe" and data["pattern"] == GPT2_SPLIT_PATTERN
+    assert len(data["merges"]) == 200
+    sample = training_text[:3000] + "<|endoftext|>"
+    for loaded in (BPETokenizer.load(path), load_tokenizer(path)):
+        assert isinstance(loaded, BPETokenizer)
+        assert loaded.merges == trained_bpe.merges
+        assert loaded.special_tokens == trained_bpe.special_tokens
+        assert loaded.encode(sample) == trained_bpe.encode(sample)
+
+
+def test_bpe_is_fast_enough():
+    # The goal: 512 tokens on ~1 MB well under a minute; encoding 100 KB in seconds.
+    # Measured on Tiny Shakespeare: about 1 s and 0.05 s on one core. The bounds are loose
+    # on purpose. Tiny Shakespeare has ~25,000 distinct chunks, enough to catch a training
+    # loop that rescans all of them at every merge; the generated stories have far fewer.
+    try:
+        text = tinyshakespeare(download=False)
+    except FileNotFoundError:
+        text = generate_corpus(seed=3, n_chars=1_000_000)
+    tokenizer = BPETokenizer()
+    start = time.perf_counter()
+    tokenizer.train(text, vocab_size=512)
+    assert time.perf_counter() - start < 30
+    start = time.perf_counter()
+    ids = tokenizer.encode(text[:100_000])
+    assert time.perf_counter() - start < 5
+    assert tokenizer.decode(ids) == text[:100_000]
+
+
+# ---- malformed files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "invalid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"version": 1}', "missing the \"type\" field"),
+        ('{"type": "wordpiece", "version": 1}', "unknown tokenizer type 'wordpiece'"),
+        ('{"type": ["char"], "version": 1}', "unknown tokenizer type"),
+        ('{"type": "char", "version": 99, "chars": []}', "unsupported tokenizer file version"),
+        ('{"type": "char", "version": 1, "special_tokens": []}', "missing the 'chars' field"),
+        ('{"type": "char", "version": 1, "chars": "abc", "special_tokens": []}',
+         "field 'chars' should be list"),
+        ('{"type": "char", "version": 1, "chars": ["ab"], "special_tokens": []}',
+         "one character"),
+        ('{"type": "bpe", "version": 1, "pattern": "x", "special_tokens": []}',
+         "missing the 'merges' field"),
+        ('{"type": "bpe", "version": 1, "pattern": "x", "merges": [[97, 300]], '
+         '"special_tokens": []}', "merge 0 should be a pair of ids below 256"),
+        ('{"type": "bpe", "version": 1, "pattern": "x", "merges": [[97, 98], [97, 98]], '
+         '"special_tokens": []}', "repeated"),
+        ('{"type": "bpe", "version": 1, "pattern": "(", "merges": [], "special_tokens": []}',
+         "not a valid tokenizer file"),
+    ],
+)
+def test_malformed_files_give_clear_errors_naming_the_file(tmp_path, content, match):
+    path = tmp_path / "broken.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=re.escape(match)) as error:
+        load_tokenizer(path)
+    assert str(path) in str(error.value)
+
+
+def test_non_utf8_file_gives_clear_error(tmp_path):
+    path = tmp_path / "binary.json"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match="not UTF-8") as error:
+        load_tokenizer(path)
+    assert str(path) in str(error.value)
+
+
+def test_loading_the_wrong_class_says_what_the_file_holds(tmp_path):
+    path = tmp_path / "char.json"
+    CharTokenizer.from_text("abc").save(path)
+    with pytest.raises(ValueError, match="holds a 'char' tokenizer, not a 'bpe' one"):
+        BPETokenizer.load(path)
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_tokenizer(tmp_path / "nope.json")
+
+
+def test_base_class_load_returns_the_right_class(tmp_path, trained_bpe):
+    path = tmp_path / "bpe.json"
+    trained_bpe.save(path)
+    assert isinstance(Tokenizer.load(path), BPETokenizer)
+
+
+def test_bpe_decode_can_skip_special_tokens(trained_bpe):
+    ids = trained_bpe.encode("a<|endoftext|>b")
+    assert trained_bpe.decode(ids, skip_special_tokens=True) == "ab"
+
+
+def test_decode_refuses_non_integer_ids(trained_bpe):
+    with pytest.raises(ValueError, match="integers"):
+        trained_bpe.decode([65.0])  # int() would have truncated it quietly
+    with pytest.raises(ValueError, match="integers"):
+        CharTokenizer.from_text("ab").decode(np.array([0.0, 1.0]))
