@@ -16,7 +16,7 @@ from .tensor import Tensor, Function, no_grad, enable_grad, is_grad_enabled, unb
 from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, randn, rand, arange,
                        concatenate, stack, split, where, maximum, minimum, broadcast_to)
 from .gradcheck import gradcheck, GradcheckError
-from . import functional, profiler
+from . import functional, profiler, optim
 from .anomaly import detect_anomaly, AnomalyError
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -29,6 +29,6 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "unbroadcast",
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
     "concatenate", "stack", "split", "where", "maximum", "minimum", "broadcast_to",
-    "gradcheck", "GradcheckError", "functional", "profiler", "detect_anomaly", "AnomalyError", "manual_seed", "cuda_available", "backend",
+    "gradcheck", "GradcheckError", "functional", "profiler", "optim", "detect_anomaly", "AnomalyError", "manual_seed", "cuda_available", "backend",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

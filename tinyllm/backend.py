@@ -196,7 +196,8 @@ def array_device(array) -> Device | None:
 
 
 def to_device(array, device):
-    """Copy ``array`` (a host NumPy array or any device's array) onto ``device``."""
+    """``array`` (a host NumPy array or any device's array) on ``device``: a copy when it
+    moves, the same array when it is already there."""
     device = get_device(device)
     source = array_device(array)
     if source is device:

@@ -338,7 +338,11 @@ class Tensor:
         if self._device.name != "cpu":
             raise TypeError(f"a tensor on {self.device!r} cannot become a NumPy array implicitly; "
                             f"call .numpy() to copy it to the host")
-        return self.data if dtype is None else self.data.astype(dtype)
+        if copy is False and dtype is not None and np.dtype(dtype) != self.dtype:
+            raise ValueError(f"np.array(tensor, copy=False) cannot convert {self.dtype} to {np.dtype(dtype)} "
+                             f"without a copy")
+        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return array.copy() if copy and array is self.data else array
 
     def to(self, device=None, dtype=None):
         """This tensor on another device and/or dtype (a differentiable copy)."""

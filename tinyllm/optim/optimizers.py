@@ -1,0 +1,402 @@
+"""Optimizers: how a gradient becomes a step.
+
+After ``loss.backward()`` each parameter θ holds g = ∂L/∂θ in ``θ.grad``. An optimizer turns
+g into a change of ``θ.data``, in place, and keeps whatever it remembers between steps
+(momentum, running averages) in ``optimizer.state[θ]``. The classes follow ``torch.optim``:
+same constructor arguments, same defaults, same ``param_groups``, same update formulas
+(the tests compare 20 steps against PyTorch in float64), so what a reader knows from one
+carries over to the other::
+
+    optimizer = AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    for x, y in batches:
+        loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+Speed: an update is a handful of passes over every parameter, so it is memory-bound. Each
+formula below is written with in-place array operations (``*=``, ``+=``, ``out=``) into
+state buffers made once, plus a scratch buffer per dtype reused by every parameter, so after
+the first step a step allocates nothing. ``θ.grad`` is only read (another tensor may share it); ``θ.data``
+is changed in place (a tied weight shares it, and must see the change).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "param_groups", "clip_grad_norm_"]
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, ``zero_grad``, ``state_dict``.
+
+    ``params`` is an iterable of tensors, or a list of dicts (parameter groups) such as
+    ``[{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]``;
+    a key a group leaves out takes the optimizer's default. ``param_groups`` is that list of
+    dicts, and its values are live: a schedule changes ``group["lr"]`` between steps.
+    """
+
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of tensors or of parameter-group dicts, "
+                            "got a single Tensor; wrap it in a list")
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict = {}  # parameter -> {"step": int, buffer name: array}
+        self._scratch_buffers: dict = {}
+        groups = list(params)
+        if groups and not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+        if not any(group["params"] for group in self.param_groups):
+            raise ValueError("optimizer got an empty parameter list")
+
+    def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters with its own hyperparameters (missing ones: defaults)."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a parameter group is a dict with a 'params' key")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if not isinstance(p, Tensor):
+                hint = " (pass model.parameters(), not named_parameters())" if isinstance(p, tuple) else ""
+                raise TypeError(f"optimizers take Tensors, got a {type(p).__name__}{hint}")
+            if not np.issubdtype(p.dtype, np.floating):
+                raise TypeError(f"can only optimize floating-point tensors, got one of dtype {p.dtype}")
+            if id(p) in seen:
+                raise ValueError("a parameter appears twice in the optimizer's groups (tied weights "
+                                 "should be passed once)")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(f"unknown hyperparameters {sorted(unknown)} for {type(self).__name__}; "
+                             f"expected some of {sorted(self.defaults)}")
+        full = {**self.defaults, **group, "params": params}
+        self._check_hyperparameters(full)
+        self.param_groups.append(full)
+
+    @staticmethod
+    def _check_hyperparameters(group: dict) -> None:
+        """Refuse values that would make the update meaningless, naming the culprit."""
+        for key in ("lr", "eps", "weight_decay", "momentum", "dampening"):
+            if key in group and not group[key] >= 0:
+                raise ValueError(f"{key} must be >= 0, got {group[key]!r}")
+        if "betas" in group:
+            betas = group["betas"]
+            if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+                raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        if group.get("nesterov") and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    # ------------------------------------------------------------------ the training loop
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``p.grad = None``), ready for the next backward."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} has no step()")
+
+    def _scratch(self, param: Tensor, index: int = 0):
+        """A work array shaped like ``param`` (same device and dtype), reused across
+        parameters and steps. Its content is garbage until written."""
+        key = (param.device, param.dtype, index)
+        flat = self._scratch_buffers.get(key)
+        if flat is None or flat.size < param.size:
+            flat = param.xp.empty(param.size, dtype=param.dtype)
+            self._scratch_buffers[key] = flat
+        return flat[:param.size].reshape(param.shape)
+
+    # ------------------------------------------------------------------ saving and loading
+    def _parameters(self) -> list:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict:
+        """A snapshot of the optimizer, made of NumPy arrays and plain Python values only.
+
+        ``{"state": {index: {"step": int, name: np.ndarray, ...}},
+           "param_groups": [{"lr": ..., ..., "params": [index, ...]}]}``
+
+        Parameters are numbered in group order, as in ``torch.optim``. Arrays are host copies,
+        so the snapshot does not change as training goes on.
+        """
+        index = {id(p): i for i, p in enumerate(self._parameters())}
+        groups = []
+        for group in self.param_groups:
+            saved = {k: v for k, v in group.items() if k != "params"}
+            saved["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(saved)
+        state = {}
+        for p, entry in self.state.items():
+            state[index[id(p)]] = {name: _host_copy(value) if backend.array_device(value) is not None else value
+                                   for name, value in entry.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a :meth:`state_dict` (the same parameters, in the same groups and order).
+
+        Arrays are copied onto each parameter's device and cast to its dtype; the groups'
+        hyperparameters (lr included) are taken from the snapshot. Nothing changes if the
+        snapshot does not fit.
+        """
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"the state dict has {len(saved_groups)} parameter groups, "
+                             f"this optimizer {len(self.param_groups)}")
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {i} has {len(group['params'])} parameters, "
+                                 f"the state dict's has {len(saved['params'])}")
+        by_index = {}
+        for saved, group in zip(saved_groups, self.param_groups):
+            by_index.update({int(i): p for i, p in zip(saved["params"], group["params"])})
+
+        new_state = {}
+        for key, entry in state_dict["state"].items():
+            if int(key) not in by_index:
+                raise ValueError(f"the state dict has state for parameter {key}, which no group lists")
+            p = by_index[int(key)]
+            restored = {}
+            for name, value in entry.items():
+                if backend.array_device(value) is None:
+                    restored[name] = value
+                    continue
+                if tuple(value.shape) != p.shape:
+                    raise ValueError(f"state {name!r} of parameter {key} has shape {tuple(value.shape)}, "
+                                     f"the parameter {p.shape}")
+                host = np.array(backend.to_host(value), dtype=p.dtype)  # a copy: never alias the input
+                restored[name] = backend.to_device(host, p.device)
+            new_state[p] = restored
+
+        for saved, group in zip(saved_groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    # JSON turns tuples (betas) into lists; keep the type the group had
+                    group[k] = tuple(v) if isinstance(group.get(k), tuple) else v
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            settings = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
+            lines.append(f"  group {i}: {len(group['params'])} tensors, {settings}")
+        return "\n".join(lines + [")"])
+
+
+def _host_copy(array) -> np.ndarray:
+    """A host NumPy copy of a backend array (``to_host`` copies device arrays already)."""
+    host = backend.to_host(array)
+    return host.copy() if host is array else host
+
+
+# ----------------------------------------------------------------------------- SGD
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay.
+
+    For each parameter θ with gradient g, weight decay λ, momentum μ, dampening τ:
+
+    .. math::
+
+        g &\leftarrow g + λθ                                \\
+        b &\leftarrow μ b + (1 - τ) g \quad (b = g \text{ at the first step}) \\
+        g &\leftarrow g + μ b \text{ (Nesterov)} \quad\text{or}\quad g \leftarrow b \\
+        θ &\leftarrow θ - \text{lr}\, g
+
+    With μ = 0 it is plain θ ← θ − lr·g. Arguments and their order as ``torch.optim.SGD``.
+    """
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient (the others are left alone)."""
+        for group in self.param_groups:
+            lr, momentum = float(group["lr"]), float(group["momentum"])
+            dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                xp, grad = p.xp, p.grad
+                if weight_decay:  # g + λθ, into scratch: p.grad itself is never written
+                    grad = xp.multiply(p.data, weight_decay, out=self._scratch(p, 0))
+                    grad += p.grad
+                update = grad
+                if momentum:
+                    state = self.state.setdefault(p, {})
+                    buffer = state.get("momentum_buffer")
+                    if buffer is None:
+                        buffer = state["momentum_buffer"] = grad.copy()
+                    else:
+                        buffer *= momentum
+                        buffer += grad if not dampening else xp.multiply(
+                            grad, 1.0 - dampening, out=self._scratch(p, 1))
+                    if group["nesterov"]:
+                        update = xp.multiply(buffer, momentum, out=self._scratch(p, 1))
+                        update += grad
+                    else:
+                        update = buffer
+                # scratch 0 may hold grad, which is no longer needed
+                p.data -= xp.multiply(update, lr, out=self._scratch(p, 0))
+
+
+# ----------------------------------------------------------------------------- Adam, AdamW
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015): momentum and a per-coordinate step size from running averages.
+
+    At step t, for each parameter θ with gradient g (weight decay λ as L2, added to g):
+
+    .. math::
+
+        g &\leftarrow g + λθ                                   \\
+        m &\leftarrow β_1 m + (1-β_1)\, g                      \\
+        v &\leftarrow β_2 v + (1-β_2)\, g^2                    \\
+        \hat m = m / (1-β_1^t), &\quad \hat v = v / (1-β_2^t)   \\
+        θ &\leftarrow θ - \text{lr}\, \hat m / (\sqrt{\hat v} + ε)
+
+    ``m`` and ``v`` start at zero, which is why the bias corrections divide by 1 − βᵗ.
+    The state per parameter is ``step``, ``exp_avg`` (m) and ``exp_avg_sq`` (v), as torch.
+
+    The code folds the bias corrections into two scalars, so no array pass is spent on them:
+    lr·m̂/(√v̂ + ε) = [lr·√(1−β₂ᵗ)/(1−β₁ᵗ)] · m / (√v + ε·√(1−β₂ᵗ)).
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient (the others keep their state and step)."""
+        for group in self.param_groups:
+            lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+            beta1, beta2 = (float(b) for b in group["betas"])
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, lr, beta1, beta2, eps, weight_decay)
+
+    def _update(self, p, lr, beta1, beta2, eps, weight_decay):
+        xp, g = p.xp, p.grad
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
+                                     "exp_avg_sq": xp.zeros_like(p.data)}
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        work = self._scratch(p, 0)
+
+        if weight_decay and self.decoupled_weight_decay:
+            p.data *= 1.0 - lr * weight_decay                  # AdamW: θ ← θ − lr·λθ
+        elif weight_decay:
+            g = xp.multiply(p.data, weight_decay, out=self._scratch(p, 1))
+            g += p.grad                                         # Adam: g ← g + λθ
+
+        m *= beta1                                              # m ← β₁m + (1−β₁)g
+        m += xp.multiply(g, 1.0 - beta1, out=work)
+        v *= beta2                                              # v ← β₂v + (1−β₂)g²
+        xp.multiply(g, g, out=work)
+        work *= 1.0 - beta2
+        v += work
+
+        bias_correction1 = 1.0 - beta1 ** t
+        sqrt_bias_correction2 = math.sqrt(1.0 - beta2 ** t)
+        denominator = xp.sqrt(v, out=work)                      # √v + ε√(1−β₂ᵗ)
+        denominator += eps * sqrt_bias_correction2
+        update = xp.divide(m, denominator, out=work)
+        update *= lr * sqrt_bias_correction2 / bias_correction1
+        p.data -= update                                        # θ ← θ − lr·m̂/(√v̂+ε)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+    The decay shrinks θ directly instead of entering g, so it is not rescaled by √v̂:
+
+    .. math::
+
+        θ &\leftarrow θ - \text{lr}\,λ\,θ                      \\
+        m &\leftarrow β_1 m + (1-β_1)\, g, \quad v \leftarrow β_2 v + (1-β_2)\, g^2 \\
+        θ &\leftarrow θ - \text{lr}\, \hat m / (\sqrt{\hat v} + ε)
+
+    Default λ = 0.01, as ``torch.optim.AdamW``. Use :func:`param_groups` to keep biases,
+    norms and embeddings out of the decay.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _is_embedding_name(name: str) -> bool:
+    modules = name.lower().split(".")[:-1]  # the last part is the attribute ("weight")
+    return any(m in ("wte", "wpe") or "emb" in m for m in modules)
+
+
+def param_groups(named_params, weight_decay: float, decay_embeddings: bool = False) -> list[dict]:
+    """The usual two groups for (Adam)W: decayed matrices, and everything else undecayed.
+
+    The rule: a parameter is decayed when it has 2 or more dimensions (the weights of
+    Linear-like layers), unless a module in its name is an embedding (``wte``, ``wpe``, or
+    any name containing ``emb``: ``embedding``, ``tok_emb``...). Biases, LayerNorm weights
+    and other 1-D gains are never decayed: shrinking them toward 0 has no regularising
+    meaning. nanoGPT decays embeddings too (it decays every 2-D tensor); pass
+    ``decay_embeddings=True`` to do the same.
+
+    ``named_params``: ``(name, tensor)`` pairs or a dict, e.g. ``model.named_parameters()``.
+    A tensor listed twice (tied weights) goes into the group of its first name.
+    Returns ``[{"params": decay, "weight_decay": weight_decay},
+    {"params": no_decay, "weight_decay": 0.0}]``, ready for ``AdamW(groups, lr=...)``.
+    """
+    items = named_params.items() if hasattr(named_params, "items") else named_params
+    decay, no_decay, seen = [], [], set()
+    for name, p in items:
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if p.ndim >= 2 and (decay_embeddings or not _is_embedding_name(name)):
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def clip_grad_norm_(params, max_norm: float) -> float:
+    r"""Scale all gradients together so that their joint L2 norm is at most ``max_norm``.
+
+    .. math::
+
+        \lVert g \rVert = \sqrt{\textstyle\sum_{θ} \sum_i g_{θ,i}^2}, \qquad
+        g \leftarrow g \cdot \frac{\text{max\_norm}}{\lVert g \rVert + 10^{-6}}
+        \ \text{ when that factor is below 1}
+
+    Returns the norm before clipping, as a Python float (one device-to-host sync). As in
+    torch, a non-finite norm makes the factor NaN or 0, which spreads to the gradients.
+    Gradients are replaced (``p.grad = p.grad * coef``), never changed in place.
+    """
+    params = [params] if isinstance(params, Tensor) else list(params)
+    grads = [p for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    squares = 0.0
+    for p in grads:
+        flat = p.grad.reshape(-1)
+        squares = squares + p.xp.vdot(flat, flat)  # Σ g², on the device, no temporary
+    total_norm = math.sqrt(float(squares))
+    coef = max_norm / (total_norm + 1e-6)
+    if not coef >= 1.0:  # also true for NaN, as torch
+        for p in grads:
+            p.grad = p.grad * coef
+    return total_norm
