@@ -18,6 +18,7 @@ from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, randn, 
 from .gradcheck import gradcheck, GradcheckError
 from . import functional, profiler, optim
 from .anomaly import detect_anomaly, AnomalyError
+from . import nn, models
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int32, int64 = np.int32, np.int64
@@ -29,6 +30,6 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "unbroadcast",
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
     "concatenate", "stack", "split", "where", "maximum", "minimum", "broadcast_to",
-    "gradcheck", "GradcheckError", "functional", "profiler", "optim", "detect_anomaly", "AnomalyError", "manual_seed", "cuda_available", "backend",
+    "gradcheck", "GradcheckError", "functional", "profiler", "optim", "nn", "models", "detect_anomaly", "AnomalyError", "manual_seed", "cuda_available", "backend",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

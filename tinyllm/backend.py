@@ -69,6 +69,9 @@ class Device:
     def __repr__(self):
         return f"Device({self.name!r})"
 
+    def __reduce__(self):  # copy.deepcopy / pickle of tensors: refer to the device by name
+        return (get_device, (self.name,))
+
 
 # ----------------------------------------------------------------------------- seeds
 _base_seed = None  # None until manual_seed is called: fresh entropy

@@ -482,8 +482,9 @@ def embedding(ids, weight):
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got shape {weight.shape}")
     ids = _as_index_array(ids, weight._device, "embedding")
     v = weight.shape[0]
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= v):
-        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+    out_of_range = (ids < 0) | (ids >= v)
+    if bool(out_of_range.any()):  # CuPy would wrap such ids around silently
+        bad = int(ids[out_of_range].reshape(-1)[0])
         raise IndexError(f"embedding: id {bad} is out of range for {v} embeddings (expected 0 <= id < {v})")
     return Embedding.apply(weight, ids=ids)
 

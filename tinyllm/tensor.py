@@ -353,6 +353,24 @@ class Tensor:
             out = out.astype(dtype)
         return out
 
+    def move_(self, device=None, dtype=None):
+        """Move this tensor's data (and grad) to ``device`` and/or floating ``dtype`` *in place*:
+        the same Tensor object afterwards (what ``Module.to`` needs, so optimizers holding
+        the parameters keep working). Only for leaves: a graph cannot follow."""
+        if self._ctx is not None:
+            raise RuntimeError("move_() is for leaf tensors (parameters); use .to() inside a graph")
+        target = get_device(device) if device is not None else self._device
+        for name in ("data", "grad"):
+            array = getattr(self, name)
+            if array is None:
+                continue
+            array = backend.to_device(array, target)
+            if dtype is not None and np.issubdtype(array.dtype, np.floating) and array.dtype != np.dtype(dtype):
+                array = array.astype(dtype)  # integer data (counters, ids) keeps its dtype
+            setattr(self, name, array)
+        self._device = target
+        return self
+
     def cpu(self):
         return self.to("cpu")
 

@@ -159,8 +159,8 @@ class StrictArray(NDArrayOperatorsMixin):
     def __repr__(self):
         return "strict_array(" + repr(self._a)[6:]
 
-    def __reduce__(self):
-        raise StrictDeviceError("device arrays cannot be pickled")
+    def __reduce__(self):  # CuPy arrays pickle (and deep-copy) too
+        return (StrictArray, (self._a.copy(),))
 
 
 def _unwrap_index(index):

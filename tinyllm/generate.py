@@ -1,0 +1,247 @@
+"""Inference (seed §2.3): preprocess the input, predict, postprocess the output.
+
+    prompt text ──encode──▶ ids ──model──▶ logits of the next token ──sample──▶ id ─┐
+         ▲                                                                          │
+         └──────────────────────────── append, repeat ◀────────────────────────────┘
+    ids ──decode──▶ text
+
+Decoder-only (GPT): :func:`generate` with greedy, temperature, top-k and top-p sampling and
+stop tokens, with or without the KV cache (same tokens either way; the cache makes each
+new token cost one position instead of the whole context).
+
+Encoder-decoder (the seed's ``TransformerModel``): :func:`greedy_decode` and
+:func:`beam_search` run the encoder once and the decoder once per new token.
+
+The next-token choice runs on the host (one row of V logits per sequence): the only
+transfer per step, and where the Python decisions (stop tokens) are made anyway.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, no_grad
+
+__all__ = ["sample_next_token", "generate", "generate_text", "greedy_decode", "beam_search",
+           "greedy_translate"]
+
+
+def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
+    r"""Pick one token per row of ``logits`` (B, V), on the host.
+
+    * ``temperature`` τ: sample from softmax(logits / τ); τ → 0 sharpens towards the argmax,
+      τ = 0 *is* the argmax (greedy); τ > 1 flattens.
+    * ``top_k`` k: only the k most likely tokens stay candidates.
+    * ``top_p`` p (nucleus sampling): only the smallest set of most likely tokens whose
+      probabilities add up to at least p stays.
+
+    Returns an int64 array (B,).
+    """
+    logits = np.asarray(backend.to_host(logits), dtype=np.float64)
+    if logits.ndim != 2:
+        raise ValueError(f"sample_next_token: logits must be (batch, vocab), got shape {logits.shape}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 (or None), got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1] (or None), got {top_p}")
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    rng = rng if rng is not None else backend.host_generator()
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = np.sort(logits, axis=-1)[:, -top_k][:, None]
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-probs, axis=-1, kind="stable")
+        sorted_probs = np.take_along_axis(probs, order, axis=-1)
+        before = np.cumsum(sorted_probs, axis=-1) - sorted_probs  # mass of the tokens ranked above
+        sorted_probs[before >= top_p] = 0.0  # the first token always stays (before = 0)
+        probs = np.zeros_like(probs)
+        np.put_along_axis(probs, order, sorted_probs, axis=-1)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    # inverse-CDF sampling: the first token whose cumulative probability passes u
+    u = rng.random((probs.shape[0], 1))
+    return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+
+
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+             stop_tokens=None, use_cache=True, rng=None):
+    """Continue each row of ``idx`` (B, T) by up to ``max_new_tokens`` tokens from a GPT.
+
+    With ``use_cache`` the prompt runs once and each new token runs alone against the
+    cached keys and values; without it the whole (cropped) context reruns per token. A row
+    that emits one of ``stop_tokens`` is finished: it is padded with that token while the
+    other rows go on, and generation ends when every row is finished.
+    Returns the ids (host int64, (B, T + new)).
+    """
+    ids = np.array(backend.to_host(idx.data if isinstance(idx, Tensor) else idx), dtype=np.int64)
+    if ids.ndim == 1:
+        ids = ids[None]
+    if ids.ndim != 2 or ids.shape[1] == 0:
+        raise ValueError(f"generate: idx must be (batch, seq) with at least one token, got shape {ids.shape}")
+    vocab = model.config.vocab_size
+    if ids.min() < 0 or ids.max() >= vocab:
+        raise ValueError(f"generate: token ids must be in [0, {vocab}), got {ids.min()}..{ids.max()}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    device = next(iter(model.parameters())).device
+    block = model.config.block_size
+    stop = set(stop_tokens or ())
+    finished = np.zeros(len(ids), dtype=bool)
+    pad = np.zeros(len(ids), dtype=np.int64)
+    was_training = model.training
+    model.eval()
+    cache = model.new_kv_cache() if use_cache else None
+    try:
+        with no_grad():
+            for _ in range(max_new_tokens):
+                if cache is None:
+                    context = ids[:, -block:]
+                    logits, _ = model(Tensor(context, device=device), last_logits_only=True)
+                else:
+                    if cache.position == 0 or cache.position >= block:
+                        # first call, or the position table is used up: (re)fill the cache
+                        # with the same context the uncached path would see
+                        cache.reset()
+                        feed = ids[:, -block:]
+                    else:
+                        feed = ids[:, -1:]
+                    logits, _ = model(Tensor(feed, device=device), kv_cache=cache, last_logits_only=True)
+                nxt = sample_next_token(logits.data[:, -1, :], temperature, top_k, top_p, rng)
+                nxt = np.where(finished, pad, nxt)
+                ids = np.concatenate([ids, nxt[:, None]], axis=1)
+                if stop:
+                    newly = ~finished & np.isin(nxt, list(stop))
+                    pad = np.where(newly, nxt, pad)
+                    finished |= newly
+                    if finished.all():
+                        break
+    finally:
+        model.train(was_training)
+    return ids
+
+
+def generate_text(model, tokenizer, prompt, max_new_tokens=200, device=None, **options):
+    """Preprocess (encode the prompt), predict (generate), postprocess (decode): text in,
+    text out. ``options`` go to :func:`generate`."""
+    ids = tokenizer.encode(prompt) if prompt else [0]
+    out = generate(model, np.asarray([ids], dtype=np.int64), max_new_tokens, **options)
+    return tokenizer.decode(out[0].tolist())
+
+
+# ------------------------------------------------------------------------------ encoder-decoder
+def _model_device(model):
+    return next(iter(model.parameters())).device
+
+
+def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_id=2):
+    """Translate a batch by always taking the most likely next token.
+
+    ``src`` (S, B) ids; ``src_padding_mask`` (B, S) True at padding. The encoder runs once;
+    the decoder reruns on the growing target prefix (T, B) under a causal mask.
+    Returns a list of B id lists (without BOS and EOS).
+    """
+    device = _model_device(model)
+    src = src if isinstance(src, Tensor) else Tensor(np.asarray(src, dtype=np.int64), device=device)
+    mask = None if src_padding_mask is None else (
+        src_padding_mask if isinstance(src_padding_mask, Tensor) else Tensor(np.asarray(src_padding_mask), device=device))
+    batch = src.shape[1]
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            memory = model.encode(src, src_padding_mask=mask)
+            ys = np.full((1, batch), bos_id, dtype=np.int64)
+            done = np.zeros(batch, dtype=bool)
+            for _ in range(max_len):
+                t = ys.shape[0]
+                tgt_mask = model.generate_square_subsequent_mask(t, device=device)
+                logits = model.decode(Tensor(ys, device=device), memory, tgt_mask=tgt_mask,
+                                      memory_padding_mask=mask)
+                nxt = backend.to_host(logits.data[-1]).argmax(axis=-1)
+                nxt = np.where(done, eos_id, nxt)
+                ys = np.concatenate([ys, nxt[None]], axis=0)
+                done |= nxt == eos_id
+                if done.all():
+                    break
+    finally:
+        model.train(was_training)
+    out = []
+    for column in ys[1:].T.tolist():
+        out.append(column[:column.index(eos_id)] if eos_id in column else column)
+    return out
+
+
+def beam_search(model, src, beam_size=4, max_len=32, bos_id=1, eos_id=2, length_penalty=0.6):
+    """Translate one source (S,) or (S, 1) keeping the ``beam_size`` best prefixes.
+
+    Each step extends every live prefix by every token, scores them by the sum of token
+    log-probabilities, and keeps the best ``beam_size``. Finished hypotheses (ending in EOS)
+    are ranked by score / ((5 + length) / 6) ** length_penalty (GNMT's length
+    normalisation, so short outputs are not favoured unfairly). Returns (ids, score).
+    """
+    from .functional import log_softmax
+    device = _model_device(model)
+    src_np = np.asarray(backend.to_host(src.data if isinstance(src, Tensor) else src), dtype=np.int64).reshape(-1, 1)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            memory = model.encode(Tensor(src_np, device=device))
+            beams = [([bos_id], 0.0)]
+            finished = []
+            for _ in range(max_len):
+                prefixes = np.array([b[0] for b in beams], dtype=np.int64).T  # (T, beams)
+                mem = memory if len(beams) == 1 else Tensor(
+                    memory.xp.repeat(memory.data, len(beams), axis=1))
+                tgt_mask = model.generate_square_subsequent_mask(prefixes.shape[0], device=device)
+                logits = model.decode(Tensor(prefixes, device=device), mem, tgt_mask=tgt_mask)
+                logp = backend.to_host(log_softmax(logits[-1]).data)  # (beams, V)
+                candidates = []
+                for b, (seq, score) in enumerate(beams):
+                    for token in np.argsort(-logp[b])[:beam_size]:
+                        candidates.append((seq + [int(token)], score + float(logp[b, token])))
+                candidates.sort(key=lambda c: -c[1])
+                beams = []
+                for seq, score in candidates:
+                    if seq[-1] == eos_id:
+                        finished.append((seq, score))
+                    else:
+                        beams.append((seq, score))
+                    if len(beams) == beam_size:
+                        break
+                best_live = max((s for _, s in beams), default=-np.inf)
+                if len(finished) >= beam_size and max(
+                        _normalised(s, q, length_penalty) for q, s in finished) >= best_live:
+                    break  # no live prefix can beat a finished one: scores only go down
+                if not beams:
+                    break
+    finally:
+        model.train(was_training)
+    pool = finished or beams
+    seq, score = max(pool, key=lambda c: _normalised(c[1], c[0], length_penalty))
+    body = seq[1:]
+    return (body[:body.index(eos_id)] if eos_id in body else body), score
+
+
+def _normalised(score, seq, alpha):
+    return score / (((5 + len(seq)) / 6) ** alpha)
+
+
+def greedy_translate(model, texts, src_tokenizer, tgt_tokenizer, device=None, max_len=32):
+    """Strings in, strings out, for the toy translation: encode and pad the sources,
+    :func:`greedy_decode`, decode the targets."""
+    encoded = [src_tokenizer.encode(t) for t in texts]
+    length = max(len(e) for e in encoded)
+    src = np.zeros((length, len(encoded)), dtype=np.int64)
+    mask = np.ones((len(encoded), length), dtype=bool)
+    for i, e in enumerate(encoded):
+        src[:len(e), i] = e
+        mask[i, :len(e)] = False
+    dev = device or _model_device(model)
+    outputs = greedy_decode(model, Tensor(src, device=dev), Tensor(mask, device=dev), max_len=max_len)
+    return [tgt_tokenizer.decode(o, skip_special_tokens=True) for o in outputs]

@@ -1,0 +1,411 @@
+r"""GPT: a decoder-only Transformer language model (GPT-2's architecture, nanoGPT's layout).
+
+    idx (batch, seq) token ids
+      → wte[idx] + wpe[positions]                  token and learned position embeddings
+      → n_layer × Block:  x = x + attn(ln_1(x))    causal self-attention (pre-LayerNorm)
+                          x = x + mlp(ln_2(x))     Linear(4·n_embd) → GELU → Linear(n_embd)
+      → ln_f → lm_head (= wteᵀ, tied)              logits (batch, seq, vocab_size)
+
+``forward(idx, targets=None, kv_cache=None, last_logits_only=False)`` returns
+``(logits, loss)``; with ``targets`` (batch, seq) the loss is the mean cross-entropy of the
+next-token predictions (targets equal to −1 are ignored), else ``loss`` is None.
+
+Names follow nanoGPT and Hugging Face: ``transformer.wte``, ``transformer.wpe``,
+``transformer.h.{i}.ln_1``, ``.attn.c_attn`` (Q, K, V packed: (3·n_embd, n_embd)),
+``.attn.c_proj``, ``.ln_2``, ``.mlp.c_fc``, ``.mlp.c_proj``, ``transformer.ln_f``,
+``lm_head``. Weights are in torch's Linear layout (out, in); Hugging Face's GPT-2 stores its
+Conv1D weights as (in, out), which :meth:`GPT.from_gpt2` and :meth:`GPT.to_gpt2_state_dict`
+transpose.
+
+Initialisation is GPT-2's: every weight N(0, 0.02²), biases 0, and the two projections that
+write into the residual stream (``attn.c_proj``, ``mlp.c_proj``) N(0, (0.02/√(2·n_layer))²),
+so that the residual sum of 2·n_layer contributions keeps a steady variance.
+
+KV cache (for generation)
+-------------------------
+Without a cache, predicting token t+1 reruns the model over all t tokens. The keys and
+values of earlier tokens do not change, so a :class:`KVCache` keeps them (per layer,
+(batch, n_head, max_length, head_size) arrays) and each step only computes the new
+tokens::
+
+    cache = model.new_kv_cache()                  # or KVCache(n_layer, max_length)
+    with tl.no_grad():
+        logits, _ = model(prompt, kv_cache=cache)              # (B, T0, V); cache.position == T0
+        next_id = logits[:, -1].argmax(axis=-1)                # (B,)
+        logits, _ = model(next_id.reshape(-1, 1), kv_cache=cache)   # (B, 1, V); position T0 + 1
+
+Each call's tokens take positions ``cache.position …``; they attend to everything cached
+plus, causally, to each other; the cache then advances by their number. The logits equal
+those of a full forward over the whole sequence. A cache is for inference only (it must
+run under ``tl.no_grad()``), holds one batch size, and cannot go past ``block_size``
+positions (the position table ends there): to continue, ``cache.reset()`` and feed the last
+``block_size − 1`` tokens again. ``cache.crop(n)`` forgets all but the first n positions.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from .. import nn
+from ..nn import init
+from ..nn.attention import merge_heads, project_rows, split_heads
+from ..tensor import Tensor, is_grad_enabled
+
+__all__ = ["GPTConfig", "GPT", "KVCache", "CausalSelfAttention", "MLP", "Block", "load_safetensors"]
+
+
+@dataclass
+class GPTConfig:
+    """Hyperparameters of a :class:`GPT` (defaults: GPT-2 small, 124 M parameters).
+
+    ``gelu_approximate="tanh"`` is GPT-2's GELU (Hugging Face "gelu_new"); "none" is the
+    exact erf form (nanoGPT uses it; the two differ by < 1e-3)."""
+
+    vocab_size: int = 50257
+    block_size: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True
+    gelu_approximate: str = "tanh"
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.gelu_approximate not in ("tanh", "none"):
+            raise ValueError(f"GPTConfig: gelu_approximate must be 'tanh' or 'none', got {self.gelu_approximate!r}")
+
+
+# ----------------------------------------------------------------------------- KV cache
+class KVCache:
+    """Keys and values of the tokens seen so far, per layer, for incremental decoding.
+
+    ``position``: how many positions are cached (the position of the next token fed).
+    ``keys[i]``, ``values[i]``: layer i's arrays (batch, n_head, max_length, head_size),
+    allocated at the first forward (whose batch size, dtype and device they take); only
+    ``[:, :, :position]`` is meaningful. See the module docstring for the usage.
+    """
+
+    def __init__(self, n_layer: int, max_length: int):
+        self.n_layer, self.max_length = int(n_layer), int(max_length)
+        self.keys = [None] * self.n_layer
+        self.values = [None] * self.n_layer
+        self.position = 0
+
+    def __len__(self):
+        return self.position
+
+    def reset(self) -> None:
+        """Forget everything (the arrays are kept and reused)."""
+        self.position = 0
+
+    def crop(self, length: int) -> None:
+        """Keep only the first ``length`` positions (e.g. to back up after rejected tokens)."""
+        if not 0 <= length <= self.position:
+            raise ValueError(f"KVCache.crop: length must be in [0, {self.position}], got {length}")
+        self.position = int(length)
+
+    def update(self, layer: int, k: Tensor, v: Tensor):
+        """Write layer ``layer``'s new keys and values (batch, n_head, T, head_size) at
+        positions ``position … position+T−1`` and return all cached ones so far,
+        (batch, n_head, position+T, head_size) each (views, no copy). ``position`` itself
+        advances only in :meth:`advance`, after every layer has written."""
+        end = self.position + k.shape[2]
+        if end > self.max_length:
+            raise ValueError(f"KVCache: {end} positions do not fit max_length={self.max_length}")
+        cached = self.keys[layer]
+        shape = k.shape[:2] + (self.max_length, k.shape[3])
+        if (cached is None or cached.shape != shape or cached.dtype != k.dtype
+                or backend.array_device(cached) is not backend.get_device(k.device)):
+            if self.position != 0:
+                raise ValueError(f"KVCache: it holds {self.position} positions of keys shaped "
+                                 f"{cached.shape[:2] + cached.shape[3:]} (batch, heads, head_size), {cached.dtype}; "
+                                 f"new keys are {k.shape} {k.dtype}: reset() it first")
+            self.keys[layer] = k.xp.empty(shape, dtype=k.dtype)
+            self.values[layer] = k.xp.empty(shape, dtype=v.dtype)
+        self.keys[layer][:, :, self.position:end] = k.data
+        self.values[layer][:, :, self.position:end] = v.data
+        return Tensor(self.keys[layer][:, :, :end]), Tensor(self.values[layer][:, :, :end])
+
+    def advance(self, n: int) -> None:
+        self.position += int(n)
+
+    def __repr__(self):
+        return f"KVCache(n_layer={self.n_layer}, max_length={self.max_length}, position={self.position})"
+
+
+# ----------------------------------------------------------------------------- the blocks
+class CausalSelfAttention(nn.Module):
+    r"""Multi-head self-attention in which position t sees positions ≤ t.
+
+    Q, K, V = x W_attnᵀ + b_attn split in three (``c_attn``: (3C, C)), each reshaped to
+    (B, n_head, T, C/n_head); y = softmax(Q Kᵀ/√d + causal mask) V, heads merged,
+    then ``c_proj``. ``.attention_weights`` keeps the last (B, n_head, T, S) weights."""
+
+    keep_attention_weights = True
+
+    def __init__(self, config: GPTConfig, device=None, dtype=None):
+        super().__init__()
+        kw = dict(bias=config.bias, device=device, dtype=dtype)
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, **kw)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, **kw)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+        self.attention_weights = None
+
+    def forward(self, x, kv_cache=None, layer=0):
+        """x (B, T, C) → (B, T, C); with ``kv_cache``, attends to the cached positions too."""
+        c, w, b = self.n_embd, self.c_attn.weight, self.c_attn.bias
+        q = split_heads(project_rows(x, w, b, 0, c), self.n_head, batch_first=True)
+        k = split_heads(project_rows(x, w, b, c, 2 * c), self.n_head, batch_first=True)
+        v = split_heads(project_rows(x, w, b, 2 * c, 3 * c), self.n_head, batch_first=True)
+        dropout_p = self.dropout if self.training else 0.0
+        mask, is_causal = None, True
+        if kv_cache is not None:
+            start, length = kv_cache.position, x.shape[1]
+            k, v = kv_cache.update(layer, k, v)
+            if start > 0:  # queries are positions start…start+T−1: query i sees keys j ≤ start + i
+                is_causal = False
+                if length > 1:
+                    xp = x.xp
+                    mask = Tensor(xp.arange(start + length)[None, :] > (start + xp.arange(length))[:, None])
+        y, weights = F.attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+        self.attention_weights = weights if self.keep_attention_weights else None
+        return self.resid_dropout(self.c_proj(merge_heads(y, batch_first=True)))
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward network: c_proj(GELU(c_fc(x))), 4× wider inside."""
+
+    def __init__(self, config: GPTConfig, device=None, dtype=None):
+        super().__init__()
+        kw = dict(bias=config.bias, device=device, dtype=dtype)
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, **kw)
+        self.gelu = nn.GELU(approximate=config.gelu_approximate)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, **kw)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """One pre-LayerNorm Transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, config: GPTConfig, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias, **kw)
+        self.attn = CausalSelfAttention(config, **kw)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias, **kw)
+        self.mlp = MLP(config, **kw)
+
+    def forward(self, x, kv_cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), kv_cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+# ----------------------------------------------------------------------------- the model
+# Hugging Face's GPT-2 keeps these weights as Conv1D (in, out): transposed from ours.
+_CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+class GPT(nn.Module):
+    """A GPT language model (see the module docstring). ``GPT(GPTConfig(...))``."""
+
+    def __init__(self, config: GPTConfig, device=None, dtype=None):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        kw = dict(device=device, dtype=dtype)
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd, **kw),
+            wpe=nn.Embedding(config.block_size, config.n_embd, **kw),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config, **kw) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias, **kw),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False, **kw)
+        self.lm_head.weight = self.transformer.wte.weight  # tied: one matrix reads and writes tokens
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """GPT-2's initialisation (see the module docstring)."""
+        std = 0.02
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                init.normal_(module.weight, 0.0, std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                init.zeros_(module.bias)
+        residual_std = std / math.sqrt(2 * self.config.n_layer)
+        for block in self.transformer.h:
+            init.normal_(block.attn.c_proj.weight, 0.0, residual_std)
+            init.normal_(block.mlp.c_proj.weight, 0.0, residual_std)
+
+    def num_params(self, non_embedding=True) -> int:
+        """Number of parameters (the tied token matrix once); ``non_embedding`` leaves out
+        the position table, as nanoGPT reports it."""
+        n = self.num_parameters()
+        return n - self.transformer.wpe.weight.size if non_embedding else n
+
+    def new_kv_cache(self, max_length=None) -> KVCache:
+        """An empty :class:`KVCache` for this model (``max_length`` ≤ block_size, default block_size)."""
+        max_length = self.config.block_size if max_length is None else int(max_length)
+        if not 0 < max_length <= self.config.block_size:
+            raise ValueError(f"GPT.new_kv_cache: max_length must be in [1, block_size={self.config.block_size}], "
+                             f"got {max_length}")
+        return KVCache(self.config.n_layer, max_length)
+
+    def _as_ids(self, ids, name):
+        if not isinstance(ids, Tensor):
+            ids = Tensor(np.asarray(ids), device=self.device)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"GPT: {name} must be integer token ids, got dtype {ids.dtype}")
+        return ids
+
+    def forward(self, idx, targets=None, kv_cache=None, last_logits_only=False):
+        """idx (B, T) token ids → ``(logits, loss)``.
+
+        * logits (B, T, vocab_size) — or (B, 1, vocab_size) with ``last_logits_only``;
+        * loss: mean cross-entropy against ``targets`` (B, T) (−1 = ignore), or None;
+        * ``kv_cache``: a :class:`KVCache`; idx then holds the *new* tokens only, at
+          positions ``kv_cache.position`` onward (inference only, under ``tl.no_grad()``).
+        """
+        idx = self._as_ids(idx, "idx")
+        if idx.ndim != 2:
+            raise ValueError(f"GPT: idx must be token ids shaped (batch, seq), got shape {idx.shape}")
+        batch, length = idx.shape
+        start = 0
+        if kv_cache is not None:
+            if is_grad_enabled():
+                raise RuntimeError("GPT: a kv_cache is for inference; run the forward under tl.no_grad() "
+                                   "(the cached keys and values are not part of the graph)")
+            if kv_cache.n_layer != self.config.n_layer:
+                raise ValueError(f"GPT: kv_cache has {kv_cache.n_layer} layers, the model {self.config.n_layer}")
+            start = kv_cache.position
+        if start + length > self.config.block_size:
+            what = f"{length} tokens" + (f" after {start} cached ones" if start else "")
+            raise ValueError(f"GPT: a sequence of {what} is longer than block_size={self.config.block_size}; "
+                             f"crop the input to its last {self.config.block_size - start} tokens")
+        t = self.transformer
+        positions = Tensor(t.wte.weight.xp.arange(start, start + length))
+        x = t.drop(t.wte(idx) + t.wpe(positions))  # (B, T, C) + (T, C)
+        for i, block in enumerate(t.h):
+            x = block(x, kv_cache, i)
+        x = t.ln_f(x)
+        if last_logits_only:
+            x = x[:, -1:, :]
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            targets = self._as_ids(targets, "targets")
+            if targets.shape != logits.shape[:2]:
+                raise ValueError(f"GPT: targets must have shape {logits.shape[:2]} (batch, seq), got {targets.shape}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
+        if kv_cache is not None:
+            kv_cache.advance(length)
+        return logits, loss
+
+    def attention_maps(self):
+        """name → attention weights (B, n_head, T, S) of the last forward, per layer
+        ("transformer.h.0.attn", ...)."""
+        return nn.attention_maps(self)
+
+    # ---------------------------------------------------------------- Hugging Face GPT-2
+    @classmethod
+    def from_gpt2(cls, state_dict, n_head, dtype=None, device=None) -> "GPT":
+        """A GPT with the weights of a Hugging Face GPT-2 checkpoint, whose logits equal that
+        model's (``GPT2LMHeadModel`` with ``activation_function="gelu_new"``).
+
+        ``state_dict``: name → NumPy array (``{k: v.numpy() for k, v in hf.state_dict().items()}``),
+        from ``GPT2LMHeadModel`` ("transformer.h.0…", "lm_head.weight") or ``GPT2Model``
+        ("h.0…"); or the path of a ``.safetensors`` file. ``n_head`` cannot be read off the
+        weights (GPT-2 small: 12). ``dtype``: float32 or float64; default the checkpoint's
+        (float32 for half-precision files). Vocabulary, context length, width and depth come
+        from the weights' shapes."""
+        if isinstance(state_dict, (str, os.PathLike)):
+            state_dict = load_safetensors(state_dict)
+        state = {}
+        for name, value in state_dict.items():
+            array = np.asarray(value)
+            if name.endswith(".attn.masked_bias") or (name.endswith(".attn.bias") and array.ndim == 4):
+                continue  # old checkpoints store the causal mask as a buffer
+            if not name.startswith(("transformer.", "lm_head.")):
+                name = "transformer." + name
+            state[name] = array
+        try:
+            wte, wpe = state["transformer.wte.weight"], state["transformer.wpe.weight"]
+        except KeyError as missing:
+            raise ValueError(f"GPT.from_gpt2: the state dict has no {missing} (is it a GPT-2 checkpoint?)") from None
+        n_layer = 1 + max((int(k.split(".")[2]) for k in state if k.startswith("transformer.h.")), default=-1)
+        config = GPTConfig(vocab_size=wte.shape[0], block_size=wpe.shape[0], n_layer=n_layer, n_head=n_head,
+                           n_embd=wte.shape[1], bias=True, gelu_approximate="tanh")
+        if dtype is None:
+            dtype = wte.dtype if wte.dtype in (np.float32, np.float64) else np.float32
+        if "lm_head.weight" in state:
+            if state["lm_head.weight"].shape != wte.shape or not np.array_equal(state["lm_head.weight"], wte):
+                raise ValueError("GPT.from_gpt2: lm_head.weight differs from transformer.wte.weight; "
+                                 "this GPT ties them, as GPT-2 does")
+        else:
+            state["lm_head.weight"] = wte
+        for name in list(state):
+            if name.endswith(_CONV1D_WEIGHTS):
+                state[name] = state[name].T
+        model = cls(config, device=device, dtype=dtype)
+        model.load_state_dict(state)
+        return model
+
+    def to_gpt2_state_dict(self) -> dict:
+        """This model's weights as a Hugging Face ``GPT2LMHeadModel`` state dict (NumPy,
+        Conv1D weights transposed to (in, out)); load with
+        ``hf.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``."""
+        out = {}
+        for name, array in self.state_dict().items():
+            out[name] = np.ascontiguousarray(array.T) if name.endswith(_CONV1D_WEIGHTS) else array
+        return out
+
+
+# ----------------------------------------------------------------------------- .safetensors
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+                       "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def load_safetensors(path) -> dict:
+    """name → NumPy array from a ``.safetensors`` file.
+
+    The format: 8 bytes (little-endian length n), n bytes of JSON mapping each name to
+    its dtype, shape and byte range, then the raw little-endian data. bfloat16 tensors are
+    widened to float32 (bfloat16 is the top half of a float32's bits)."""
+    with open(path, "rb") as f:
+        header_length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_length))
+        data = f.read()
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        raw = data[start:end]
+        if info["dtype"] == "BF16":
+            array = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] in _SAFETENSORS_DTYPES:
+            array = np.frombuffer(raw, dtype=np.dtype(_SAFETENSORS_DTYPES[info["dtype"]]).newbyteorder("<"))
+        else:
+            raise ValueError(f"load_safetensors: {name} has unsupported dtype {info['dtype']}")
+        tensors[name] = array.reshape(info["shape"]).copy()
+    return tensors

@@ -1,0 +1,481 @@
+"""Training and evaluation: the seed's pipeline (§2.2) from text to a trained model.
+
+    data  → clean → tokenize → batches          (Task: LanguageModeling or Translation)
+    model → forward → loss → backward → AdamW   (Trainer.train, one screen below)
+    every eval_interval steps: evaluate (loss, perplexity, token accuracy; exact match for
+    translation), checkpoint (atomic, resumable), loss-curve PNG.
+
+``python -m tinyllm train --preset default`` runs it from the command line; in Python:
+
+    cfg = TrainConfig(**PRESETS["default"], max_iters=200)
+    trainer = Trainer(cfg)
+    trainer.train()
+    print(trainer.sample("Once upon a time"))
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import backend
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import (CausalLMDataset, CharTokenizer, BPETokenizer, Seq2SeqDataset, clean_text,
+                   date_tokenizers, encode_pairs, make_date_pairs, train_val_split)
+from .data.tokenizers import Tokenizer
+from .functional import cross_entropy
+from .models import GPT, GPTConfig, TransformerModel
+from .optim import AdamW, clip_grad_norm_, param_groups
+from .optim.schedules import cosine_with_warmup, noam
+from .tensor import Tensor, no_grad
+
+__all__ = ["TrainConfig", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask"]
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; presets fill them, the command line overrides any of them."""
+
+    # data
+    dataset: str = "tinytales"      # "tinytales" (shipped, data/), "shakespeare", "dates"
+    data_path: str | None = None    # a local text file instead of the named dataset
+    tokenizer: str = "char"         # "char" or "bpe"
+    bpe_vocab_size: int = 512
+    val_fraction: float = 0.1
+    # model: "gpt" (decoder-only) or "seq2seq" (the seed's encoder-decoder TransformerModel)
+    model: str = "gpt"
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 64
+    dropout: float = 0.0
+    bias: bool = True
+    d_ff: int = 512                 # seq2seq feed-forward width (nhid)
+    # optimization
+    batch_size: int = 12
+    max_iters: int = 2000
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    schedule: str = "cosine"        # "cosine" (warmup + cosine), "noam", "constant"
+    warmup_iters: int = 100
+    lr_decay_iters: int | None = None  # None: max_iters
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    # evaluation, checkpoints, logging
+    eval_interval: int = 250
+    eval_iters: int = 20
+    out_dir: str = "runs/default"
+    progress: bool = True
+    # sampling after training
+    num_samples: int = 1
+    max_new_tokens: int = 300
+    temperature: float = 0.8
+    top_k: int | None = None
+    top_p: float | None = 0.95
+    prompt: str = "\n"
+    # where and how
+    device: str = "cpu"
+    seed: int = 1337
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+PRESETS = {
+    # a few minutes on 2 CPU cores, on the corpus the project ships (no network needed)
+    "default": dict(dataset="tinytales", n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12,
+                    max_iters=1500, eval_interval=250, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+                    out_dir="runs/default", prompt="Once upon a time"),
+    # nanoGPT's shakespeare-char CPU recipe
+    "shakespeare-char": dict(dataset="shakespeare", n_layer=4, n_head=4, n_embd=128, block_size=64,
+                             batch_size=12, max_iters=2000, lr_decay_iters=2000, eval_interval=250,
+                             eval_iters=200, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+                             out_dir="runs/shakespeare-char", prompt="ROMEO:"),
+    # the seed's encoder-decoder on a toy translation: dates into ISO 8601
+    "seq2seq": dict(dataset="dates", model="seq2seq", n_layer=2, n_head=4, n_embd=64, d_ff=256,
+                    batch_size=64, max_iters=1500, learning_rate=3e-3, min_lr=3e-4, warmup_iters=100,
+                    weight_decay=0.01, eval_interval=250, eval_iters=10, dropout=0.1,
+                    out_dir="runs/seq2seq", prompt="march 5, 1998"),
+}
+
+
+# ------------------------------------------------------------------------------ tasks
+class LanguageModelingTask:
+    """Next-token prediction on one text: char or BPE tokens, random windows."""
+
+    def __init__(self, cfg: TrainConfig, text: str, tokenizer: Tokenizer | None = None):
+        text = clean_text(text)
+        if tokenizer is None:
+            if cfg.tokenizer == "char":
+                tokenizer = CharTokenizer.from_text(text)
+            elif cfg.tokenizer == "bpe":
+                tokenizer = BPETokenizer()
+                tokenizer.train(text, cfg.bpe_vocab_size)
+            else:
+                raise ValueError(f"tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+        self.tokenizer = tokenizer
+        ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+        train_ids, val_ids = train_val_split(ids, cfg.val_fraction)
+        self.splits = {"train": CausalLMDataset(train_ids, cfg.block_size),
+                       "val": CausalLMDataset(val_ids, cfg.block_size)}
+        self.cfg = cfg
+
+    def build_model(self):
+        c = self.cfg
+        return GPT(GPTConfig(vocab_size=self.tokenizer.vocab_size, block_size=c.block_size,
+                             n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd,
+                             dropout=c.dropout, bias=c.bias))
+
+    def batch(self, split, rng):
+        x, y = self.splits[split].get_batch(self.cfg.batch_size, rng)
+        return Tensor(x, device=self.cfg.device), Tensor(y, device=self.cfg.device)
+
+    def loss(self, model, batch):
+        """Returns (loss, logits, targets)."""
+        x, y = batch
+        logits, loss = model(x, y)
+        return loss, logits, y
+
+    def tokens_per_batch(self):
+        return self.cfg.batch_size * self.cfg.block_size
+
+    def extra_metrics(self, model, rng):
+        return {}
+
+
+class TranslationTask:
+    """The seed's encoder-decoder on a toy translation (dates → ISO 8601), teacher forced."""
+
+    def __init__(self, cfg: TrainConfig, n_pairs: int = 20_000):
+        if cfg.dataset != "dates":
+            raise ValueError(f"the seq2seq model trains on dataset 'dates', got {cfg.dataset!r}")
+        self.src_tok, self.tgt_tok = date_tokenizers()
+        pairs = make_date_pairs(n_pairs, seed=cfg.seed)
+        n_val = max(1, int(len(pairs) * cfg.val_fraction))
+        self.text_pairs = {"train": pairs[:-n_val], "val": pairs[-n_val:]}
+        self.splits = {k: Seq2SeqDataset(encode_pairs(v, self.src_tok, self.tgt_tok), pad_id=0, bos_id=1, eos_id=2)
+                       for k, v in self.text_pairs.items()}
+        self.cfg = cfg
+        self.tokenizer = self.src_tok
+
+    def build_model(self):
+        c = self.cfg
+        ntoken = max(self.src_tok.vocab_size, self.tgt_tok.vocab_size)
+        return TransformerModel(ntoken, c.n_embd, c.n_head, c.d_ff, c.n_layer, dropout=c.dropout)
+
+    def batch(self, split, rng):
+        return self.splits[split].get_batch(self.cfg.batch_size, rng)
+
+    def loss(self, model, b):
+        dev = self.cfg.device
+        t = b.tgt_in.shape[0]
+        tgt_mask = model.generate_square_subsequent_mask(t, device=dev)  # no peeking at later tokens
+        logits = model(Tensor(b.src, device=dev), Tensor(b.tgt_in, device=dev), None, tgt_mask,
+                       Tensor(b.src_padding_mask, device=dev), Tensor(b.tgt_padding_mask, device=dev), None)
+        targets = Tensor(b.tgt_out, device=dev)
+        loss = cross_entropy(logits, targets, label_smoothing=self.cfg.label_smoothing)
+        return loss, logits, targets
+
+    def tokens_per_batch(self):
+        return self.cfg.batch_size * 12
+
+    def extra_metrics(self, model, rng, n=200):
+        """Exact match: greedy decoding of validation sources, whole string right."""
+        from .generate import greedy_translate
+        pairs = self.text_pairs["val"][:n]
+        outputs = greedy_translate(model, [s for s, _ in pairs], self.src_tok, self.tgt_tok,
+                                   device=self.cfg.device)
+        exact = np.mean([o == t for o, (_, t) in zip(outputs, pairs)])
+        return {"exact_match": float(exact)}
+
+
+def make_task(cfg: TrainConfig, tokenizer=None):
+    if cfg.model == "seq2seq":
+        return TranslationTask(cfg)
+    if cfg.model != "gpt":
+        raise ValueError(f"model must be 'gpt' or 'seq2seq', got {cfg.model!r}")
+    return LanguageModelingTask(cfg, load_text(cfg), tokenizer)
+
+
+def load_text(cfg: TrainConfig) -> str:
+    """The training text named by the config (a path wins over a dataset name)."""
+    from .data import corpora
+    if cfg.data_path:
+        if not os.path.exists(cfg.data_path):
+            raise FileNotFoundError(f"data_path {cfg.data_path!r} does not exist")
+        with open(cfg.data_path, encoding="utf-8") as f:
+            return f.read()
+    if cfg.dataset == "tinytales":
+        return corpora.load_shipped_corpus()
+    if cfg.dataset == "shakespeare":
+        return corpora.tinyshakespeare()
+    raise ValueError(f"unknown dataset {cfg.dataset!r}; expected 'tinytales', 'shakespeare' or 'dates' "
+                     f"(or data_path=...)")
+
+
+# ------------------------------------------------------------------------------ the trainer
+class Trainer:
+    """Holds the task, model, optimizer and RNG streams of one run; trains, evaluates,
+    checkpoints and resumes it."""
+
+    CHECKPOINT = "ckpt.safetensors"
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        self.cfg = cfg
+        backend.manual_seed(cfg.seed)
+        self.batch_rng = np.random.default_rng(cfg.seed)  # which windows train on
+        self.history = {"step": [], "train_loss": [], "val_loss": [], "lr": []}
+        self.step = 0
+        ckpt_meta = ckpt_tensors = None
+        tokenizer = None
+        if resume:
+            ckpt_tensors, ckpt_meta = load_checkpoint(self.checkpoint_path)
+            tokenizer = _tokenizer_from_json(ckpt_meta.get("tokenizer"))
+        self.task = make_task(cfg, tokenizer)
+        self.model = self.task.build_model().to(cfg.device)
+        # decay every matrix, the tied token embedding included (as nanoGPT); not biases or norms
+        groups = param_groups(self.model.named_parameters(), cfg.weight_decay, decay_embeddings=True)
+        self.optimizer = AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+        if resume:
+            self._restore(ckpt_tensors, ckpt_meta)
+        self._stop_signal = None
+
+    # ---------------------------------------------------------------- the loop, one screen
+    def train(self, max_iters=None, stop_after=None):
+        """Train until ``max_iters`` (default: the config's); ``stop_after`` stops early
+        (for tests of resuming). Returns the history of evaluations."""
+        from tqdm.auto import tqdm
+        cfg = self.cfg
+        max_iters = cfg.max_iters if max_iters is None else max_iters
+        self.model.train()
+        bar = tqdm(range(self.step, max_iters), initial=self.step, total=max_iters,
+                   disable=not cfg.progress, desc="train", dynamic_ncols=True)
+        previous_handlers = self._catch_signals()
+        try:
+            t0, tokens = time.perf_counter(), 0
+            for step in bar:
+                self.step = step
+                if step % cfg.eval_interval == 0 and step > 0:
+                    self.evaluate_and_checkpoint()
+                lr = self.learning_rate(step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                batch = self.task.batch("train", self.batch_rng)
+                loss, _, _ = self.task.loss(self.model, batch)        # forward
+                self.optimizer.zero_grad()
+                loss.backward()                                       # backward
+                if cfg.grad_clip:
+                    clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.optimizer.step()                                 # update
+                self.last_loss = loss.item()
+                self.train_losses.append(self.last_loss)
+                tokens += self.task.tokens_per_batch()
+                bar.set_postfix(loss=f"{self.last_loss:.4f}", lr=f"{lr:.2e}",
+                                tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
+                self.step = step + 1
+                if stop_after is not None and self.step >= stop_after:
+                    break
+                if self._stop_signal is not None:
+                    self.save()
+                    bar.write(f"{signal.Signals(self._stop_signal).name}: saved a resumable checkpoint "
+                              f"at step {self.step} to {self.checkpoint_path}")
+                    raise KeyboardInterrupt
+            else:
+                self.evaluate_and_checkpoint()
+        finally:
+            bar.close()
+            self._restore_signals(previous_handlers)
+        return self.history
+
+    # ---------------------------------------------------------------- pieces the loop calls
+    @property
+    def train_losses(self):
+        if not hasattr(self, "_train_losses"):
+            self._train_losses = []
+        return self._train_losses
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.cfg.out_dir, self.CHECKPOINT)
+
+    def learning_rate(self, step):
+        cfg = self.cfg
+        if cfg.schedule == "constant":
+            return cfg.learning_rate
+        if cfg.schedule == "noam":
+            return noam(step, cfg.n_embd, cfg.warmup_iters) * cfg.learning_rate / noam(
+                cfg.warmup_iters - 1, cfg.n_embd, cfg.warmup_iters)
+        if cfg.schedule == "cosine":
+            decay = cfg.lr_decay_iters or cfg.max_iters
+            return cosine_with_warmup(step, cfg.learning_rate, cfg.min_lr, min(cfg.warmup_iters, decay), decay)
+        raise ValueError(f"schedule must be 'cosine', 'noam' or 'constant', got {cfg.schedule!r}")
+
+    def evaluate(self, splits=("train", "val")):
+        """Mean loss over ``eval_iters`` batches per split (a fixed evaluation RNG, so the
+        numbers do not depend on when they are taken), perplexity e^loss, token accuracy;
+        plus the task's own metrics (exact match for translation)."""
+        self.model.eval()
+        results = {}
+        with no_grad():
+            for split in splits:
+                rng = np.random.default_rng(1234)
+                losses, correct, counted = [], 0, 0
+                for _ in range(self.cfg.eval_iters):
+                    loss, logits, targets = self.task.loss(self.model, self.task.batch(split, rng))
+                    losses.append(loss.item())
+                    pred = logits.data.argmax(axis=-1)
+                    valid = targets.data >= 0
+                    correct += int((pred == targets.data)[valid].sum())
+                    counted += int(valid.sum())
+                mean = float(np.mean(losses))
+                results[split] = {"loss": mean, "perplexity": math.exp(min(mean, 50)),
+                                  "accuracy": correct / max(counted, 1)}
+            results.update(self.task.extra_metrics(self.model, None))
+        self.model.train()
+        return results
+
+    def evaluate_and_checkpoint(self):
+        results = self.evaluate()
+        h = self.history
+        h["step"].append(self.step)
+        h["train_loss"].append(results["train"]["loss"])
+        h["val_loss"].append(results["val"]["loss"])
+        h["lr"].append(self.learning_rate(self.step))
+        extra = "".join(f", {k} {v:.4f}" for k, v in results.items() if not isinstance(v, dict))
+        message = (f"step {self.step}: train loss {results['train']['loss']:.4f}, val loss "
+                   f"{results['val']['loss']:.4f}, val ppl {results['val']['perplexity']:.2f}, "
+                   f"val acc {results['val']['accuracy']:.3f}{extra}")
+        if self.cfg.progress:
+            from tqdm.auto import tqdm
+            tqdm.write(message)
+        self.last_eval = results
+        self.save()
+        self.plot()
+        return results
+
+    # ---------------------------------------------------------------- checkpoints
+    def save(self, path=None):
+        """Write weights, optimizer state, step, config, RNG states and tokenizer to one
+        checksummed safetensors file, atomically."""
+        from .checkpoint import optimizer_to_checkpoint
+        path = path or self.checkpoint_path
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optim_tensors, optim_meta = optimizer_to_checkpoint(self.optimizer)
+        tensors.update(optim_tensors)
+        meta = {
+            "step": self.step, "config": self.cfg.to_json(), "optimizer": optim_meta,
+            "history": self.history, "train_losses": self.train_losses,
+            "rng": {"batch": _json_state(self.batch_rng.bit_generator.state),
+                    "device": _device_rng_state(self.cfg.device)},
+            "tokenizer": _tokenizer_to_json(self.task),
+        }
+        save_checkpoint(path, tensors, meta)
+        return path
+
+    def _restore(self, tensors, meta):
+        from .checkpoint import optimizer_from_checkpoint
+        model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_state)
+        optimizer_from_checkpoint(self.optimizer, tensors, meta["optimizer"])
+        self.step = int(meta["step"])
+        self.history = meta["history"]
+        self._train_losses = list(meta.get("train_losses", []))
+        self.batch_rng.bit_generator.state = meta["rng"]["batch"]
+        _set_device_rng_state(self.cfg.device, meta["rng"]["device"])
+
+    def plot(self):
+        """Save the loss curves as ``loss.png`` in the run's folder."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        if self.train_losses:
+            ax.plot(np.arange(len(self.train_losses)), self.train_losses, lw=0.6, alpha=0.4,
+                    label="train (batch)")
+        ax.plot(self.history["step"], self.history["train_loss"], "o-", label="train (eval)")
+        ax.plot(self.history["step"], self.history["val_loss"], "o-", label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy loss")
+        ax.set_title(f"{self.cfg.model} on {self.cfg.dataset}")
+        ax.legend()
+        fig.tight_layout()
+        os.makedirs(self.cfg.out_dir, exist_ok=True)
+        fig.savefig(os.path.join(self.cfg.out_dir, "loss.png"), dpi=120)
+        plt.close(fig)
+
+    # ---------------------------------------------------------------- signals
+    def _catch_signals(self):
+        def handler(signum, frame):
+            self._stop_signal = signum
+        previous = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: signals cannot be caught here
+            pass
+        return previous
+
+    def _restore_signals(self, previous):
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    # ---------------------------------------------------------------- inference
+    def sample(self, prompt=None, max_new_tokens=None, **kwargs):
+        """Text continuing ``prompt`` (GPT) or the translation of ``prompt`` (seq2seq)."""
+        from .generate import generate_text, greedy_translate
+        cfg = self.cfg
+        prompt = cfg.prompt if prompt is None else prompt
+        if cfg.model == "seq2seq":
+            return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok,
+                                    device=cfg.device)[0]
+        options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+        options.update(kwargs)
+        return generate_text(self.model, self.task.tokenizer, prompt,
+                             max_new_tokens or cfg.max_new_tokens, device=cfg.device, **options)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _json_state(state):
+    """A NumPy bit-generator state with NumPy ints turned into Python ints (for JSON)."""
+    return json.loads(json.dumps(state, default=int))
+
+
+def _device_rng_state(device):
+    gen = backend.default_generator(device)
+    if isinstance(gen, np.random.Generator):
+        return _json_state(gen.bit_generator.state)
+    return None  # CuPy's RandomState: its state is not exposed; resume re-seeds dropout
+
+
+def _set_device_rng_state(device, state):
+    gen = backend.default_generator(device)
+    if state is not None and isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = state
+
+
+def _tokenizer_to_json(task):
+    if isinstance(task, TranslationTask):
+        return None  # the date tokenizers are fixed; rebuilt from code
+    return task.tokenizer.to_dict()
+
+
+def _tokenizer_from_json(data):
+    if data is None:
+        return None
+    from .data.tokenizers import tokenizer_from_dict
+    return tokenizer_from_dict(data, "the checkpoint's tokenizer")
