@@ -14,11 +14,13 @@ fails wherever CuPy would), through :func:`register_device`.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 __all__ = [
     "Device", "get_device", "register_device", "cuda_available", "array_device",
-    "to_device", "to_host", "scatter_add", "erf", "default_generator", "manual_seed",
+    "to_device", "to_host", "scatter_add", "erf", "default_generator", "manual_seed", "parallel_for",
 ]
 
 
@@ -244,6 +246,33 @@ def random_uniform(device, shape, dtype):
         sample = gen.random(shape, dtype=dt if dt in (np.float32, np.float64) else np.float32)
         return device.from_host(sample.astype(dt, copy=False))
     return gen.random_sample(shape).astype(dtype, copy=False)  # cupy RandomState
+
+
+# ----------------------------------------------------------------------------- CPU threads
+_pool = None
+
+
+def parallel_for(device, n, kernel, grain=1 << 16):
+    """Run ``kernel(start, stop)`` over ``range(n)`` cut into pieces of about ``grain`` items.
+
+    NumPy runs each elementwise operation on one core and streams the whole array through
+    memory once per operation. On the CPU, for large ``n``, the pieces go to a thread pool
+    (NumPy releases the GIL inside its loops), so every core works, and each piece is small
+    enough that a kernel's several passes over it stay in the cache. On a GPU (one kernel
+    launch already uses the whole device) and for small ``n``, it is one call:
+    ``kernel(0, n)``. The kernel must write only inside its own piece.
+    """
+    global _pool
+    workers = os.cpu_count() or 1
+    if get_device(device).name != "cpu" or workers == 1 or n < 2 * grain:
+        kernel(0, n)
+        return
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(workers, thread_name_prefix="tinyllm")
+    bounds = list(range(0, n, grain)) + [n]
+    for future in [_pool.submit(kernel, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+        future.result()
 
 
 def manual_seed(seed: int) -> None:

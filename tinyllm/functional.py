@@ -97,22 +97,21 @@ class GELU(Function):
     * "tanh":  y = ½ x (1 + t),  t = tanh(u),  u = √(2/π) (x + 0.044715 x³);
       ∂y/∂x = ½ (1 + t) + ½ x (1 − t²) · √(2/π) (1 + 3 · 0.044715 x²).
 
-    Written with in-place operations (``x*x*x``, never ``x**3``: NumPy's generic power is
-    ~70× slower)."""
+    The tanh form runs as a kernel over pieces of the array (:func:`backend.parallel_for`:
+    all cores, each piece's passes in cache), written with in-place operations
+    (``x*x*x``, never ``x**3``: NumPy's generic power is ~70× slower)."""
 
     def forward(self, x, approximate="none"):
         xp = self.xp
         if approximate == "tanh":
-            t = x * x
-            t *= 0.044715
-            t += 1
-            t *= x
-            t *= _SQRT_2_OVER_PI
-            xp.tanh(t, out=t)
+            x = xp.ascontiguousarray(x)
+            y, t = xp.empty_like(x), xp.empty_like(x)
+            xf, yf, tf = x.reshape(-1), y.reshape(-1), t.reshape(-1)
+
+            def kernel(lo, hi):
+                _gelu_tanh_forward(xp, xf[lo:hi], yf[lo:hi], tf[lo:hi])
+            backend.parallel_for(self.device, xf.size, kernel)
             self.save(x, t, approximate)
-            y = t + 1
-            y *= x
-            y *= 0.5
             return y
         phi_cdf = backend.erf(self.device, x * _INV_SQRT_2)
         phi_cdf += 1
@@ -124,18 +123,14 @@ class GELU(Function):
         x, s, approximate = self.saved
         xp = self.xp
         if approximate == "tanh":
-            t = s
-            inner = x * x
-            inner *= 3 * 0.044715
-            inner += 1
-            inner *= _SQRT_2_OVER_PI
-            one_minus_t2 = 1 - t * t
-            inner *= one_minus_t2
-            inner *= x
-            inner += 1
-            inner += t
-            inner *= 0.5
-            return (g * inner,)
+            g = xp.ascontiguousarray(g)
+            grad = xp.empty_like(x)
+            xf, tf, gf, outf = x.reshape(-1), s.reshape(-1), g.reshape(-1), grad.reshape(-1)
+
+            def kernel(lo, hi):
+                _gelu_tanh_backward(xp, xf[lo:hi], tf[lo:hi], gf[lo:hi], outf[lo:hi])
+            backend.parallel_for(self.device, xf.size, kernel)
+            return (grad,)
         density = x * x
         density *= -0.5
         xp.exp(density, out=density)
@@ -143,6 +138,34 @@ class GELU(Function):
         density *= x
         density += s
         return (g * density,)
+
+
+_GELU_A = 0.044715
+
+
+def _gelu_tanh_forward(xp, x, y, t):
+    """y = ½ x (1 + tanh(√(2/π) (x + a x³))), keeping t = tanh(…) for the backward."""
+    xp.multiply(x, x, out=t)
+    t *= _GELU_A * _SQRT_2_OVER_PI
+    t += _SQRT_2_OVER_PI
+    t *= x                      # u = √(2/π) (x + a x³)
+    xp.tanh(t, out=t)
+    xp.add(t, 1.0, out=y)
+    y *= x
+    y *= 0.5
+
+
+def _gelu_tanh_backward(xp, x, t, g, out):
+    """out = g · (½ (1 + t) + ½ x (1 − t²) √(2/π) (1 + 3a x²))."""
+    xp.multiply(x, x, out=out)
+    out *= 3 * _GELU_A * _SQRT_2_OVER_PI
+    out += _SQRT_2_OVER_PI      # du/dx
+    out *= x
+    out *= 1.0 - t * t          # x (1 − t²) du/dx
+    out += t
+    out += 1.0
+    out *= 0.5
+    out *= g
 
 
 def gelu(x, approximate="none"):
@@ -364,32 +387,35 @@ class LayerNorm(Function):
 
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
-        mu = x.mean(axis=-1, keepdims=True)
-        xhat = x - mu
-        var = (xhat * xhat).mean(axis=-1, keepdims=True)
-        var += eps
-        rstd = 1.0 / xp.sqrt(var)
+        d = x.shape[-1]
+        mean_of = xp.full((d,), 1.0 / d, dtype=x.dtype)  # x @ mean_of = row means (one BLAS call)
+        xhat = x - (x @ mean_of)[..., None]
+        var = xp.einsum("...i,...i->...", xhat, xhat) / d  # row sums of squares, no temporary
+        rstd = (1.0 / xp.sqrt(var + eps))[..., None]
         xhat *= rstd
-        self.save(xhat, rstd, weight)
+        self.save(xhat, rstd, weight, mean_of)
         y = xhat * weight if weight is not None else xhat.copy()
         if bias is not None:
             y += bias
         return y
 
     def backward(self, g):
-        xhat, rstd, weight = self.saved
-        need_x = self.needs_grad[0]
+        xhat, rstd, weight, mean_of = self.saved
+        xp = self.xp
+        need = self.needs_grad
         d = xhat.shape[-1]
-        rows = g.reshape(-1, d)
-        gw = (rows * xhat.reshape(-1, d)).sum(axis=0) if weight is not None and self.needs_grad[1] else None
-        gb = rows.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        rows, xrows = g.reshape(-1, d), xhat.reshape(-1, d)
+        gw = xp.einsum("ij,ij->j", rows, xrows) if weight is not None and need[1] else None
+        gb = rows.sum(axis=0) if len(need) > 2 and need[2] else None
         gx = None
-        if need_x:
-            gh = g * weight if weight is not None else g
-            gx = gh - gh.mean(axis=-1, keepdims=True)
-            gx -= xhat * (gh * xhat).mean(axis=-1, keepdims=True)
-            gx *= rstd
-        return (gx, gw, gb)[:len(self.needs_grad)]
+        if need[0]:
+            gh = g * weight if weight is not None else g.copy()  # ĝ, the gradient reaching x̂
+            mean_gh_xhat = xp.einsum("...i,...i->...", gh, xhat) / d
+            gh -= (gh @ mean_of)[..., None]
+            gh -= xhat * mean_gh_xhat[..., None]
+            gh *= rstd
+            gx = gh
+        return (gx, gw, gb)[:len(need)]
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
@@ -554,62 +580,58 @@ class Attention(Function):
 
     Forward, with P the attention weights (rows sum to 1; a fully masked row is all 0):
 
-        S = Q Kᵀ · s (+ mask),  P = softmax(S) (dropped out: P̃ = P ⊙ D),  O = P̃ V
+        S = (Q · s) Kᵀ (+ mask),  P = softmax(S) (dropped out: P̃ = P ⊙ D),  O = P̃ V
 
     Backward, with G = ∂L/∂O:
 
-        ∂L/∂V = P̃ᵀ G,   ∂L/∂P = (G Vᵀ) ⊙ D,   ∂L/∂S = P ⊙ (∂L/∂P − rowsum(∂L/∂P ⊙ P)),
+        ∂L/∂V = P̃ᵀ G,   ∂L/∂P = (G Vᵀ) ⊙ D,   ∂L/∂S = P ⊙ (∂L/∂P − r),
         ∂L/∂Q = ∂L/∂S · K · s,   ∂L/∂K = (∂L/∂S)ᵀ · Q · s
+
+    where r = rowsum(∂L/∂P ⊙ P) = rowsum(G ⊙ O): Σ_j P̃_ij (G_i · V_j) = G_i · O_i, so the
+    row sums come from the (L, d_v) output instead of the (L, S) weights (the trick
+    FlashAttention uses). Scaling Q (L × d_k numbers) instead of the scores (L × S) and
+    masking in place keep the passes over the big (L, S) arrays to a minimum.
     """
 
-    def forward(self, q, k, v, mask=None, scale=1.0, dropout_p=0.0):
+    def forward(self, q, k, v, mask=None, scale=1.0, dropout_p=0.0, rows_may_be_empty=False):
         xp = self.xp
-        scores = q @ k.swapaxes(-1, -2)
-        scores *= scale
-        masked = mask is not None
-        if masked:
+        scores = (q * scale) @ k.swapaxes(-1, -2)  # (..., L, S)
+        if mask is not None:
             if mask.dtype == np.bool_:
-                scores = xp.where(mask, -np.inf, scores).astype(scores.dtype, copy=False)
+                xp.copyto(scores, scores.dtype.type(-np.inf), where=mask)
             else:
-                scores = scores + mask
-        row_max = scores.max(axis=-1, keepdims=True)
-        if masked:  # a row masked everywhere has max -inf: keep it from making nan
-            row_max = xp.where(xp.isfinite(row_max), row_max, 0).astype(scores.dtype, copy=False)
-        scores -= row_max
-        p = xp.exp(scores, out=scores)
-        total = p.sum(axis=-1, keepdims=True)
-        if masked:
-            total = xp.maximum(total, np.finfo(p.dtype).tiny)  # 0/tiny = 0 on fully masked rows
-        p /= total
+                scores += mask
+        p = _softmax_last_axis_(self.device, scores, rows_may_be_empty)
         drop = None
+        p_used = p
         if dropout_p > 0.0:
             drop = (backend.random_uniform(self.device, p.shape, p.dtype) >= dropout_p).astype(p.dtype)
             drop *= 1.0 / (1.0 - dropout_p)
             p_used = p * drop
-        else:
-            p_used = p
-        self.save(q, k, v, p, drop, scale)
+        out = p_used @ v
+        self.save(q, k, v, p, drop, out, scale)
         self.weights = p_used
-        return p_used @ v
+        return out
 
     def backward(self, g):
-        q, k, v, p, drop, scale = self.saved
+        q, k, v, p, drop, out, scale = self.saved
         need_q, need_k, need_v = self.needs_grad[:3]
-        p_used = p * drop if drop is not None else p
-        gv = unbroadcast(p_used.swapaxes(-1, -2) @ g, v.shape) if need_v else None
-        gq = gk = None
+        gq = gk = gv = None
+        if need_v:
+            p_used = p * drop if drop is not None else p
+            gv = unbroadcast(p_used.swapaxes(-1, -2) @ g, v.shape)
         if need_q or need_k:
-            gp = g @ v.swapaxes(-1, -2)
+            gs = g @ v.swapaxes(-1, -2)  # ∂L/∂P̃, (..., L, S)
             if drop is not None:
-                gp *= drop
-            gp *= p
-            gs = gp
-            gs -= p * gp.sum(axis=-1, keepdims=True)
-            gs *= scale
+                gs *= drop
+            gs -= (g * out).sum(axis=-1, keepdims=True)  # − r
+            gs *= p  # ∂L/∂S
             if need_q:
                 gq = unbroadcast(gs @ k, q.shape)
+                gq *= scale
             if need_k:
                 gk = unbroadcast(gs.swapaxes(-1, -2) @ q, k.shape)
+                gk *= scale
         grads = (gq, gk, gv)
         return grads + (None,) * (len(self.needs_grad) - 3)
 
@@ -618,6 +640,28 @@ class Attention(Function):
         self.weights = None
 
     __slots__ = ("weights",)
+
+
+def _softmax_last_axis_(device, scores, rows_may_be_empty=False):
+    """softmax over the last axis, in place in ``scores`` (contiguous), by pieces of rows
+    on all cores; a row of -inf becomes all 0 when ``rows_may_be_empty`` (else 0/0 = nan)."""
+    xp = device.xp
+    scores = xp.ascontiguousarray(scores)  # so that the row view below writes into it
+    rows = scores.reshape(-1, scores.shape[-1])
+
+    def kernel(lo, hi):
+        block = rows[lo:hi]
+        row_max = block.max(axis=-1, keepdims=True)
+        if rows_may_be_empty:
+            row_max[~xp.isfinite(row_max)] = 0
+        block -= row_max
+        xp.exp(block, out=block)
+        total = block.sum(axis=-1, keepdims=True)
+        if rows_may_be_empty:
+            total[total == 0] = 1  # 0/1 = 0 on fully masked rows
+        block *= 1.0 / total
+    backend.parallel_for(device, rows.shape[0], kernel, grain=max(1, (1 << 15) // rows.shape[1]))
+    return scores
 
 
 def _attention_mask(attn_mask, is_causal, q, k):
@@ -667,7 +711,10 @@ def attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=Non
         raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
     mask = _attention_mask(attn_mask, is_causal, q, k)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    out, fn = Attention.apply_with_context(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p)
+    # causality alone never masks a whole row (key 0 is always visible); a user mask can
+    rows_may_be_empty = attn_mask is not None
+    out, fn = Attention.apply_with_context(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p,
+                                           rows_may_be_empty=rows_may_be_empty)
     weights = Tensor._wrap(fn.weights, q._device)
     if out._ctx is None:
         fn.release()  # no graph: nothing will call backward, free the saved arrays now
