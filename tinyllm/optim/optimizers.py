@@ -293,28 +293,39 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        work = self._scratch(p, 0)
-
-        if weight_decay and self.decoupled_weight_decay:
-            p.data *= 1.0 - lr * weight_decay                  # AdamW: θ ← θ − lr·λθ
-        elif weight_decay:
-            g = xp.multiply(p.data, weight_decay, out=self._scratch(p, 1))
-            g += p.grad                                         # Adam: g ← g + λθ
-
-        m *= beta1                                              # m ← β₁m + (1−β₁)g
-        m += xp.multiply(g, 1.0 - beta1, out=work)
-        v *= beta2                                              # v ← β₂v + (1−β₂)g²
-        xp.multiply(g, g, out=work)
-        work *= 1.0 - beta2
-        v += work
-
         bias_correction1 = 1.0 - beta1 ** t
         sqrt_bias_correction2 = math.sqrt(1.0 - beta2 ** t)
-        denominator = xp.sqrt(v, out=work)                      # √v + ε√(1−β₂ᵗ)
-        denominator += eps * sqrt_bias_correction2
-        update = xp.divide(m, denominator, out=work)
-        update *= lr * sqrt_bias_correction2 / bias_correction1
-        p.data -= update                                        # θ ← θ − lr·m̂/(√v̂+ε)
+        step_size = lr * sqrt_bias_correction2 / bias_correction1
+        eps_hat = eps * sqrt_bias_correction2
+        decay = 1.0 - lr * weight_decay if weight_decay and self.decoupled_weight_decay else None
+        l2 = weight_decay if weight_decay and not self.decoupled_weight_decay else 0.0
+        # flat views: the update is elementwise, so it runs on pieces on all cores
+        if not p.data.flags.c_contiguous:
+            p.data = xp.ascontiguousarray(p.data)  # so the flat view below writes into it
+        theta, grad = p.data.reshape(-1), xp.ascontiguousarray(g).reshape(-1)
+        m, v = m.reshape(-1), v.reshape(-1)
+        work = self._scratch(p, 0).reshape(-1)
+        work2 = self._scratch(p, 1).reshape(-1) if l2 else None
+
+        def kernel(lo, hi):
+            th, gr, mm, vv, w = theta[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], work[lo:hi]
+            if decay is not None:
+                th *= decay                                     # AdamW: θ ← θ − lr·λθ
+            if l2:
+                gr = xp.multiply(th, l2, out=work2[lo:hi])
+                gr += grad[lo:hi]                               # Adam: g ← g + λθ
+            mm *= beta1                                         # m ← β₁m + (1−β₁)g
+            mm += xp.multiply(gr, 1.0 - beta1, out=w)
+            vv *= beta2                                         # v ← β₂v + (1−β₂)g²
+            xp.multiply(gr, gr, out=w)
+            w *= 1.0 - beta2
+            vv += w
+            denominator = xp.sqrt(vv, out=w)                    # √v + ε√(1−β₂ᵗ)
+            denominator += eps_hat
+            update = xp.divide(mm, denominator, out=w)
+            update *= step_size
+            th -= update                                        # θ ← θ − lr·m̂/(√v̂+ε)
+        backend.parallel_for(p.device, theta.size, kernel)
 
 
 class AdamW(Adam):
