@@ -188,7 +188,7 @@ def _generation(device, new_tokens=255):
             "speedup": out["no_cache"] / out["cache"], "identical_tokens": same, "new_tokens": new_tokens}
 
 
-def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quick=False):
+def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quick=False, plot_path=None):
     """Run the benchmark, print the table, optionally write JSON; returns the results."""
     try:
         import torch
@@ -232,7 +232,36 @@ def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quic
     if json_path:
         with open(json_path, "w") as f:
             json.dump(results, f, indent=2)
+    if plot_path:
+        plot(results, plot_path)
     return results
+
+
+def plot(results, path):
+    """A bar chart of step times (tinyllm vs PyTorch per config) and generation times."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(results["configs"])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    ours = [results["configs"][n]["tinyllm_step_ms"] for n in names]
+    theirs = [results["configs"][n].get("torch_step_ms") or 0 for n in names]
+    xs = np.arange(len(names))
+    axes[0].bar(xs - 0.2, ours, 0.4, label="tinyllm")
+    axes[0].bar(xs + 0.2, theirs, 0.4, label="PyTorch")
+    axes[0].set_xticks(xs, [f"config {n}" for n in names])
+    axes[0].set_ylabel("ms per training step")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    g = results["generation"]
+    axes[1].bar([0, 1], [g["without_cache_s"], g["with_cache_s"]], color=["tab:gray", "tab:green"])
+    axes[1].set_xticks([0, 1], ["no cache", "KV cache"])
+    axes[1].set_ylabel(f"seconds for {g['new_tokens']} tokens")
+    axes[1].set_title(f"generation, {g['speedup']:.1f}x faster")
+    fig.suptitle(f"tinyllm bench ({results['device']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def format_table(results):

@@ -5,6 +5,7 @@
     eval    evaluate a checkpoint: loss, perplexity, token accuracy (exact match for seq2seq)
     bench   time tinyllm against PyTorch on the same model (see tinyllm.bench)
     demo    a small graph and its gradients, to check against PyTorch
+    compress  what a model costs and how to cut it (flops, memory, quantize, prune, distill, ...)
 
 Every field of :class:`tinyllm.train.TrainConfig` can be overridden: ``--max-iters 500
 --n-embd 64 --dropout 0.1``. Errors in the arguments end in argparse's usage message.
@@ -97,13 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--configs", default="S,M", help="comma-separated: S, M")
     bench.add_argument("--steps", type=int, default=None, help="timed steps per config")
-    bench.add_argument("--json", dest="json_path", default=None)
+    bench.add_argument("--json", dest="json_path", default=None, help="write the results as JSON here")
+    bench.add_argument("--plot", dest="plot_path", default=None, help="save a bar chart (PNG) here")
     bench.add_argument("--quick", action="store_true", help="few steps, for a smoke test")
 
     sub.add_parser("demo", help="a small graph, its backward, numbers to check against PyTorch")
 
     assign = sub.add_parser("assign", help="classroom assignments (release, grade): see tinyllm.assignments")
     assign.add_argument("rest", nargs=argparse.REMAINDER)
+
+    compress = sub.add_parser("compress", help="FLOPs, memory, quantization, pruning, distillation, mixed "
+                                               "precision, bias: see tinyllm.compress", add_help=False)
+    compress.add_argument("-h", "--help", dest="compress_help", action="store_true")
+    compress.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -164,10 +171,13 @@ def _dispatch(parser, args) -> int:
     if args.command == "assign":
         from .assignments.cli import main as assign_main
         return assign_main(args.rest)
+    if args.command == "compress":
+        from .compress.cli import main as compress_main
+        return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
     if args.command == "bench":
         from .bench import run_bench
         run_bench(device=args.device, configs=args.configs.split(","), steps=args.steps,
-                  json_path=args.json_path, quick=args.quick)
+                  json_path=args.json_path, quick=args.quick, plot_path=args.plot_path)
         return 0
     if args.command == "train":
         from .train import Trainer
