@@ -239,11 +239,10 @@ def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quic
 
 def plot(results, path):
     """A bar chart of step times (tinyllm vs PyTorch per config) and generation times."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     names = list(results["configs"])
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2))
+    axes = fig.subplots(1, 2)
     ours = [results["configs"][n]["tinyllm_step_ms"] for n in names]
     theirs = [results["configs"][n].get("torch_step_ms") or 0 for n in names]
     xs = np.arange(len(names))
@@ -261,7 +260,6 @@ def plot(results, path):
     fig.suptitle(f"tinyllm bench ({results['device']})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def format_table(results):

@@ -400,10 +400,9 @@ class Trainer:
 
     def plot(self):
         """Save the loss curves as ``loss.png`` in the run's folder."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        from matplotlib.figure import Figure  # not pyplot: leaves a notebook's backend alone
+        fig = Figure(figsize=(6, 3.5))
+        ax = fig.subplots()
         if self.train_losses:
             ax.plot(np.arange(len(self.train_losses)), self.train_losses, lw=0.6, alpha=0.4,
                     label="train (batch)")
@@ -416,7 +415,6 @@ class Trainer:
         fig.tight_layout()
         os.makedirs(self.cfg.out_dir, exist_ok=True)
         fig.savefig(os.path.join(self.cfg.out_dir, "loss.png"), dpi=120)
-        plt.close(fig)
 
     # ---------------------------------------------------------------- signals
     def _catch_signals(self):
