@@ -83,7 +83,23 @@ def save_checkpoint(path, tensors: dict, meta: dict | None = None) -> None:
         "meta_sha256": _sha256_text(meta_text),
         "tensors_sha256": _tensors_sha256(arrays),
     }
-    _atomic_write(path, safetensors.numpy.save(arrays, metadata=header))
+    _atomic_write(path, _deterministic(safetensors.numpy.save(arrays, metadata=header)))
+
+
+def _deterministic(payload: bytes) -> bytes:
+    """The same safetensors bytes with the ``__metadata__`` keys in sorted order.
+
+    The safetensors library keeps the metadata in a hash map whose order changes from run
+    to run, so two saves of the same state would differ in their header bytes. Rewriting
+    the header (same JSON, keys sorted, padded with spaces to a multiple of 8 as the format
+    does) makes the same state give the same file, byte for byte; the arrays' offsets are
+    relative to the end of the header and stay valid."""
+    (length,) = struct.unpack("<Q", payload[:8])
+    header = json.loads(payload[8:8 + length])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + payload[8 + length:]
 
 
 def _storable_array(path, name, value) -> np.ndarray:
@@ -149,9 +165,11 @@ def _atomic_write(path: str, payload: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            exc.filename = path  # "No space left on device" then says which checkpoint failed
         raise
     with contextlib.suppress(OSError, AttributeError):  # folders cannot be opened on Windows
         folder = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -219,6 +237,13 @@ def _read_metadata(path: str, data: bytes) -> dict:
     for key in ("meta", "meta_sha256", "tensors_sha256"):
         if not isinstance(info.get(key), str):
             raise CheckpointError(f"{path}: the checkpoint metadata lacks {key!r} (corrupted or edited)")
+    ends = [entry["data_offsets"][1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
+    have = len(data) - 8 - header_length
+    if ends and max(ends) > have:
+        raise CheckpointError(f"{path}: truncated: the header describes {max(ends)} bytes of arrays, the file "
+                              f"holds {have} after the header")
     return info
 
 

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import typing
 
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_from_args(args):
+def _config_from_args(args, parser):
     from .train import PRESETS, TrainConfig
     values = dict(PRESETS[args.preset])
     for name, _hint, _default in _config_fields():
@@ -125,7 +126,10 @@ def _config_from_args(args):
         values["device"] = args.device
     if args.out:
         values["out_dir"] = args.out
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except ValueError as exc:  # a value out of range: a usage error, named by its option
+        parser.error(str(exc))
 
 
 def _run_folder(args):
@@ -152,15 +156,36 @@ def _load_trainer(args):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = _sigterm_as_interrupt()
     try:
         return _dispatch(parser, args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # the trainer catches signals during training and saves on the way out (it says so);
+        # an interrupt anywhere else (preparing data, sampling) saves nothing
+        if not getattr(args, "_saved_on_interrupt", False):
+            folder = getattr(args, "out", None) or (
+                _run_folder(args) if getattr(args, "preset", None) else None)
+            last = os.path.join(folder, "ckpt.safetensors") if folder else None
+            where = f"the last one, if any, is {last}" if last else "nothing was being trained"
+            print(f"interrupted: no checkpoint was saved ({where})", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         # user-facing problems (missing data, bad checkpoint, unknown device): one clear line
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C until the trainer installs its own handlers."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
 
 
 def _dispatch(parser, args) -> int:
@@ -181,10 +206,11 @@ def _dispatch(parser, args) -> int:
         return 0
     if args.command == "train":
         from .train import Trainer
-        cfg = _config_from_args(args)
+        cfg = _config_from_args(args, parser)
         if args.resume and not os.path.exists(os.path.join(cfg.out_dir, Trainer.CHECKPOINT)):
             parser.error(f"--resume: no checkpoint in {cfg.out_dir}")
         trainer = Trainer(cfg, resume=args.resume)
+        trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
         n_params = sum(p.size for p in trainer.model.parameters())
         print(f"training {cfg.model} ({n_params:,} parameters) "
               f"on {cfg.dataset}, {cfg.max_iters} steps, device {cfg.device}; run folder {cfg.out_dir}")

@@ -38,6 +38,13 @@ def _float_tensor(x, name="input"):
     return x
 
 
+def _nonempty_axis(x, axis, what):
+    """Refuse normalising over an axis with nothing on it (max of nothing, 0/0)."""
+    if x.ndim == 0 or x.shape[axis] == 0:
+        raise ValueError(f"{what}: needs at least one element along axis {axis}, got shape {x.shape}")
+    return x
+
+
 # ----------------------------------------------------------------------------- activations
 class ReLU(Function):
     """y = max(x, 0);  ∂L/∂x = g · [x > 0]."""
@@ -103,6 +110,9 @@ class GELU(Function):
 
     def forward(self, x, approximate="none"):
         xp = self.xp
+        out_dtype = x.dtype
+        if x.dtype == np.float16:  # x² overflows half floats at |x| ≥ 256: compute in float32
+            x = x.astype(np.float32)
         if approximate == "tanh":
             x = xp.ascontiguousarray(x)
             y, t = xp.empty_like(x), xp.empty_like(x)
@@ -112,16 +122,17 @@ class GELU(Function):
                 _gelu_tanh_forward(xp, xf[lo:hi], yf[lo:hi], tf[lo:hi])
             backend.parallel_for(self.device, xf.size, kernel)
             self.save(x, t, approximate)
-            return y
+            return y.astype(out_dtype, copy=False)
         phi_cdf = backend.erf(self.device, x * _INV_SQRT_2)
         phi_cdf += 1
         phi_cdf *= 0.5
         self.save(x, phi_cdf, approximate)
-        return x * phi_cdf
+        return (x * phi_cdf).astype(out_dtype, copy=False)
 
     def backward(self, g):
         x, s, approximate = self.saved
         xp = self.xp
+        g = g.astype(x.dtype, copy=False)  # float16 inputs were computed in float32
         if approximate == "tanh":
             g = xp.ascontiguousarray(g)
             grad = xp.empty_like(x)
@@ -197,7 +208,7 @@ class Softmax(Function):
 
 def softmax(x, axis=-1):
     """softmax(x)_i = exp(x_i) / Σ_j exp(x_j) along ``axis``."""
-    return Softmax.apply(_float_tensor(x), axis=axis)
+    return Softmax.apply(_nonempty_axis(_float_tensor(x), axis, "softmax"), axis=axis)
 
 
 class LogSoftmax(Function):
@@ -219,33 +230,43 @@ class LogSoftmax(Function):
 
 def log_softmax(x, axis=-1):
     """log(softmax(x)) computed stably: x − logsumexp(x)."""
-    return LogSoftmax.apply(_float_tensor(x), axis=axis)
+    return LogSoftmax.apply(_nonempty_axis(_float_tensor(x), axis, "log_softmax"), axis=axis)
 
 
 class LogSumExp(Function):
-    r"""y = log Σ_j e^{x_j} = m + log Σ_j e^{x_j − m};  ∂L/∂x_i = g · e^{x_i − y} = g · softmax(x)_i."""
+    r"""y = log Σ_j e^{x_j} = m + log s,  s = Σ_j e^{x_j − m};
+    ∂L/∂x_i = g · e^{x_i − m} / s = g · softmax(x)_i.
+
+    The backward uses m and s, not the rounded y: at |x| ~ 1e4 in float32, e^{x − y}
+    would carry y's rounding error (~1e-3) into every gradient."""
 
     def forward(self, x, axis=-1, keepdims=False):
         xp = self.xp
         m = x.max(axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf: avoid inf - inf
-        y = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
-        self.save(x, y, axis, keepdims)
+        m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)  # rows of -inf: no inf - inf
+        s = xp.exp(x - m).sum(axis=axis, keepdims=True)
+        y = xp.log(s) + m
+        self.save(x, m, s, axis, keepdims)
         return y if keepdims else y.squeeze(axis)
 
     def backward(self, g):
-        x, y, axis, keepdims = self.saved
+        x, m, s, axis, keepdims = self.saved
         if not keepdims:
             g = self.xp.expand_dims(g, axis)
-        return (g * self.xp.exp(x - y),)
+        return (g * (self.xp.exp(x - m) / s),)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
     """log Σ exp(x) along ``axis``, without overflow."""
-    return LogSumExp.apply(_float_tensor(x), axis=axis, keepdims=keepdims)
+    return LogSumExp.apply(_nonempty_axis(_float_tensor(x), axis, "logsumexp"), axis=axis, keepdims=keepdims)
 
 
 # ----------------------------------------------------------------------------- losses
+def _sum_dtype(dtype):
+    """Accumulate half floats in float32 (their sums overflow at 65504); others as they are."""
+    return np.float32 if dtype == np.float16 else dtype
+
+
 class CrossEntropy(Function):
     r"""Softmax cross-entropy on logits z (N, C) and class indices t (N,), fused.
 
@@ -274,13 +295,13 @@ class CrossEntropy(Function):
             if label_smoothing:
                 losses = losses * (1 - label_smoothing) - logp.mean(axis=1) * label_smoothing
             losses = xp.where(valid, losses, 0)
-            count = valid.sum(dtype=z.dtype)  # in z's dtype: an int count would promote to float64
+            count = valid.sum(dtype=_sum_dtype(z.dtype))  # not int64: that would promote to float64
             q = safe_t
         self.save(logp, q, valid, count, label_smoothing, reduction)
         if reduction == "none":
             return losses
-        total = losses.sum()
-        return total / count if reduction == "mean" else total
+        total = losses.sum(dtype=_sum_dtype(z.dtype))  # float16 sums overflow past 65504
+        return (total / count if reduction == "mean" else total).astype(z.dtype)
 
     def backward(self, g):
         logp, q, valid, count, eps, reduction = self.saved
@@ -387,9 +408,15 @@ class LayerNorm(Function):
 
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
+        out_dtype = x.dtype
+        if x.dtype == np.float16:  # statistics of half floats overflow (spread ≥ 256): use float32
+            x = x.astype(np.float32)
         d = x.shape[-1]
         mean_of = xp.full((d,), 1.0 / d, dtype=x.dtype)  # x @ mean_of = row means (one BLAS call)
-        xhat = x - (x @ mean_of)[..., None]
+        # shift each row by its first element before averaging: a constant row becomes exact
+        # zeros (x − μ is then exactly 0, as it should be), and the mean loses no digits
+        xhat = x - x[..., :1]
+        xhat -= (xhat @ mean_of)[..., None]
         var = xp.einsum("...i,...i->...", xhat, xhat) / d  # row sums of squares, no temporary
         rstd = (1.0 / xp.sqrt(var + eps))[..., None]
         xhat *= rstd
@@ -397,12 +424,13 @@ class LayerNorm(Function):
         y = xhat * weight if weight is not None else xhat.copy()
         if bias is not None:
             y += bias
-        return y
+        return y.astype(out_dtype, copy=False)
 
     def backward(self, g):
         xhat, rstd, weight, mean_of = self.saved
         xp = self.xp
         need = self.needs_grad
+        g = g.astype(xhat.dtype, copy=False)  # float16 inputs: backward in float32 too
         d = xhat.shape[-1]
         rows, xrows = g.reshape(-1, d), xhat.reshape(-1, d)
         gw = xp.einsum("ij,ij->j", rows, xrows) if weight is not None and need[1] else None
@@ -421,7 +449,7 @@ class LayerNorm(Function):
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise ``x`` (..., D) over its last axis, then scale by ``weight`` (D,) and
     shift by ``bias`` (D,) when given."""
-    _float_tensor(x)
+    _nonempty_axis(_float_tensor(x), -1, "layer_norm")
     d = x.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
@@ -461,6 +489,8 @@ class Linear(Function):
 def linear(x, weight, bias=None):
     """Affine map y = x Wᵀ + b, as ``torch.nn.functional.linear``: x (..., in), W (out, in)."""
     _float_tensor(x)
+    if x.ndim == 0:
+        raise ValueError(f"linear: input must have shape (..., in_features), got a 0-d tensor (shape {x.shape})")
     if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} needs a weight of shape (out, {x.shape[-1]}), "
                          f"got {weight.shape}")
@@ -705,6 +735,8 @@ def attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=Non
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"attention: queries of dim {q.shape[-1]} and keys of dim {k.shape[-1]} differ "
                          f"(q {q.shape}, k {k.shape})")
+    if k.shape[-2] == 0:
+        raise ValueError(f"attention: there are no keys to attend to (k has shape {k.shape}, S = 0)")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"attention: {k.shape[-2]} keys but {v.shape[-2]} values (k {k.shape}, v {v.shape})")
     if not 0.0 <= dropout_p < 1.0:

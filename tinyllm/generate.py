@@ -17,6 +17,8 @@ transfer per step, and where the Python decisions (stop tokens) are made anyway.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import backend
@@ -37,19 +39,24 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None)
 
     Returns an int64 array (B,).
     """
-    logits = np.asarray(backend.to_host(logits), dtype=np.float64)
-    if logits.ndim != 2:
-        raise ValueError(f"sample_next_token: logits must be (batch, vocab), got shape {logits.shape}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1 (or None), got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1] (or None), got {top_p}")
+    logits = np.asarray(backend.to_host(logits.data if isinstance(logits, Tensor) else logits), dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        raise ValueError(f"sample_next_token: logits must be (batch, vocab) with vocab >= 1, got shape {logits.shape}")
+    _check_sampling(temperature, top_k, top_p)
+    bad = np.isnan(logits) | (logits == np.inf)
+    if bad.any():
+        row = int(np.argwhere(bad)[0, 0])
+        raise ValueError(f"sample_next_token: the logits of row {row} contain NaN or +inf; a model that "
+                         f"produces them is broken (find where with tl.detect_anomaly())")
+    empty = ~np.isfinite(logits).any(axis=-1)
+    if empty.any():
+        raise ValueError(f"sample_next_token: every logit of row {int(np.argmax(empty))} is -inf: no token "
+                         f"can be chosen")
     if temperature == 0:
         return logits.argmax(axis=-1)
     rng = rng if rng is not None else backend.host_generator()
-    logits = logits / temperature
+    # shift before scaling: (z − max z)/τ ≤ 0 cannot overflow, however small τ is
+    logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = np.sort(logits, axis=-1)[:, -top_k][:, None]
         logits = np.where(logits < kth, -np.inf, logits)
@@ -68,6 +75,37 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None)
     return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
 
 
+def _check_sampling(temperature, top_k, top_p):
+    """Refuse sampling options that mean nothing, naming the option and the value."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 <= temperature < np.inf:
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1 (or None), got {top_k!r}")
+    if top_p is not None and (not isinstance(top_p, numbers.Real) or not 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1] (or None), got {top_p!r}")
+
+
+def _count(value, name, minimum=0):
+    """``value`` as an int, or a clear error: counts must be integers >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _host_ids(idx, what):
+    """Token ids (a Tensor, array or nested lists) as a host int64 array, refusing anything
+    that is not integers (float ids would be truncated silently)."""
+    try:
+        ids = backend.to_host(idx.data if isinstance(idx, Tensor) else idx)
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{what}: the rows of the token ids have different lengths") from None
+    if ids.dtype == object:
+        raise ValueError(f"{what}: the rows of the token ids have different lengths (or are not numbers)")
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{what}: token ids must be integers, got dtype {ids.dtype}")
+    return ids.astype(np.int64, copy=False)
+
+
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
              stop_tokens=None, use_cache=True, rng=None):
     """Continue each row of ``idx`` (B, T) by up to ``max_new_tokens`` tokens from a GPT.
@@ -78,16 +116,24 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     other rows go on, and generation ends when every row is finished.
     Returns the ids (host int64, (B, T + new)).
     """
-    ids = np.array(backend.to_host(idx.data if isinstance(idx, Tensor) else idx), dtype=np.int64)
+    config = getattr(model, "config", None)
+    if not hasattr(config, "vocab_size") or not hasattr(model, "new_kv_cache"):
+        raise TypeError(f"generate: model must be a GPT (decoder-only, with .config.vocab_size), got "
+                        f"{type(model).__name__}; for an encoder-decoder model use greedy_decode or beam_search")
+    ids = np.array(_host_ids(idx, "generate"))
     if ids.ndim == 1:
         ids = ids[None]
-    if ids.ndim != 2 or ids.shape[1] == 0:
-        raise ValueError(f"generate: idx must be (batch, seq) with at least one token, got shape {ids.shape}")
+    if ids.ndim != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"generate: idx must be (batch, seq) with at least one row and one token, "
+                         f"got shape {ids.shape}")
     vocab = model.config.vocab_size
     if ids.min() < 0 or ids.max() >= vocab:
         raise ValueError(f"generate: token ids must be in [0, {vocab}), got {ids.min()}..{ids.max()}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    max_new_tokens = _count(max_new_tokens, "generate: max_new_tokens")
+    _check_sampling(temperature, top_k, top_p)
+    if stop_tokens is not None and (isinstance(stop_tokens, (int, np.integer, str))
+                                    or not all(isinstance(t, (int, np.integer)) for t in stop_tokens)):
+        raise TypeError(f"generate: stop_tokens must be a list of integer token ids, got {stop_tokens!r}")
     device = next(iter(model.parameters())).device
     block = model.config.block_size
     stop = set(stop_tokens or ())
@@ -146,7 +192,10 @@ def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_i
     Returns a list of B id lists (without BOS and EOS).
     """
     device = _model_device(model)
-    src = src if isinstance(src, Tensor) else Tensor(np.asarray(src, dtype=np.int64), device=device)
+    src = src if isinstance(src, Tensor) else Tensor(_host_ids(src, "greedy_decode"), device=device)
+    if src.ndim != 2:
+        raise ValueError(f"greedy_decode: src must be token ids shaped (S, batch), got shape {src.shape}")
+    max_len = _count(max_len, "greedy_decode: max_len")
     mask = None if src_padding_mask is None else (
         src_padding_mask if isinstance(src_padding_mask, Tensor) else Tensor(np.asarray(src_padding_mask), device=device))
     batch = src.shape[1]
@@ -186,7 +235,13 @@ def beam_search(model, src, beam_size=4, max_len=32, bos_id=1, eos_id=2, length_
     """
     from .functional import log_softmax
     device = _model_device(model)
-    src_np = np.asarray(backend.to_host(src.data if isinstance(src, Tensor) else src), dtype=np.int64).reshape(-1, 1)
+    src_np = _host_ids(src, "beam_search")
+    if not (src_np.ndim == 1 or (src_np.ndim == 2 and src_np.shape[1] == 1)) or src_np.size == 0:
+        raise ValueError(f"beam_search: src must be one source, (S,) or (S, 1) with S >= 1, got shape "
+                         f"{src_np.shape} (use greedy_decode for a batch)")
+    src_np = src_np.reshape(-1, 1)
+    beam_size = _count(beam_size, "beam_search: beam_size", minimum=1)
+    max_len = _count(max_len, "beam_search: max_len")
     was_training = model.training
     model.eval()
     try:

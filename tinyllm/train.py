@@ -35,7 +35,11 @@ from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
 
-__all__ = ["TrainConfig", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask"]
+__all__ = ["TrainConfig", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
 
 
 @dataclass
@@ -85,6 +89,29 @@ class TrainConfig:
     # where and how
     device: str = "cpu"
     seed: int = 1337
+
+    def __post_init__(self):
+        """Refuse values that mean nothing, naming the field (the CLI shows this as usage)."""
+        def need(ok, field, rule):
+            if not ok:
+                raise ValueError(f"TrainConfig.{field} must be {rule}, got {getattr(self, field)!r}")
+        for field in ("n_layer", "n_head", "n_embd", "block_size", "d_ff", "batch_size", "eval_interval",
+                      "eval_iters", "bpe_vocab_size", "max_new_tokens", "num_samples"):
+            need(isinstance(getattr(self, field), int) and getattr(self, field) >= 1, field, "an integer >= 1")
+        for field in ("max_iters", "warmup_iters"):
+            need(isinstance(getattr(self, field), int) and getattr(self, field) >= 0, field, "an integer >= 0")
+        need(self.lr_decay_iters is None or self.lr_decay_iters >= 1, "lr_decay_iters", ">= 1 (or None)")
+        for field in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "temperature"):
+            value = getattr(self, field)
+            need(math.isfinite(value) and value >= 0, field, "a finite number >= 0")
+        for field in ("dropout", "label_smoothing"):
+            need(0.0 <= getattr(self, field) < 1.0, field, "in [0, 1)")
+        need(0.0 < self.val_fraction < 1.0, "val_fraction", "in (0, 1)")
+        need(0.0 <= self.beta1 < 1.0, "beta1", "in [0, 1)")
+        need(0.0 <= self.beta2 < 1.0, "beta2", "in [0, 1)")
+        need(self.top_k is None or self.top_k >= 1, "top_k", ">= 1 (or None)")
+        need(self.top_p is None or 0.0 < self.top_p <= 1.0, "top_p", "in (0, 1] (or None)")
+        need(self.n_embd % self.n_head == 0, "n_embd", f"divisible by n_head={self.n_head}")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -253,6 +280,7 @@ class Trainer:
         if resume:
             self._restore(ckpt_tensors, ckpt_meta)
         self._stop_signal = None
+        self.on_interrupt_saved = None  # called after the save a signal triggers (the CLI uses it)
 
     # ---------------------------------------------------------------- the loop, one screen
     def train(self, max_iters=None, stop_after=None):
@@ -269,8 +297,8 @@ class Trainer:
             t0, tokens = time.perf_counter(), 0
             for step in bar:
                 self.step = step
-                if step % cfg.eval_interval == 0 and step > 0:
-                    self.evaluate_and_checkpoint()
+                if step % cfg.eval_interval == 0 and step > 0 and self.history["step"][-1:] != [step]:
+                    self.evaluate_and_checkpoint()  # (not again when resuming from this evaluation)
                 lr = self.learning_rate(step)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
@@ -282,6 +310,11 @@ class Trainer:
                     clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()                                 # update
                 self.last_loss = loss.item()
+                if not math.isfinite(self.last_loss):
+                    raise TrainingDiverged(
+                        f"step {step}: the loss became {self.last_loss}; stopped without saving, so the last "
+                        f"good checkpoint ({self.checkpoint_path}, if any) is kept. Run the step under "
+                        f"tl.detect_anomaly() to find the op that made it, or lower the learning rate")
                 self.train_losses.append(self.last_loss)
                 tokens += self.task.tokens_per_batch()
                 bar.set_postfix(loss=f"{self.last_loss:.4f}", lr=f"{lr:.2e}",
@@ -293,6 +326,8 @@ class Trainer:
                     self.save()
                     bar.write(f"{signal.Signals(self._stop_signal).name}: saved a resumable checkpoint "
                               f"at step {self.step} to {self.checkpoint_path}")
+                    if self.on_interrupt_saved is not None:
+                        self.on_interrupt_saved()
                     raise KeyboardInterrupt
             else:
                 self.evaluate_and_checkpoint()
@@ -389,6 +424,10 @@ class Trainer:
 
     def _restore(self, tensors, meta):
         from .checkpoint import optimizer_from_checkpoint
+        missing = [key for key in ("step", "config", "optimizer", "history", "rng") if key not in meta]
+        if missing or not any(k.startswith("model.") for k in tensors):
+            what = f"its metadata lacks {missing}" if missing else "it holds no model.* weights"
+            raise CheckpointError(f"{self.checkpoint_path}: not a training checkpoint: {what}")
         model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         self.model.load_state_dict(model_state)
         optimizer_from_checkpoint(self.optimizer, tensors, meta["optimizer"])

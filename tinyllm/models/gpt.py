@@ -276,6 +276,9 @@ class GPT(nn.Module):
             ids = Tensor(np.asarray(ids), device=self.device)
         if not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"GPT: {name} must be integer token ids, got dtype {ids.dtype}")
+        if ids.device != self.device:
+            raise RuntimeError(f"GPT: {name} is on {ids.device!r} but the model is on {self.device!r}; "
+                               f"make it with device={self.device!r}")
         return ids
 
     def forward(self, idx, targets=None, kv_cache=None, last_logits_only=False):
@@ -290,6 +293,8 @@ class GPT(nn.Module):
         if idx.ndim != 2:
             raise ValueError(f"GPT: idx must be token ids shaped (batch, seq), got shape {idx.shape}")
         batch, length = idx.shape
+        if length == 0:
+            raise ValueError(f"GPT: idx must hold at least one token per row, got shape {idx.shape}")
         start = 0
         if kv_cache is not None:
             if is_grad_enabled():

@@ -89,6 +89,9 @@ class TransformerModel(nn.Module):
             ids = Tensor(np.asarray(ids), device=self.device)
         if ids.ndim != 2:
             raise ValueError(f"TransformerModel: token ids must be shaped (seq, batch), got shape {ids.shape}")
+        if ids.shape[0] == 0:
+            raise ValueError(f"TransformerModel: token ids need at least one position (seq >= 1), "
+                             f"got shape {ids.shape}")
         return self.pos_encoder(table(ids) * math.sqrt(self.ninp))
 
     def forward(self, src, tgt, src_mask=None, tgt_mask=None, src_padding_mask=None, tgt_padding_mask=None,
@@ -97,6 +100,9 @@ class TransformerModel(nn.Module):
         causal ``tgt_mask``, the logits at position t predict target token t + 1."""
         src = self.embed(self.src_embedding, src)
         tgt = self.embed(self.tgt_embedding, tgt)
+        if src.shape[1] != tgt.shape[1]:
+            raise ValueError(f"TransformerModel: src (S, batch) and tgt (T, batch) have batch sizes "
+                             f"{src.shape[1]} and {tgt.shape[1]}; they must be equal")
         src = self.encoder(src, src_mask, src_padding_mask)
         output = self.decoder(tgt, src, tgt_mask, memory_mask, tgt_padding_mask,
                               memory_key_padding_mask=src_padding_mask)

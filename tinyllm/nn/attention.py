@@ -29,7 +29,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
-from .layers import Linear, new_parameter
+from .layers import Linear, check_input, new_parameter
 from .module import Module
 
 __all__ = ["MultiheadAttention", "attention_maps", "project_rows", "split_heads", "merge_heads"]
@@ -181,8 +181,7 @@ class MultiheadAttention(Module):
 
     def _check_inputs(self, query, key, value):
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, Tensor):
-                raise TypeError(f"MultiheadAttention: {name} must be a tl.Tensor, got {type(t).__name__}")
+            check_input("MultiheadAttention", t, self.in_proj_weight, what=name)
         layout = "(N, L, E)" if self.batch_first else "(L, N, E)"
         if query.ndim not in (2, 3):
             raise ValueError(f"MultiheadAttention: query must be {layout} or unbatched (L, E), got shape {query.shape}")
@@ -196,6 +195,9 @@ class MultiheadAttention(Module):
         if key.shape != value.shape:
             raise ValueError(f"MultiheadAttention: key and value must have the same shape, got "
                              f"{key.shape} and {value.shape}")
+        if key.shape[1 if key.ndim == 3 and self.batch_first else 0] == 0:
+            raise ValueError(f"MultiheadAttention: key and value need at least one position (S >= 1) "
+                             f"to attend to, got shape {key.shape}")
         if query.ndim == 3:
             batch_axis = 0 if self.batch_first else 1
             if query.shape[batch_axis] != key.shape[batch_axis]:

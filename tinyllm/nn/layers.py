@@ -35,6 +35,20 @@ def _check_positive(value, name, owner):
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
+def check_input(owner, x, parameter, what="input"):
+    """Refuse an input a layer cannot use, naming the layer, what it expected and what it got:
+    not a tl.Tensor, not floating-point, or on another device than the layer's ``parameter``.
+    (Shapes are each layer's own business; other float dtypes promote as in NumPy.)"""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{owner}: {what} must be a tl.Tensor, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{owner}: {what} must be a floating-point tensor (the layer's parameters are "
+                        f"{parameter.dtype}), got dtype {x.dtype}")
+    if x.device != parameter.device:
+        raise RuntimeError(f"{owner}: {what} is on {x.device!r} but the layer's parameters are on "
+                           f"{parameter.device!r}; move one with .to(...)")
+
+
 # ----------------------------------------------------------------------------- Linear
 class Linear(Module):
     r"""y = x Wᵀ + b.  x (..., in_features) → y (..., out_features).
@@ -61,6 +75,10 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        check_input("Linear", x, self.weight)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear: input must have shape (..., in_features={self.in_features}), "
+                             f"got shape {x.shape}")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -129,7 +147,11 @@ class LayerNorm(Module):
 
     def forward(self, x):
         shape = self.normalized_shape
-        if x.shape[x.ndim - len(shape):] != shape:
+        if self.weight is not None:
+            check_input("LayerNorm", x, self.weight)
+        if not isinstance(x, Tensor):
+            raise TypeError(f"LayerNorm: input must be a tl.Tensor, got {type(x).__name__}")
+        if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
             raise ValueError(f"LayerNorm: input of shape {x.shape} does not end in the normalized "
                              f"shape {shape}")
         if len(shape) == 1:

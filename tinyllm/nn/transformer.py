@@ -244,6 +244,13 @@ class Transformer(Module):
                 tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
                 memory_is_causal=False):
         batch_axis = 0 if self.batch_first else 1
+        for name, t in (("src", src), ("tgt", tgt)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"Transformer: {name} must be a tl.Tensor, got {type(t).__name__}")
+        if src.ndim != tgt.ndim:
+            layout = "(N, S, E)" if self.batch_first else "(S, N, E)"
+            raise ValueError(f"Transformer: src and tgt must both be batched {layout} or both unbatched "
+                             f"(S, E), got shapes {src.shape} and {tgt.shape}")
         if src.ndim == 3 and tgt.ndim == 3 and src.shape[batch_axis] != tgt.shape[batch_axis]:
             raise ValueError(f"Transformer: src and tgt have batch sizes {src.shape[batch_axis]} and "
                              f"{tgt.shape[batch_axis]} (shapes {src.shape}, {tgt.shape}); they must be equal")

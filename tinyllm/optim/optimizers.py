@@ -24,6 +24,7 @@ is changed in place (a tied weight shares it, and must see the change).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -42,6 +43,8 @@ class Optimizer:
     dicts, and its values are live: a schedule changes ``group["lr"]`` between steps.
     """
 
+    _state_keys = ()  # what every entry of ``state`` holds (load_state_dict checks it)
+
     def __init__(self, params, defaults: dict):
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of tensors or of parameter-group dicts, "
@@ -50,7 +53,11 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self.state: dict = {}  # parameter -> {"step": int, buffer name: array}
         self._scratch_buffers: dict = {}
-        groups = list(params)
+        try:
+            groups = list(params)
+        except TypeError:
+            raise TypeError(f"params must be an iterable of tensors or of parameter-group dicts, "
+                            f"got {type(params).__name__}") from None
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -87,11 +94,19 @@ class Optimizer:
     def _check_hyperparameters(group: dict) -> None:
         """Refuse values that would make the update meaningless, naming the culprit."""
         for key in ("lr", "eps", "weight_decay", "momentum", "dampening"):
-            if key in group and not group[key] >= 0:
-                raise ValueError(f"{key} must be >= 0, got {group[key]!r}")
+            if key not in group:
+                continue
+            if isinstance(group[key], bool) or not isinstance(group[key], numbers.Real):
+                raise TypeError(f"{key} must be a number, got {type(group[key]).__name__} {group[key]!r}")
+            if not 0 <= group[key] < math.inf:
+                raise ValueError(f"{key} must be a finite number >= 0, got {group[key]!r}")
+        if "betas" in group and not group["eps"] > 0:  # Adam's ε keeps √v + ε away from 0
+            raise ValueError(f"eps must be > 0, got {group['eps']!r}: with ε = 0 a coordinate whose "
+                             f"gradient is 0 would become 0/0 = NaN")
         if "betas" in group:
             betas = group["betas"]
-            if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                    or not all(isinstance(b, numbers.Real) and 0.0 <= b < 1.0 for b in betas)):
                 raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         if group.get("nesterov") and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
@@ -105,6 +120,33 @@ class Optimizer:
 
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} has no step()")
+
+    def _check_gradients(self) -> None:
+        """Before any parameter changes: every gradient is an array of its parameter's shape,
+        dtype and device, and the state was made on the parameter's device (a model moved
+        after the first step). A step either happens whole or not at all."""
+        name = type(self).__name__
+        for index, p in enumerate(self._parameters()):
+            g = p.grad
+            if g is None:
+                continue
+            if not isinstance(g, p._device.array_type):
+                where = backend.array_device(g)
+                got = f"on {where.name!r}" if where is not None else f"a {type(g).__name__}"
+                raise RuntimeError(f"{name}: parameter {index} {p.shape} is on {p.device!r} but its gradient "
+                                   f"is {got}; gradients must be arrays on the parameter's device")
+            if g.shape != p.data.shape:
+                raise ValueError(f"{name}: parameter {index} has shape {p.shape} but its gradient has "
+                                 f"shape {tuple(g.shape)}")
+            if g.dtype != p.dtype:
+                raise TypeError(f"{name}: parameter {index} is {p.dtype} but its gradient is {g.dtype}")
+            for key, value in self.state.get(p, {}).items():
+                if hasattr(value, "shape") and not isinstance(value, p._device.array_type):
+                    where = backend.array_device(value)
+                    raise RuntimeError(f"{name}: parameter {index} is on {p.device!r} but its state "
+                                       f"{key!r} is on {getattr(where, 'name', '?')!r} (the parameter moved "
+                                       f"after the optimizer's first step); move the model before "
+                                       f"making the optimizer, or load its state_dict again")
 
     def _scratch(self, param: Tensor, index: int = 0):
         """A work array shaped like ``param`` (same device and dtype), reused across
@@ -175,6 +217,10 @@ class Optimizer:
                                      f"the parameter {p.shape}")
                 host = np.array(backend.to_host(value), dtype=p.dtype)  # a copy: never alias the input
                 restored[name] = backend.to_device(host, p.device)
+            missing = [k for k in self._state_keys if k not in restored]
+            if missing:
+                raise ValueError(f"the state dict's state for parameter {key} lacks {missing} "
+                                 f"({type(self).__name__} keeps {list(self._state_keys)})")
             new_state[p] = restored
 
         for saved, group in zip(saved_groups, self.param_groups):
@@ -220,6 +266,7 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter that has a gradient (the others are left alone)."""
+        self._check_gradients()
         for group in self.param_groups:
             lr, momentum = float(group["lr"]), float(group["momentum"])
             dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
@@ -271,18 +318,43 @@ class Adam(Optimizer):
     """
 
     decoupled_weight_decay = False
+    _state_keys = ("step", "exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        betas = tuple(betas) if isinstance(betas, (list, tuple)) else betas
+        self._eps_checked = set()  # (dtype, ε·√(1−β₂)) pairs already found representable
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def step(self) -> None:
         """Update every parameter that has a gradient (the others keep their state and step)."""
+        self._check_gradients()
+        self._check_eps()
         for group in self.param_groups:
             lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
             beta1, beta2 = (float(b) for b in group["betas"])
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, lr, beta1, beta2, eps, weight_decay)
+
+    def _check_eps(self) -> None:
+        """Refuse an ε that rounds to 0 in a parameter's dtype (in float16 the default 1e-8
+        does): the denominator √v + ε would then be 0 wherever a gradient is 0, and θ would
+        become 0/0 = NaN. The smallest term added is ε·√(1−β₂), at the first step."""
+        for group in self.param_groups:
+            eps, beta2 = float(group["eps"]), float(group["betas"][1])
+            term = eps * math.sqrt(1.0 - beta2)
+            for p in group["params"]:
+                if p.grad is None or (p.dtype, term) in self._eps_checked:
+                    continue
+                if p.dtype.type(term) == 0:
+                    smallest = float(np.finfo(p.dtype).smallest_subnormal) / math.sqrt(1.0 - beta2)
+                    usual = " (1e-4 is usual for float16)" if p.dtype == np.float16 else ""
+                    index = next(i for i, q in enumerate(self._parameters()) if q is p)
+                    raise ValueError(f"{type(self).__name__}: eps={eps:g} is too small for {p.dtype} parameters "
+                                     f"(parameter {index}): ε·√(1−β₂) = {term:.2g} rounds to 0 in {p.dtype}, so "
+                                     f"a coordinate whose gradient is 0 would become 0/0 = NaN; use eps >= "
+                                     f"{smallest:.1g}{usual} or float32 parameters")
+                self._eps_checked.add((p.dtype, term))
 
     def _update(self, p, lr, beta1, beta2, eps, weight_decay):
         xp, g = p.xp, p.grad
@@ -372,7 +444,11 @@ def param_groups(named_params, weight_decay: float, decay_embeddings: bool = Fal
     """
     items = named_params.items() if hasattr(named_params, "items") else named_params
     decay, no_decay, seen = [], [], set()
-    for name, p in items:
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Tensor)):
+            raise TypeError(f"param_groups takes (name, tensor) pairs such as model.named_parameters(), "
+                            f"got a {type(item).__name__}")
+        name, p = item
         if id(p) in seen:
             continue
         seen.add(id(p))
@@ -398,6 +474,11 @@ def clip_grad_norm_(params, max_norm: float) -> float:
     Gradients are replaced (``p.grad = p.grad * coef``), never changed in place.
     """
     params = [params] if isinstance(params, Tensor) else list(params)
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be a number >= 0, got {max_norm!r}")
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"clip_grad_norm_ takes Tensors (model.parameters()), got a {type(p).__name__}")
     grads = [p for p in params if p.grad is not None]
     if not grads:
         return 0.0
