@@ -39,7 +39,9 @@ plus, causally, to each other; the cache then advances by their number. The logi
 those of a full forward over the whole sequence. A cache is for inference only (it must
 run under ``tl.no_grad()``), holds one batch size, and cannot go past ``block_size``
 positions (the position table ends there): to continue, ``cache.reset()`` and feed the last
-``block_size − 1`` tokens again. ``cache.crop(n)`` forgets all but the first n positions.
+``block_size`` tokens again (``tinyllm.generate`` does this, so past ``block_size`` each new
+token costs a full forward, as it does without a cache). ``cache.crop(n)`` forgets all but the
+first n positions.
 """
 from __future__ import annotations
 
