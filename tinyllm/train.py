@@ -174,7 +174,12 @@ class LanguageModelingTask:
     def loss(self, model, batch):
         """Returns (loss, logits, targets)."""
         x, y = batch
-        logits, loss = model(x, y)
+        if not self.cfg.label_smoothing:
+            logits, loss = model(x, y)
+        else:  # the model's own loss has no smoothing
+            logits, _ = model(x)
+            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                 label_smoothing=self.cfg.label_smoothing)
         return loss, logits, y
 
     def tokens_per_batch(self):

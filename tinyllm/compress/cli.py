@@ -1,0 +1,489 @@
+"""``python -m tinyllm compress <command>``: measure what a model costs, and cut it.
+
+    flops       FLOPs per token and per step (6N + attention, and counted), memory estimated and
+                measured; --measure also times steps for the MFU
+    memory      peak memory of a training step: plain, gradient accumulation, recomputation
+    quantize    int8-quantize a trained run's GPT; size and validation loss before and after
+    prune       global magnitude pruning (--amount), attention heads (--heads), curves (--curve)
+    distill     a small student distilled from a trained run, against the same student alone
+    precision   float32 against mixed precision (float16 compute, float32 masters): time, loss
+    bias        a pronoun bias learned from skewed data, and counterfactual augmentation
+    regularize  weight decay, dropout, label smoothing: the train/validation gap
+    eval        evaluate a compressed model file (quantized.safetensors, pruned.safetensors)
+
+Each prints a readable report, and ``--json PATH`` writes the numbers. Experiments that train
+take minutes at their defaults; docs/compute.md lists the commands behind its figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+__all__ = ["main", "build_parser"]
+
+_RUN = "runs/shakespeare-char"
+
+
+def _amount(text):
+    from .prune import check_amount
+    try:
+        return check_amount(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _temperature(text):
+    from .distill import check_temperature
+    try:
+        return check_temperature(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _amounts(text):
+    return [_amount(part) for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tinyllm compress", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True, metavar="COMMAND")
+
+    def command(name, help):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
+        p.add_argument("--device", default="cpu", help="cpu or cuda")
+        return p
+
+    def model_options(p):
+        p.add_argument("--preset", default="S", help="a bench config (S, M) or a train preset "
+                                                     "(default, shakespeare-char, seq2seq)")
+        p.add_argument("--batch-size", type=int, default=None)
+        for name in ("n-layer", "n-head", "n-embd", "block-size", "vocab-size"):
+            p.add_argument("--" + name, type=int, default=None, help="override the preset's")
+
+    def run_folder(p):
+        p.add_argument("--out", default=_RUN, help=f"the trained run's folder (default {_RUN})")
+        p.add_argument("--eval-iters", type=int, default=200, help="validation batches (the trainer's: 200)")
+
+    flops = command("flops", "FLOPs per token and per step, memory, and (with --measure) MFU")
+    model_options(flops)
+    flops.add_argument("--src-len", type=int, default=24, help="seq2seq: source length")
+    flops.add_argument("--tgt-len", type=int, default=12, help="seq2seq: target length")
+    flops.add_argument("--measure", action="store_true", help="time training steps: MFU, measured memory")
+    flops.add_argument("--steps", type=int, default=5, help="timed steps with --measure")
+    flops.add_argument("--peak-size", type=int, default=2048, help="n of the n×n matmul that measures the peak")
+
+    memory = command("memory", "peak memory of a training step: plain, accumulation, recomputation")
+    model_options(memory)
+    memory.add_argument("--accumulate", type=int, default=4, help="micro-batches for gradient accumulation")
+
+    quantize = command("quantize", "int8-quantize a trained GPT: size and validation loss before/after")
+    run_folder(quantize)
+    quantize.add_argument("--file", default="quantized.safetensors", help="written inside --out")
+    quantize.add_argument("--modules", default=None, help="comma-separated layer names (default: all "
+                                                           "Linear and Embedding layers)")
+
+    prune = command("prune", "prune a trained GPT: magnitude (--amount), heads (--heads), curves")
+    run_folder(prune)
+    prune.add_argument("--amount", type=_amount, default=0.5, help="fraction of Linear weights to zero, in [0, 1)")
+    prune.add_argument("--heads", type=int, default=0, help="also remove this many least important heads")
+    prune.add_argument("--finetune-iters", type=int, default=0, help="fine-tune with the masks kept")
+    prune.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
+    prune.add_argument("--curve", action="store_true", help="the sparsity-versus-loss curve instead")
+    prune.add_argument("--amounts", type=_amounts, default=[0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95])
+    prune.add_argument("--head-curve", action="store_true", help="the heads-removed-versus-loss curve instead")
+    prune.add_argument("--file", default="pruned.safetensors", help="written inside --out")
+
+    distill = command("distill", "distil a small student from a trained run, against the student alone")
+    run_folder(distill)
+    distill.add_argument("--iters", type=int, default=1000)
+    distill.add_argument("--temperature", type=_temperature, default=2.0)
+    distill.add_argument("--alpha", type=float, default=0.5, help="weight of the soft (KL) term, in [0, 1]")
+    distill.add_argument("--student-layers", type=int, default=2)
+    distill.add_argument("--student-heads", type=int, default=2)
+    distill.add_argument("--student-embd", type=int, default=64)
+
+    precision = command("precision", "float32 against mixed precision: time per step and losses")
+    model_options(precision)
+    precision.add_argument("--steps", type=int, default=5)
+
+    bias = command("bias", "bias from skewed data, before and after counterfactual augmentation")
+    bias.add_argument("--iters", type=int, default=300)
+    bias.add_argument("--skew", type=float, default=0.9)
+    bias.add_argument("--sentences", type=int, default=4000)
+    bias.add_argument("--seed", type=int, default=0)
+
+    regularize = command("regularize", "weight decay, dropout, label smoothing: train/validation gap")
+    regularize.add_argument("--iters", type=int, default=1000)
+    regularize.add_argument("--train-chars", type=int, default=50_000)
+    regularize.add_argument("--eval-iters", type=int, default=50)
+    regularize.add_argument("--data-path", default=None, help="a text file (default: Tiny Shakespeare)")
+
+    evaluate = command("eval", "evaluate a compressed model file")
+    evaluate.add_argument("file", help="e.g. runs/shakespeare-char/quantized.safetensors")
+    evaluate.add_argument("--eval-iters", type=int, default=200)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    results = _ACTIONS[args.action](args)
+    if args.json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json_path)), exist_ok=True)
+        with open(args.json_path, "w") as f:
+            json.dump(results, f, indent=2, default=float)
+            f.write("\n")
+    return 0
+
+
+def _say(text=""):
+    print(text, flush=True)
+
+
+# ----------------------------------------------------------------------------- models by preset
+def _gpt_preset(args):
+    """(GPTConfig, batch size) of a bench config or a train preset, with the overrides."""
+    from ..bench import CONFIGS, VOCAB
+    from ..models import GPTConfig
+    from ..train import PRESETS
+    name = args.preset
+    if name in CONFIGS:
+        c = dict(CONFIGS[name])
+    elif name in PRESETS and PRESETS[name].get("model", "gpt") == "gpt":
+        c = {k: PRESETS[name][k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size")}
+    else:
+        raise ValueError(f"unknown preset {name!r}; expected one of {sorted(CONFIGS)} or {sorted(PRESETS)}")
+    c["vocab_size"] = VOCAB
+    for key in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size"):
+        if getattr(args, key, None) is not None:
+            c[key] = getattr(args, key)
+    batch = c.pop("batch_size")
+    return GPTConfig(**c), batch
+
+
+def _random_batch(vocab, batch, length, device, seed=0):
+    from ..tensor import Tensor
+    rng = np.random.default_rng(seed)
+    return (Tensor(rng.integers(0, vocab, (batch, length)), device=device),
+            Tensor(rng.integers(0, vocab, (batch, length)), device=device))
+
+
+def _mb(n):
+    return f"{n / 1e6:8.2f} MB"
+
+
+# ----------------------------------------------------------------------------- flops
+def _flops(args):
+    from ..train import PRESETS
+    if args.preset in PRESETS and PRESETS[args.preset].get("model") == "seq2seq":
+        return _flops_seq2seq(args)
+    from .. import backend
+    from ..models import GPT
+    from ..optim import AdamW
+    from .flops import FlopCounter, gpt_flops_per_token, gpt_training_flops_per_step, matmul_peak_flops, mfu
+    from .lm import lm_loss
+    from .memory import measure_training_memory, training_memory_estimate
+    config, batch = _gpt_preset(args)
+    backend.manual_seed(0)
+    model = GPT(config).to(args.device)
+    n = model.num_params()
+    head = config.n_embd // config.n_head
+    attention = 12 * config.n_layer * config.n_head * head * config.block_size
+    per_token = gpt_flops_per_token(config, n)
+    per_step = gpt_training_flops_per_step(config, n, batch)
+    x, y = _random_batch(config.vocab_size, batch, config.block_size, args.device)
+    with FlopCounter() as counter:
+        loss = lm_loss(model, x, y)
+        loss.backward()
+    del loss
+    model.zero_grad()
+    estimate = training_memory_estimate(model, batch)
+    r = {"preset": args.preset, "config": vars(config), "batch_size": batch, "tokens_per_step": batch * config.block_size,
+         "params_non_embedding": n, "flops_per_token": per_token, "flops_per_token_6N": 6 * n,
+         "flops_per_token_attention": attention, "flops_per_step": per_step,
+         "flops_per_step_counted": counter.total, "flops_forward_counted": counter.forward,
+         "memory_estimate": estimate}
+    _say(f"GPT {args.preset}: {config.n_layer} layers, {config.n_head} heads, width {config.n_embd}, "
+         f"block {config.block_size}, vocab {config.vocab_size}; batch {batch}")
+    _say(f"  parameters (no position table)  N = {n:,}")
+    _say(f"  FLOPs per token  6N + 12·L·H·Q·T = {6 * n:,} + {attention:,} = {per_token:,}")
+    _say(f"  FLOPs per step   × {batch * config.block_size:,} tokens = {per_step / 1e9:.3f} GFLOP "
+         f"(counted matmuls: {counter.total / 1e9:.3f} GFLOP, forward {counter.forward / 1e9:.3f})")
+    _say("  memory of a step, estimated (AdamW):")
+    for key in ("parameters", "gradients", "optimizer_state", "activations", "total"):
+        _say(f"    {key:16s} {_mb(estimate[key])}")
+    if args.measure:
+        optimizer = AdamW(model.parameters(), lr=1e-3)
+        measured = measure_training_memory(model, lambda: lm_loss(model, x, y), optimizer)
+        r["memory_measured"] = measured
+        _say("  memory of a step, measured:")
+        for key in ("parameters", "gradients", "optimizer_state", "activations", "peak"):
+            _say(f"    {key:16s} {_mb(measured[key])}")
+        dev = backend.get_device(args.device)
+        times = []
+        for _ in range(args.steps + 1):
+            dev.synchronize()
+            start = time.perf_counter()
+            loss = lm_loss(model, x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            dev.synchronize()
+            times.append(time.perf_counter() - start)
+        seconds = float(np.median(times[1:]))
+        peak = matmul_peak_flops(n=args.peak_size, device=args.device)
+        r.update(ms_per_step=seconds * 1e3, achieved_gflops=per_step / seconds / 1e9, matmul_peak_gflops=peak / 1e9,
+                 mfu=mfu(per_step, seconds, peak))
+        _say(f"  time per step {seconds * 1e3:.1f} ms (median of {args.steps}): {per_step / seconds / 1e9:.2f} GFLOP/s "
+             f"of a {peak / 1e9:.0f} GFLOP/s float32 matmul peak: MFU {100 * r['mfu']:.1f} %")
+    return r
+
+
+def _flops_seq2seq(args):
+    from .. import backend
+    from ..models import TransformerModel
+    from ..nn import generate_square_subsequent_mask
+    from ..optim import AdamW
+    from ..train import PRESETS
+    from .. import functional as F
+    from .flops import FlopCounter, transformer_model_flops_per_token, transformer_model_training_flops_per_step
+    from .memory import measure_training_memory, parameter_bytes
+    p = PRESETS[args.preset]
+    batch = args.batch_size or p["batch_size"]
+    backend.manual_seed(0)
+    vocab = 40
+    model = TransformerModel(vocab, p["n_embd"], p["n_head"], p["d_ff"], p["n_layer"], dropout=0.0).to(args.device)
+    s, t = args.src_len, args.tgt_len
+    per_step = transformer_model_training_flops_per_step(model, batch, s, t)
+    src = _random_batch(vocab, s, batch, args.device)[0]
+    tgt, targets = _random_batch(vocab, t, batch, args.device, seed=1)
+    mask = generate_square_subsequent_mask(t, device=args.device)
+
+    def loss_fn():
+        return F.cross_entropy(model(src, tgt, tgt_mask=mask), targets)
+    with FlopCounter() as counter:
+        loss_fn().backward()
+    model.zero_grad()
+    r = {"preset": args.preset, "batch_size": batch, "src_len": s, "tgt_len": t,
+         "parameters": model.num_parameters(), "flops_per_target_token": transformer_model_flops_per_token(model, s, t),
+         "flops_per_step": per_step, "flops_per_step_counted": counter.total,
+         "memory_measured": measure_training_memory(model, loss_fn, AdamW(model.parameters())),
+         "parameter_bytes": parameter_bytes(model)}
+    _say(f"TransformerModel {args.preset}: {p['n_layer']}+{p['n_layer']} layers, width {p['n_embd']}, "
+         f"ffn {p['d_ff']}; batch {batch}, source {s}, target {t} tokens")
+    _say(f"  parameters {r['parameters']:,}")
+    _say(f"  FLOPs per step {per_step / 1e9:.4f} GFLOP (counted matmuls {counter.total / 1e9:.4f}); "
+         f"per target token {r['flops_per_target_token']:,.0f}")
+    _say("  memory of a step, measured:")
+    for key in ("parameters", "gradients", "optimizer_state", "activations", "peak"):
+        _say(f"    {key:16s} {_mb(r['memory_measured'][key])}")
+    return r
+
+
+# ----------------------------------------------------------------------------- memory
+def _memory(args):
+    from .. import backend
+    from ..models import GPT
+    from .checkpointing import accumulate_gradients, checkpoint_blocks, split_batch
+    from .flops import FlopCounter
+    from .lm import lm_loss
+    from .memory import PeakMemory, gpt_activation_bytes
+    config, batch = _gpt_preset(args)
+    backend.manual_seed(0)
+    model = GPT(config).to(args.device)
+    x, y = _random_batch(config.vocab_size, batch, config.block_size, args.device)
+    k = args.accumulate
+    rows, reference = [], None
+    for name, recompute, micro in (("plain", False, 1), (f"accumulation ×{k}", False, k),
+                                   ("recomputation", True, 1), (f"both (×{k})", True, k)):
+        checkpoint_blocks(model, recompute)
+        model.zero_grad()
+        start = time.perf_counter()
+        with PeakMemory(args.device) as mem, FlopCounter() as counter:
+            accumulate_gradients(lambda a, b: lm_loss(model, a, b), split_batch(micro, x, y))
+        seconds = time.perf_counter() - start
+        grads = [p.grad.copy() for p in model.parameters()]
+        if reference is None:
+            reference = grads
+        diff = max(float(abs(g - r).max()) for g, r in zip(grads, reference))
+        rows.append({"name": name, "peak_bytes": mem.peak, "seconds": seconds, "flops": counter.total,
+                     "max_grad_difference": diff})
+    checkpoint_blocks(model, False)
+    _say(f"peak memory of forward + backward, GPT {args.preset} ({config.n_layer} layers, width {config.n_embd}, "
+         f"block {config.block_size}), batch {batch} (activations estimated "
+         f"{gpt_activation_bytes(config, batch) / 1e6:.2f} MB; parameters {model.num_parameters() * 4 / 1e6:.2f} MB)")
+    for row in rows:
+        _say(f"  {row['name']:18s} {_mb(row['peak_bytes'])}  ({row['peak_bytes'] / rows[0]['peak_bytes']:5.2f}×)  "
+             f"{row['seconds'] * 1e3:7.0f} ms  {row['flops'] / rows[0]['flops']:4.2f}× the FLOPs   "
+             f"gradients differ by at most {row['max_grad_difference']:.1e}")
+    return {"preset": args.preset, "batch_size": batch, "accumulate": k, "rows": rows,
+            "activations_estimated": gpt_activation_bytes(config, batch)}
+
+
+# ----------------------------------------------------------------------------- quantize
+def _quantize(args):
+    from .lm import evaluate_lm, format_bytes, load_run, save_compressed
+    from .quantize import model_size_bytes, quantize_model
+    model, data, cfg = load_run(args.out, args.device)
+    size_before = model_size_bytes(model)
+    loss_before = evaluate_lm(model, data.val, cfg.batch_size, args.eval_iters)
+    with tempfile.TemporaryDirectory() as tmp:
+        float_file = save_compressed(os.path.join(tmp, "float.safetensors"), model, cfg, data.tokenizer, {})
+        float_file_size = os.path.getsize(float_file)
+    modules = args.modules.split(",") if args.modules else None
+    quantize_model(model, modules)
+    size_after = model_size_bytes(model)
+    loss_after = evaluate_lm(model, data.val, cfg.batch_size, args.eval_iters)
+    path = save_compressed(os.path.join(args.out, args.file), model, cfg, data.tokenizer, {"kind": "int8"})
+    r = {"run": args.out, "file": path, "weights_bytes_float32": size_before, "weights_bytes_int8": size_after,
+         "size_ratio": size_before / size_after, "file_bytes_float32": float_file_size,
+         "file_bytes_int8": os.path.getsize(path), "val_loss_float32": loss_before, "val_loss_int8": loss_after,
+         "val_loss_change": loss_after - loss_before, "eval_iters": args.eval_iters}
+    _say(f"int8 quantization of {args.out} (every Linear and Embedding, per output channel)")
+    _say(f"  weights   {format_bytes(size_before)} → {format_bytes(size_after)}  ({r['size_ratio']:.2f}× smaller); "
+         f"file {format_bytes(float_file_size)} → {format_bytes(r['file_bytes_int8'])}")
+    _say(f"  val loss  {loss_before:.4f} → {loss_after:.4f}  ({loss_after - loss_before:+.4f}) "
+         f"over {args.eval_iters} batches")
+    _say(f"  wrote {path}  (evaluate it: python -m tinyllm compress eval {path})")
+    return r
+
+
+def _evaluate(args):
+    from .lm import evaluate_lm, format_bytes, load_compressed
+    from .prune import model_sparsity
+    from .quantize import model_size_bytes
+    model, data, cfg, compression = load_compressed(args.file, args.device)
+    loss = evaluate_lm(model, data.val, cfg.batch_size, args.eval_iters)
+    quantized = bool(compression.get("quantized"))
+    r = {"file": args.file, "val_loss": loss, "weights_bytes": model_size_bytes(model),
+         "file_bytes": os.path.getsize(args.file), "compression": compression,
+         "sparsity": None if quantized else model_sparsity(model)}
+    _say(f"{args.file}: val loss {loss:.4f} over {args.eval_iters} batches; weights {format_bytes(r['weights_bytes'])}"
+         + ("" if quantized else f"; sparsity of the Linear weights {r['sparsity']:.3f}"))
+    return r
+
+
+# ----------------------------------------------------------------------------- prune
+def _prune(args):
+    from .lm import evaluate_lm, load_run, save_compressed, train_lm
+    from .prune import Pruner, head_importance, head_pruning_curve, model_sparsity, sparsity_curve
+    model, data, cfg = load_run(args.out, args.device)
+    bs = cfg.batch_size
+    if args.curve:
+        _say(f"sparsity versus validation loss, {args.out}" + (f" (fine-tuned {args.finetune_iters} steps)"
+                                                              if args.finetune_iters else " (one-shot)"))
+        rows = sparsity_curve(model, data, args.amounts, args.finetune_iters, lr=args.lr, batch_size=bs,
+                              eval_iters=args.eval_iters, log=lambda row: _say("  " + _row(row)))
+        return {"run": args.out, "finetune_iters": args.finetune_iters, "rows": rows}
+    if args.head_curve:
+        _say(f"attention heads removed (least important first) versus validation loss, {args.out}")
+        def log(row):
+            added = f" (+ {row['removed'][-1]})" if row["removed"] else ""
+            _say(f"  {row['heads_removed']:2d} heads removed{added}: val loss {row['val_loss']:.4f}")
+        return {"run": args.out, **head_pruning_curve(model, data, bs, args.eval_iters, log=log)}
+    before = evaluate_lm(model, data.val, bs, args.eval_iters)
+    pruner = Pruner.global_magnitude(model, args.amount)
+    removed = []
+    if args.heads:
+        scores = head_importance(model, lambda: evaluate_lm(model, data.val, bs, 20, seed=4321))
+        ranking = sorted(scores, key=scores.get)[:args.heads]
+        heads = {}
+        for name, h in ranking:
+            heads.setdefault(name, []).append(h)
+        removed = [f"{n}[{h}]" for n, h in ranking]
+        pruner = pruner & Pruner.attention_heads(model, heads)
+    pruner.apply()
+    one_shot = evaluate_lm(model, data.val, bs, args.eval_iters)
+    r = {"run": args.out, "amount": args.amount, "heads_removed": removed, "val_loss_before": before,
+         "val_loss_pruned": one_shot, "sparsity": model_sparsity(model)}
+    if args.finetune_iters:
+        train_lm(model, data.train, args.finetune_iters, batch_size=bs, lr=args.lr, min_lr=args.lr / 10,
+                 warmup=min(20, args.finetune_iters), pruner=pruner)
+        r["val_loss_finetuned"] = evaluate_lm(model, data.val, bs, args.eval_iters)
+        r["sparsity_after_finetuning"] = model_sparsity(model)
+    r["file"] = save_compressed(os.path.join(args.out, args.file), model, cfg, data.tokenizer,
+                                {"kind": "pruned", "amount": args.amount, "heads_removed": removed,
+                                 "sparsity": model_sparsity(model)})
+    _say(f"global magnitude pruning of {args.out}: {args.amount:.0%} of the Linear weights"
+         + (f", heads {', '.join(removed)}" if removed else ""))
+    _say(f"  sparsity {r['sparsity']:.3f}; val loss {before:.4f} → {one_shot:.4f} (one-shot)"
+         + (f" → {r['val_loss_finetuned']:.4f} after {args.finetune_iters} fine-tuning steps "
+            f"(sparsity {r['sparsity_after_finetuning']:.3f})" if args.finetune_iters else ""))
+    _say(f"  wrote {r['file']}")
+    return r
+
+
+def _row(row):
+    return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+
+
+# ----------------------------------------------------------------------------- distill
+def _distill(args):
+    from .distill import distill_experiment
+    from .lm import load_run, small_config
+    teacher, data, cfg = load_run(args.out, args.device)
+    student = small_config(teacher.config.vocab_size, teacher.config.block_size, args.student_layers,
+                           args.student_heads, args.student_embd)
+    _say(f"distilling {args.out} ({teacher.num_parameters():,} parameters) into a {args.student_layers}-layer, "
+         f"{args.student_embd}-wide student, {args.iters} steps, T = {args.temperature}, α = {args.alpha}")
+    r = distill_experiment(teacher, data, student, args.iters, batch_size=cfg.batch_size, temperature=args.temperature,
+                           alpha=args.alpha, eval_iters=args.eval_iters, log_every=max(args.iters // 5, 1))
+    _say(f"  teacher                 val loss {r['teacher_val_loss']:.4f}")
+    _say(f"  student alone           val loss {r['alone_val_loss']:.4f}  ({r['alone_ms_per_step']:.0f} ms/step)")
+    _say(f"  student distilled       val loss {r['distilled_val_loss']:.4f}  ({r['distilled_ms_per_step']:.0f} ms/step)")
+    return {"run": args.out, **r}
+
+
+# ----------------------------------------------------------------------------- precision
+def _precision(args):
+    from .precision import precision_benchmark
+    config, batch = _gpt_preset(args)
+    r = precision_benchmark(config, batch, args.steps, args.device)
+    _say(f"GPT {args.preset} on {args.device}, batch {r['batch_size']}: float32 {r['float32_ms_per_step']:.1f} ms/step, "
+         f"mixed (float16 compute) {r['mixed_ms_per_step']:.1f} ms/step ("
+         + (f"{r['speedup']:.2f}× faster" if r["speedup"] >= 1 else f"{1 / r['speedup']:.1f}× slower") + "); "
+         f"loss after {args.steps + 1} steps {r['float32_final_loss']:.4f} vs {r['mixed_final_loss']:.4f}")
+    if args.device == "cpu":
+        _say("  (NumPy has no float16 matrix product: on a CPU, mixed precision is slower. It is meant for CuPy.)")
+    return {"preset": args.preset, **r}
+
+
+# ----------------------------------------------------------------------------- bias
+def _bias(args):
+    from .bias import bias_experiment
+    r = bias_experiment(args.sentences, args.skew, args.iters, seed=args.seed, device=args.device)
+    _say(f"pronoun bias after \". the <occupation> said that\" ({args.sentences} generated sentences, skew "
+         f"{args.skew}, {args.iters} steps; a model matching the data scores {r['expected_bias_skewed']:.2f})")
+    for name in ("skewed", "augmented"):
+        _say(f"  {name:10s} bias {r[name]['bias']:.3f}  (stereotype {r[name]['stereotype']:+.3f}, "
+             f"train loss {r[name]['final_train_loss']:.3f})")
+    return r
+
+
+# ----------------------------------------------------------------------------- regularize
+def _regularize(args):
+    from ..data import corpora
+    from .regularization import regularization_experiment
+    if args.data_path:
+        with open(args.data_path, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = corpora.tinyshakespeare()
+    r = regularization_experiment(text, args.train_chars, args.iters, eval_iters=args.eval_iters, device=args.device,
+                                  log_every=max(args.iters // 4, 1))
+    _say(f"train/validation gap, {r['train_chars']:,} training characters, {args.iters} steps")
+    _say(f"  {'setting':22s} {'train':>7s} {'val':>7s} {'gap':>7s}")
+    for row in r["rows"]:
+        _say(f"  {row['name']:22s} {row['train_loss']:7.4f} {row['val_loss']:7.4f} {row['gap']:7.4f}")
+    return r
+
+
+_ACTIONS = {"flops": _flops, "memory": _memory, "quantize": _quantize, "prune": _prune, "distill": _distill,
+            "precision": _precision, "bias": _bias, "regularize": _regularize, "eval": _evaluate}

@@ -1,0 +1,171 @@
+"""The small training and evaluation loops the compression experiments share.
+
+A trained run (``python -m tinyllm train --preset shakespeare-char`` writes
+``runs/shakespeare-char/ckpt.safetensors``) is reopened with :func:`load_run`: its GPT, its
+tokenizer and the same train/validation split it was trained on. :func:`evaluate_lm` scores
+a model exactly as the trainer does (the same batches: a generator seeded 1234, ``iters``
+batches of ``batch_size`` windows), so numbers here and in the trainer's log compare.
+:func:`train_lm` is the trainer's loop in a few lines (AdamW, warmup + cosine, clipping),
+with a pluggable loss, for the experiments that train students, fine-tune pruned models or
+compare regularisers.
+
+Compressed models (quantized, pruned) are saved with :func:`save_compressed` next to the run
+and reopened with :func:`load_compressed`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import functional as F
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..tensor import Tensor, no_grad
+
+__all__ = ["LMData", "load_run", "evaluate_lm", "train_lm", "lm_loss", "save_compressed", "load_compressed",
+           "small_config", "format_bytes"]
+
+
+@dataclass
+class LMData:
+    """A language-modelling corpus split for training and validation."""
+    train: object      # CausalLMDataset
+    val: object        # CausalLMDataset
+    tokenizer: object
+    block_size: int
+
+
+def _task_data(task):
+    return LMData(task.splits["train"], task.splits["val"], task.tokenizer, task.cfg.block_size)
+
+
+def load_run(folder, device="cpu"):
+    """Reopen a trained GPT run: ``(model, data, cfg)`` with the run's config, tokenizer and
+    train/validation split (``folder`` holds ``ckpt.safetensors``)."""
+    from ..train import TrainConfig, Trainer, _tokenizer_from_json, make_task
+    path = os.path.join(folder, Trainer.CHECKPOINT)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}; train one first: "
+                                f"python -m tinyllm train --preset shakespeare-char --out {folder}")
+    tensors, meta = load_checkpoint(path)
+    cfg = TrainConfig.from_json(meta["config"])
+    if cfg.model != "gpt":
+        raise ValueError(f"{path}: a {cfg.model!r} run; the compression experiments need a GPT run")
+    cfg.device = device
+    task = make_task(cfg, _tokenizer_from_json(meta.get("tokenizer")))
+    model = task.build_model().to(device)
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    return model, _task_data(task), cfg
+
+
+def lm_loss(model, x, y, label_smoothing=0.0):
+    """Mean next-token cross-entropy of a GPT on (x, y) (B, T) id tensors; computed in
+    float32 when the logits are float16 (as under mixed precision)."""
+    logits, _ = model(x)
+    if logits.dtype.itemsize < 4:
+        logits = logits.astype(np.float32)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), label_smoothing=label_smoothing,
+                           ignore_index=-1)
+
+
+def evaluate_lm(model, dataset, batch_size=12, iters=200, seed=1234):
+    """Mean cross-entropy of ``model`` over ``iters`` batches of ``dataset`` drawn with a
+    generator seeded ``seed`` (the trainer's evaluation), in eval mode and without a graph."""
+    device = model.device
+    was_training = model.training
+    model.eval()
+    rng = np.random.default_rng(seed)
+    losses = []
+    with no_grad():
+        for _ in range(iters):
+            x, y = dataset.get_batch(batch_size, rng)
+            losses.append(lm_loss(model, Tensor(x, device=device), Tensor(y, device=device)).item())
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+def train_lm(model, dataset, iters, batch_size=12, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1,
+             betas=(0.9, 0.99), grad_clip=1.0, seed=1337, loss_fn=None, pruner=None, log_every=0):
+    """Train ``model`` for ``iters`` steps on random windows of ``dataset`` (the trainer's
+    recipe: AdamW with decay on matrices, linear warmup then cosine to ``min_lr``, gradient
+    clipping). ``loss_fn(model, x, y)`` gives the loss (default :func:`lm_loss`);
+    ``pruner`` (a :class:`~tinyllm.compress.prune.Pruner`) keeps its zeros through the steps.
+    Returns the list of training losses."""
+    from ..optim import AdamW, clip_grad_norm_, param_groups
+    from ..optim.schedules import cosine_with_warmup
+    device = model.device
+    loss_fn = loss_fn or lm_loss
+    rng = np.random.default_rng(seed)
+    optimizer = AdamW(param_groups(model.named_parameters(), weight_decay, decay_embeddings=True), lr=lr, betas=betas)
+    if pruner is not None:
+        pruner.attach(optimizer)
+    model.train()
+    losses, start = [], time.perf_counter()
+    for step in range(iters):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_with_warmup(step, lr, min_lr, min(warmup, iters), iters) if iters > 1 else lr
+        x, y = dataset.get_batch(batch_size, rng)
+        loss = loss_fn(model, Tensor(x, device=device), Tensor(y, device=device))
+        optimizer.zero_grad()
+        loss.backward()
+        if grad_clip:
+            clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+        if log_every and (step + 1) % log_every == 0:
+            print(f"  step {step + 1}/{iters}: loss {np.mean(losses[-log_every:]):.4f} "
+                  f"({(time.perf_counter() - start) / (step + 1) * 1e3:.0f} ms/step)", flush=True)
+    if pruner is not None:
+        pruner.detach(optimizer)
+    return losses
+
+
+def small_config(vocab_size, block_size, n_layer=2, n_head=2, n_embd=64, dropout=0.0):
+    """A GPTConfig for the small students and toy models of the experiments."""
+    from ..models import GPTConfig
+    return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                     n_embd=n_embd, dropout=dropout)
+
+
+# ----------------------------------------------------------------------------- compressed files
+def save_compressed(path, model, cfg, tokenizer, compression: dict):
+    """Write a compressed GPT (its state dict: int8 codes and scales for quantized layers)
+    with what is needed to rebuild it: the run's config, its tokenizer, and
+    ``compression`` (e.g. ``{"quantized": [names]}`` or ``{"sparsity": 0.5}``)."""
+    from .quantize import quantized_module_names
+    compression = dict(compression)
+    compression.setdefault("quantized", quantized_module_names(model))
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    save_checkpoint(path, tensors, {"config": cfg.to_json(), "tokenizer": tokenizer.to_dict(),
+                                    "compression": compression})
+    return path
+
+
+def load_compressed(path, device="cpu"):
+    """Reopen a file written by :func:`save_compressed`: ``(model, data, cfg, compression)``."""
+    from ..train import TrainConfig, _tokenizer_from_json, make_task
+    from .quantize import quantize_model
+    tensors, meta = load_checkpoint(path)
+    if "compression" not in meta:
+        raise ValueError(f"{path}: not a compressed model (written by save_compressed); "
+                         f"for a training checkpoint use python -m tinyllm eval")
+    cfg = TrainConfig.from_json(meta["config"])
+    cfg.device = device
+    task = make_task(cfg, _tokenizer_from_json(meta["tokenizer"]))
+    model = task.build_model()
+    if meta["compression"].get("quantized"):
+        quantize_model(model, meta["compression"]["quantized"])
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    return model.to(device), _task_data(task), cfg, meta["compression"]
+
+
+def format_bytes(n):
+    """1234567 -> '1.23 MB' (powers of 1000)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return f"{n:.2f} GB"  # pragma: no cover
+
