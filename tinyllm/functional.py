@@ -193,9 +193,9 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         xp = self.xp
-        y = x - x.max(axis=axis, keepdims=True)
-        xp.exp(y, out=y)
-        y /= y.sum(axis=axis, keepdims=True)
+        # the same row kernel attention uses, on a copy with the softmax axis last
+        y = _softmax_last_axis_(self.device, xp.moveaxis(x, axis, -1).copy())
+        y = xp.moveaxis(y, -1, axis)
         self.save(y, axis)
         return y
 

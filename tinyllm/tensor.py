@@ -635,10 +635,10 @@ def _check_axis(axis, ndim):
 
 
 def _argreduce(fn, data, axis, keepdims):
-    out = fn(data, axis=axis)
-    if keepdims:
-        out = out.reshape((1,) * data.ndim) if axis is None else fn(data, axis=axis, keepdims=True)
-    return out
+    if axis is None:  # index into the flattened array
+        out = fn(data)
+        return out.reshape((1,) * data.ndim) if keepdims else out
+    return fn(data, axis=axis, keepdims=keepdims)
 
 
 # ------------------------------------------------------------------------------ the engine

@@ -185,7 +185,7 @@ class LanguageModelingTask:
     def tokens_per_batch(self):
         return self.cfg.batch_size * self.cfg.block_size
 
-    def extra_metrics(self, model, rng):
+    def extra_metrics(self, model):
         return {}
 
 
@@ -225,7 +225,7 @@ class TranslationTask:
     def tokens_per_batch(self):
         return self.cfg.batch_size * 12
 
-    def extra_metrics(self, model, rng, n=200):
+    def extra_metrics(self, model, n=200):
         """Exact match: greedy decoding of validation sources, whole string right."""
         from .generate import greedy_translate
         pairs = self.text_pairs["val"][:n]
@@ -271,6 +271,7 @@ class Trainer:
         backend.manual_seed(cfg.seed)
         self.batch_rng = np.random.default_rng(cfg.seed)  # which windows train on
         self.history = {"step": [], "train_loss": [], "val_loss": [], "lr": []}
+        self.train_losses = []  # every training step's batch loss
         self.step = 0
         ckpt_meta = ckpt_tensors = None
         tokenizer = None
@@ -343,12 +344,6 @@ class Trainer:
 
     # ---------------------------------------------------------------- pieces the loop calls
     @property
-    def train_losses(self):
-        if not hasattr(self, "_train_losses"):
-            self._train_losses = []
-        return self._train_losses
-
-    @property
     def checkpoint_path(self):
         return os.path.join(self.cfg.out_dir, self.CHECKPOINT)
 
@@ -384,7 +379,7 @@ class Trainer:
                 mean = float(np.mean(losses))
                 results[split] = {"loss": mean, "perplexity": math.exp(min(mean, 50)),
                                   "accuracy": correct / max(counted, 1)}
-            results.update(self.task.extra_metrics(self.model, None))
+            results.update(self.task.extra_metrics(self.model))
         self.model.train()
         return results
 
@@ -438,7 +433,7 @@ class Trainer:
         optimizer_from_checkpoint(self.optimizer, tensors, meta["optimizer"])
         self.step = int(meta["step"])
         self.history = meta["history"]
-        self._train_losses = list(meta.get("train_losses", []))
+        self.train_losses = list(meta.get("train_losses", []))
         self.batch_rng.bit_generator.state = meta["rng"]["batch"]
         _set_device_rng_state(self.cfg.device, meta["rng"]["device"])
 
