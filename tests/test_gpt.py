@@ -100,9 +100,35 @@ def test_from_gpt2_bad_input():
         GPT.from_gpt2({"wte.weight": np.zeros((5, 4))}, n_head=2)
     model = GPT(tiny())
     state = model.to_gpt2_state_dict()
-    state["lm_head.weight"] = state["lm_head.weight"] + 1
-    with pytest.raises(ValueError, match="lm_head.weight differs from transformer.wte.weight"):
+    state["lm_head.weight"] = state["lm_head.weight"][:, :5]
+    with pytest.raises(ValueError, match=r"lm_head.weight has shape \(13, 5\), transformer.wte.weight \(13, 8\)"):
         GPT.from_gpt2(state, n_head=2)
+
+
+def test_untied_gpt_equals_hugging_face_with_untied_word_embeddings():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=2, n_head=2, resid_pdrop=0.0,
+                                     embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu_new",
+                                     tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    config._attn_implementation = "eager"
+    torch.manual_seed(5)
+    hf = transformers.GPT2LMHeadModel(config).double()
+    perturb(hf, np.random.default_rng(5))
+    assert hf.lm_head.weight.data_ptr() != hf.transformer.wte.weight.data_ptr()
+    model = GPT.from_gpt2(_hf_state(hf), n_head=2)
+    assert not model.config.tie_embeddings and model.lm_head.weight is not model.transformer.wte.weight
+    idx = np.random.default_rng(6).integers(0, 11, size=(2, 8))
+    logits, _ = model(idx)
+    hf_logits = hf(torch.from_numpy(idx)).logits
+    assert_close(logits, hf_logits, "untied GPT logits vs Hugging Face")
+    weights = np.random.default_rng(7).standard_normal(hf_logits.shape)
+    (logits * tl.Tensor(weights)).sum().backward()
+    (hf_logits * torch.from_numpy(weights)).sum().backward()
+    ours = dict(model.named_parameters())
+    for name in ("lm_head.weight", "transformer.wte.weight"):  # each matrix gets only its own use
+        assert_close(ours[name].grad, dict(hf.named_parameters())[name].grad, f"untied grad of {name}")
+    assert model.num_parameters() == GPT(tiny(vocab_size=11, n_embd=8)).num_parameters() + 11 * 8
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -118,6 +144,8 @@ def test_gradcheck_tiny_gpt():
     params = list(model.parameters())
     assert tl.gradcheck(lambda *_: model(idx, targets)[1], *params, projections=3)
     assert tl.gradcheck(lambda *_: model(idx)[0], *params, projections=2)
+    untied = GPT(tiny(n_embd=6, n_head=3, block_size=5, vocab_size=7, tie_embeddings=False)).double()
+    assert tl.gradcheck(lambda *_: untied(idx, targets)[1], *untied.parameters(), projections=3)
 
 
 # ----------------------------------------------------------------------------- KV cache

@@ -86,3 +86,16 @@ def test_bpe_tokenizer_run_and_resume_keeps_the_tokenizer(tmp_path):
     trainer.train()
     resumed = Trainer(cfg, resume=True)
     assert resumed.task.tokenizer.to_dict() == trainer.task.tokenizer.to_dict()
+
+
+def test_gelu_and_bias_choices_reach_the_model_and_travel_with_the_checkpoint(tmp_path):
+    trainer = Trainer(config(tmp_path, gelu_approximate="none", bias=False, max_iters=2, eval_interval=2))
+    trainer.train()
+    block = trainer.model.transformer.h[0]
+    assert block.mlp.gelu.approximate == "none"
+    assert not any(name.endswith(".bias") for name, _ in trainer.model.named_parameters())
+    _, meta = load_checkpoint(tmp_path / "ckpt.safetensors")
+    rebuilt = TrainConfig.from_json(meta["config"])
+    assert (rebuilt.gelu_approximate, rebuilt.bias) == ("none", False)
+    with pytest.raises(ValueError, match="gelu_approximate must be 'tanh' or 'none', got 'erf'"):
+        config(tmp_path, gelu_approximate="erf")

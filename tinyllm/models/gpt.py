@@ -4,7 +4,7 @@ r"""GPT: a decoder-only Transformer language model (GPT-2's architecture, nanoGP
       → wte[idx] + wpe[positions]                  token and learned position embeddings
       → n_layer × Block:  x = x + attn(ln_1(x))    causal self-attention (pre-LayerNorm)
                           x = x + mlp(ln_2(x))     Linear(4·n_embd) → GELU → Linear(n_embd)
-      → ln_f → lm_head (= wteᵀ, tied)              logits (batch, seq, vocab_size)
+      → ln_f → lm_head (= wteᵀ when tied)          logits (batch, seq, vocab_size)
 
 ``forward(idx, targets=None, kv_cache=None, last_logits_only=False)`` returns
 ``(logits, loss)``; with ``targets`` (batch, seq) the loss is the mean cross-entropy of the
@@ -20,6 +20,14 @@ transpose.
 Initialisation is GPT-2's: every weight N(0, 0.02²), biases 0, and the two projections that
 write into the residual stream (``attn.c_proj``, ``mlp.c_proj``) N(0, (0.02/√(2·n_layer))²),
 so that the residual sum of 2·n_layer contributions keeps a steady variance.
+
+Tied embeddings (GPT-2's and nanoGPT's default, ``tie_embeddings=True``): ``lm_head.weight``
+*is* ``transformer.wte.weight``, one (vocab, n_embd) matrix that both reads tokens in (row
+lookup) and scores them out (logits = x·Wᵀ); its gradient is the sum of the two uses. With
+``tie_embeddings=False`` the output matrix is a separate parameter, N(0, 0.02²) like the
+rest. Tying saves vocab·n_embd parameters, which matters for a 50,257-token vocabulary; for
+a 65-character vocabulary it saves 8 k, and separate matrices learn faster (the
+``shakespeare-char`` preset unties them: see ``tinyllm.train``).
 
 KV cache (for generation)
 -------------------------
@@ -78,6 +86,7 @@ class GPTConfig:
     bias: bool = True
     gelu_approximate: str = "tanh"
     layer_norm_eps: float = 1e-5
+    tie_embeddings: bool = True
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -243,7 +252,8 @@ class GPT(nn.Module):
             ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias, **kw),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False, **kw)
-        self.lm_head.weight = self.transformer.wte.weight  # tied: one matrix reads and writes tokens
+        if config.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight  # one matrix reads and writes tokens
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -260,7 +270,7 @@ class GPT(nn.Module):
             init.normal_(block.mlp.c_proj.weight, 0.0, residual_std)
 
     def num_params(self, non_embedding=True) -> int:
-        """Number of parameters (the tied token matrix once); ``non_embedding`` leaves out
+        """Number of parameters (a tied token matrix once); ``non_embedding`` leaves out
         the position table, as nanoGPT reports it."""
         n = self.num_parameters()
         return n - self.transformer.wpe.weight.size if non_embedding else n
@@ -341,7 +351,8 @@ class GPT(nn.Module):
 
         ``state_dict``: name → NumPy array (``{k: v.numpy() for k, v in hf.state_dict().items()}``),
         from ``GPT2LMHeadModel`` ("transformer.h.0…", "lm_head.weight") or ``GPT2Model``
-        ("h.0…"); or the path of a ``.safetensors`` file. ``n_head`` cannot be read off the
+        ("h.0…"); or the path of a ``.safetensors`` file. A ``lm_head.weight`` that differs from
+        ``wte`` (``tie_word_embeddings=False``) gives an untied model. ``n_head`` cannot be read off the
         weights (GPT-2 small: 12). ``dtype``: float32 or float64; default the checkpoint's
         (float32 for half-precision files). Vocabulary, context length, width and depth come
         from the weights' shapes."""
@@ -360,16 +371,15 @@ class GPT(nn.Module):
         except KeyError as missing:
             raise ValueError(f"GPT.from_gpt2: the state dict has no {missing} (is it a GPT-2 checkpoint?)") from None
         n_layer = 1 + max((int(k.split(".")[2]) for k in state if k.startswith("transformer.h.")), default=-1)
+        head = state.setdefault("lm_head.weight", wte)  # a tied checkpoint may store only wte
+        if head.shape != wte.shape:
+            raise ValueError(f"GPT.from_gpt2: lm_head.weight has shape {head.shape}, transformer.wte.weight "
+                             f"{wte.shape}; they must match")
         config = GPTConfig(vocab_size=wte.shape[0], block_size=wpe.shape[0], n_layer=n_layer, n_head=n_head,
-                           n_embd=wte.shape[1], bias=True, gelu_approximate="tanh")
+                           n_embd=wte.shape[1], bias=True, gelu_approximate="tanh",
+                           tie_embeddings=bool(np.array_equal(head, wte)))
         if dtype is None:
             dtype = wte.dtype if wte.dtype in (np.float32, np.float64) else np.float32
-        if "lm_head.weight" in state:
-            if state["lm_head.weight"].shape != wte.shape or not np.array_equal(state["lm_head.weight"], wte):
-                raise ValueError("GPT.from_gpt2: lm_head.weight differs from transformer.wte.weight; "
-                                 "this GPT ties them, as GPT-2 does")
-        else:
-            state["lm_head.weight"] = wte
         for name in list(state):
             if name.endswith(_CONV1D_WEIGHTS):
                 state[name] = state[name].T
