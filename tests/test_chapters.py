@@ -16,6 +16,7 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "chapters", "*.ipynb")))
 def test_chapter_runs_top_to_bottom(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TINYLLM_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the chapters' run folders (tempfile.mkdtemp) land here
     monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
