@@ -3,31 +3,16 @@ notebook with its outputs.
 
     python chapters/build/ch04_formulas.py            # build and execute (< 1 min)
     python chapters/build/ch04_formulas.py --fast     # TINYLLM_FAST=1, written to /tmp
-    python chapters/build/ch04_formulas.py --no-run   # write the cells only
+    python chapters/build/ch04_formulas.py --no-execute  # write the cells only
 """
 import os
 import sys
-import textwrap
-import time
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nbtools import Notebook  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CHAPTERS = os.path.dirname(HERE)
-ROOT = os.path.dirname(CHAPTERS)
-OUT = os.path.join(CHAPTERS, "04_formulas.ipynb")
-
-cells = []
-
-
-def md(text):
-    cells.append(new_markdown_cell(textwrap.dedent(text).strip("\n")))
-
-
-def code(text):
-    cells.append(new_code_cell(textwrap.dedent(text).strip("\n")))
-
+nb = Notebook()
+md, code = nb.md, nb.code
 
 # ============================================================================ title
 md(r"""
@@ -732,26 +717,5 @@ Next: chapter 5 assembles these pieces into the seed's `TransformerModel` and tr
 """)
 
 
-def main():
-    fast = "--fast" in sys.argv           # quick check: TINYLLM_FAST=1, written to /tmp
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
-    if "--no-run" not in sys.argv:
-        from nbclient import NotebookClient
-        if fast:
-            os.environ["TINYLLM_FAST"] = "1"
-        else:
-            os.environ.pop("TINYLLM_FAST", None)
-        os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
-        t0 = time.perf_counter()
-        NotebookClient(nb, timeout=1800, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": CHAPTERS}}).execute()
-        print(f"executed in {time.perf_counter() - t0:.0f} s")
-    out = os.path.join("/tmp", os.path.basename(OUT)) if fast else OUT
-    nbformat.write(nb, out)
-    print("wrote", out, f"({os.path.getsize(out) / 1e6:.2f} MB)")
-
-
 if __name__ == "__main__":
-    main()
+    nb.build("04_formulas.ipynb")

@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ch05_nbtools import Notebook  # noqa: E402
+from nbtools import Notebook  # noqa: E402
 
 nb = Notebook()
 md, code = nb.md, nb.code
