@@ -99,3 +99,23 @@ def test_gelu_and_bias_choices_reach_the_model_and_travel_with_the_checkpoint(tm
     assert (rebuilt.gelu_approximate, rebuilt.bias) == ("none", False)
     with pytest.raises(ValueError, match="gelu_approximate must be 'tanh' or 'none', got 'erf'"):
         config(tmp_path, gelu_approximate="erf")
+
+
+def test_shakespeare_char_preset_is_nanogpts_shape_with_untied_embeddings(tmp_path):
+    from tinyllm.data import corpora
+    shared = corpora.REPOSITORY_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+    if not shared.is_file():
+        pytest.skip(f"no local Tiny Shakespeare at {shared}")
+    cfg = TrainConfig(**{**PRESETS["shakespeare-char"], "data_path": str(shared), "max_iters": 3,
+                         "eval_interval": 3, "eval_iters": 1, "progress": False, "out_dir": str(tmp_path)})
+    fixed_by_the_recipe = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, learning_rate=1e-3,
+                               dropout=0.0, schedule="cosine")
+    assert {k: getattr(cfg, k) for k in fixed_by_the_recipe} == fixed_by_the_recipe
+    assert PRESETS["shakespeare-char"]["max_iters"] == PRESETS["shakespeare-char"]["lr_decay_iters"] == 2000
+    trainer = Trainer(cfg)
+    model = trainer.model
+    assert trainer.task.tokenizer.vocab_size == 65
+    assert model.lm_head.weight is not model.transformer.wte.weight
+    assert sum(p.size for p in model.parameters()) == 812_416  # 804,096 tied, + 65 × 128
+    trainer.train()
+    assert np.isfinite(trainer.history["val_loss"][-1])
