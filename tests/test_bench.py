@@ -39,3 +39,24 @@ def test_no_library_module_imports_torch():
                     offenders.append(os.path.relpath(path, ROOT))
     allowed = {os.path.join("tinyllm", "bench.py")}  # imports torch only to time the reference side
     assert sorted(set(offenders) - allowed) == []
+
+
+@pytest.mark.parametrize("tie, bias, gelu", [(True, True, "tanh"), (False, False, "none")])
+def test_torch_twin_gives_the_same_logits_and_loss(tie, bias, gelu):
+    """The benchmark's PyTorch model, loaded with a tinyllm GPT's weights, computes the same
+    function, for tied and untied embeddings (an untied state must not land in one shared matrix)."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    import tinyllm as tl
+    from tinyllm.models import GPT, GPTConfig
+    from tinyllm.torch_reference import TorchGPT
+    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, bias=bias,
+                    gelu_approximate=gelu, tie_embeddings=tie, layer_norm_eps=1e-3)
+    tl.manual_seed(0)
+    ours = GPT(cfg).double()
+    theirs = TorchGPT(cfg).double().load_tinyllm_state(ours.state_dict())
+    idx = np.random.default_rng(0).integers(0, 11, size=(2, 8))
+    logits, loss = ours(idx, idx)
+    t_logits, t_loss = theirs(torch.from_numpy(idx), torch.from_numpy(idx))
+    np.testing.assert_allclose(logits.numpy(), t_logits.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-12)

@@ -47,7 +47,6 @@ def test_each_notebook_has_exactly_its_builders_cells(builder):
 
 
 def test_the_builder_check_reports_a_changed_cell(tmp_path, monkeypatch):
-    import sys
     monkeypatch.syspath_prepend(os.path.join(ROOT, "chapters", "build"))
     from nbtools import Notebook
     nb = Notebook()

@@ -125,6 +125,17 @@ def test_default_dtype_is_float32_and_is_kept(device):
     assert tl.Tensor([1, 2]).dtype == np.int64
 
 
+def test_numpy_scalars_do_not_promote_float32(device):
+    """np.float64(0.5) is a float subclass with a dtype of its own: mixed in as it is, it would
+    turn every float32 result after it into float64."""
+    x = tl.Tensor([[1.0, 2.0]], requires_grad=True, device=device)
+    y = x * np.float64(0.5) + np.float64(1.0) - np.int64(1)
+    assert y.dtype == np.float32 and (np.float64(2.0) * x).dtype == np.float32
+    assert (x > np.float64(0.5)).dtype == np.bool_
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
 def test_retain_grad_on_intermediate(device):
     x = tl.Tensor(np.array([1.0, 2.0]), requires_grad=True, device=device)
     h = (x * 3).retain_grad()

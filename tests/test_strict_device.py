@@ -48,6 +48,8 @@ def test_tensor_level_mixing_is_refused():
         np.asarray(x)
     with pytest.raises(RuntimeError, match="different devices: 'strict' and 'cpu'"):
         x + tl.Tensor([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="comparison of tensors on different devices: 'strict' and 'cpu'"):
+        x == tl.Tensor([1.0, 2.0])
 
 
 def test_a_bug_that_only_cupy_would_catch_is_caught_here():

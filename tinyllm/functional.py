@@ -281,46 +281,44 @@ class CrossEntropy(Function):
     def forward(self, z, t, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
         xp = self.xp
         n, c = z.shape
-        logp = z - z.max(axis=1, keepdims=True)
-        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        lse = xp.empty((n, 1), dtype=z.dtype)  # log Σ_c e^{z_c}, per row
+        p = _softmax_last_axis_(self.device, z.copy(), lse_out=lse)
         if t.ndim == 2:  # soft targets (class probabilities)
             q = t if label_smoothing == 0 else t * (1 - label_smoothing) + label_smoothing / c
-            losses = -(q * logp).sum(axis=1)
+            losses = -(q * (z - lse)).sum(axis=1)
             valid, count = None, n
         else:
             valid = t != ignore_index
             safe_t = xp.where(valid, t, 0)
-            picked = xp.take_along_axis(logp, safe_t[:, None], axis=1)[:, 0]
-            losses = -picked
+            lse = lse[:, 0]
+            losses = lse - xp.take_along_axis(z, safe_t[:, None], axis=1)[:, 0]  # −log p_{n,t_n}
             if label_smoothing:
-                losses = losses * (1 - label_smoothing) - logp.mean(axis=1) * label_smoothing
+                losses = losses * (1 - label_smoothing) - (z.mean(axis=1) - lse) * label_smoothing
             losses = xp.where(valid, losses, 0)
             count = valid.sum(dtype=_sum_dtype(z.dtype))  # not int64: that would promote to float64
             q = safe_t
-        self.save(logp, q, valid, count, label_smoothing, reduction)
+        self.save(p, q, valid, count, label_smoothing, reduction)
         if reduction == "none":
             return losses
         total = losses.sum(dtype=_sum_dtype(z.dtype))  # float16 sums overflow past 65504
         return (total / count if reduction == "mean" else total).astype(z.dtype)
 
     def backward(self, g):
-        logp, q, valid, count, eps, reduction = self.saved
+        p, q, valid, count, eps, reduction = self.saved
         xp = self.xp
-        n, c = logp.shape
-        grad = xp.exp(logp)  # p
+        n, c = p.shape
+        # ∂L/∂loss_n, one number per row (0 on ignored rows), applied with p in one pass
+        scale = g if reduction == "none" else (g / count if reduction == "mean" else g)
         if valid is None:  # soft targets
-            grad *= q.sum(axis=1, keepdims=True)
-            grad -= q
+            row = xp.broadcast_to(scale, (n,)).astype(p.dtype)[:, None]
+            grad = p * (q.sum(axis=1, keepdims=True) * row)
+            grad -= q * row
         else:
+            row = (valid * scale).astype(p.dtype)
+            grad = p * row[:, None]
             if eps:
-                grad -= eps / c
-            rows = xp.arange(n)
-            grad[rows, q] -= 1 - eps
-            grad *= valid[:, None]
-        if reduction == "none":
-            grad *= g[:, None]
-        else:
-            grad *= g / count if reduction == "mean" else g
+                grad -= (eps / c) * row[:, None]
+            grad[xp.arange(n), q] -= (1 - eps) * row
         return grad, None
 
 
@@ -639,16 +637,15 @@ class Attention(Function):
             drop *= 1.0 / (1.0 - dropout_p)
             p_used = p * drop
         out = p_used @ v
-        self.save(q, k, v, p, drop, out, scale)
+        self.save(q, k, v, p, drop, p_used, out, scale)
         self.weights = p_used
         return out
 
     def backward(self, g):
-        q, k, v, p, drop, out, scale = self.saved
+        q, k, v, p, drop, p_used, out, scale = self.saved
         need_q, need_k, need_v = self.needs_grad[:3]
         gq = gk = gv = None
         if need_v:
-            p_used = p * drop if drop is not None else p
             gv = unbroadcast(p_used.swapaxes(-1, -2) @ g, v.shape)
         if need_q or need_k:
             gs = g @ v.swapaxes(-1, -2)  # ∂L/∂P̃, (..., L, S)
@@ -672,9 +669,10 @@ class Attention(Function):
     __slots__ = ("weights",)
 
 
-def _softmax_last_axis_(device, scores, rows_may_be_empty=False):
+def _softmax_last_axis_(device, scores, rows_may_be_empty=False, lse_out=None):
     """softmax over the last axis, in place in ``scores`` (contiguous), by pieces of rows
-    on all cores; a row of -inf becomes all 0 when ``rows_may_be_empty`` (else 0/0 = nan)."""
+    on all cores; a row of -inf becomes all 0 when ``rows_may_be_empty`` (else 0/0 = nan).
+    ``lse_out`` (rows, 1), if given, receives each row's log Σ e^x = max + log Σ e^{x − max}."""
     xp = device.xp
     scores = xp.ascontiguousarray(scores)  # so that the row view below writes into it
     rows = scores.reshape(-1, scores.shape[-1])
@@ -689,6 +687,8 @@ def _softmax_last_axis_(device, scores, rows_may_be_empty=False):
         total = block.sum(axis=-1, keepdims=True)
         if rows_may_be_empty:
             total[total == 0] = 1  # 0/1 = 0 on fully masked rows
+        if lse_out is not None:
+            lse_out[lo:hi] = row_max + xp.log(total)
         block *= 1.0 / total
     backend.parallel_for(device, rows.shape[0], kernel, grain=max(1, (1 << 15) // rows.shape[1]))
     return scores

@@ -133,17 +133,17 @@ class Function:
         fn.saved = ()
         fn.released = False
         arrays = [t.data for t in tensors]
-        if forward_hooks:
-            out_data = _call_hooked(forward_hooks, fn, arrays, lambda: fn.forward(*arrays, **params))
-        else:
-            try:
+        try:
+            if forward_hooks:
+                out_data = _call_hooked(forward_hooks, fn, arrays, lambda: fn.forward(*arrays, **params))
+            else:
                 out_data = fn.forward(*arrays, **params)
-            except ValueError as exc:
-                if "broadcast" not in str(exc):
-                    raise
-                shapes = " and ".join(str(t.shape) for t in tensors)
-                raise ValueError(f"{cls.__name__}: shapes {shapes} do not broadcast together "
-                                 f"(NumPy says: {exc})") from None
+        except ValueError as exc:
+            if "broadcast" not in str(exc):
+                raise
+            shapes = " and ".join(str(t.shape) for t in tensors)
+            raise ValueError(f"{cls.__name__}: shapes {shapes} do not broadcast together "
+                             f"(NumPy says: {exc})") from None
         if not isinstance(out_data, fn.device.array_type):  # NumPy returns scalars for 0-d results
             out_data = fn.device.xp.asarray(out_data)
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -240,10 +240,14 @@ class Tensor:
     @classmethod
     def _constant(cls, value, device: Device):
         """A plain number or array used inside an op, as a tensor on ``device``."""
-        if array_device(value) is device:
-            return cls._wrap(value, device)
-        if isinstance(value, (int, float, bool, np.number, np.bool_)):
+        if isinstance(value, (np.number, np.bool_)):
+            # a NumPy scalar has a dtype of its own (np.float64(0.5), a float subclass, would
+            # turn float32 into float64); as a Python number it keeps the tensor's
+            return cls._wrap(value.item(), device)
+        if isinstance(value, (int, float, bool)):
             # Python scalars stay scalars: NumPy/CuPy keep the tensor's dtype for them
+            return cls._wrap(value, device)
+        if array_device(value) is device:
             return cls._wrap(value, device)
         if array_device(value) is not None and not (device.name == "cpu" and isinstance(value, np.ndarray)):
             raise RuntimeError(
@@ -499,9 +503,13 @@ class Tensor:
 
     # comparisons: no gradient, boolean results
     def _compare(self, other, op):
-        other_data = Tensor._constant(other.data if isinstance(other, Tensor) else other, self._device).data
-        if isinstance(other, Tensor) and other.device != self.device:
-            raise RuntimeError(f"comparison of tensors on different devices: {self.device!r} and {other.device!r}")
+        if isinstance(other, Tensor):
+            if other._device is not self._device:
+                raise RuntimeError(f"comparison of tensors on different devices: {self.device!r} and "
+                                   f"{other.device!r}")
+            other_data = other.data
+        else:
+            other_data = Tensor._constant(other, self._device).data
         return Tensor._wrap(op(self.data, other_data), self._device)
 
     def __eq__(self, other):

@@ -22,17 +22,11 @@ class _Attention(nn.Module):
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.n_head, self.dropout = cfg.n_head, cfg.dropout
 
-    def forward(self, x, cache=None):
+    def forward(self, x):
         b, t, c = x.shape
         q, k, v = self.c_attn(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
-        if cache is not None:
-            if cache.get("k") is not None:
-                k = torch.cat([cache["k"], k], dim=2)
-                v = torch.cat([cache["v"], v], dim=2)
-            cache["k"], cache["v"] = k, v
-        causal = cache is None or t > 1
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
 
@@ -40,15 +34,15 @@ class _Attention(nn.Module):
 class _Block(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
         self.attn = _Attention(cfg)
-        self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
         self.mlp = nn.ModuleDict(dict(c_fc=nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias),
                                       c_proj=nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)))
         self.approximate = cfg.gelu_approximate
 
-    def forward(self, x, cache=None):
-        x = x + self.attn(self.ln_1(x), cache)
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
         h = F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate=self.approximate)
         return x + self.mlp.c_proj(h)
 
@@ -62,9 +56,10 @@ class TorchGPT(nn.Module):
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(cfg.vocab_size, cfg.n_embd), wpe=nn.Embedding(cfg.block_size, cfg.n_embd),
             h=nn.ModuleList([_Block(cfg) for _ in range(cfg.n_layer)]),
-            ln_f=nn.LayerNorm(cfg.n_embd, bias=cfg.bias)))
+            ln_f=nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)))
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.transformer.wte.weight
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
 
     def load_tinyllm_state(self, state):
         """Copy a tinyllm ``state_dict()`` (NumPy arrays, same names) into this model."""
@@ -77,25 +72,13 @@ class TorchGPT(nn.Module):
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(state[name])))
         return self
 
-    def forward(self, idx, targets=None, caches=None):
-        t = idx.shape[1]
-        start = 0 if caches is None or caches[0].get("k") is None else caches[0]["k"].shape[2]
-        pos = torch.arange(start, start + t, device=idx.device)
+    def forward(self, idx, targets=None):
+        pos = torch.arange(idx.shape[1], device=idx.device)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-        for i, block in enumerate(self.transformer.h):
-            x = block(x, None if caches is None else caches[i])
+        for block in self.transformer.h:
+            x = block(x)
         logits = self.lm_head(self.transformer.ln_f(x))
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
-
-    @torch.no_grad()
-    def generate(self, idx, max_new_tokens, use_cache=True):
-        """Greedy continuation (for timing against tinyllm's generate)."""
-        caches = [dict() for _ in self.transformer.h] if use_cache else None
-        for _ in range(max_new_tokens):
-            feed = idx if (caches is None or caches[0].get("k") is None) else idx[:, -1:]
-            logits, _ = self(feed[:, -self.config.block_size:], caches=caches)
-            idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-        return idx

@@ -188,7 +188,7 @@ class LanguageModelingTask:
         else:  # the model's own loss has no smoothing
             logits, _ = model(x)
             loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                 label_smoothing=self.cfg.label_smoothing)
+                                 ignore_index=-1, label_smoothing=self.cfg.label_smoothing)
         return loss, logits, y
 
     def tokens_per_batch(self):

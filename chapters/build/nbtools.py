@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import os
 import sys
 import textwrap
@@ -96,11 +97,9 @@ class Notebook:
             if mine.cell_type != theirs.cell_type:
                 lines.append(f"cell {i}: {mine.cell_type} in the builder, {theirs.cell_type} in the notebook")
             elif mine.source != theirs.source:
-                first = next(n for n, (a, b) in enumerate(zip(mine.source.splitlines() + [""],
-                                                               theirs.source.splitlines() + [""])) if a != b)
-                lines.append(f"cell {i} ({mine.cell_type}), line {first + 1}: builder "
-                             f"{(mine.source.splitlines() + [''])[first][:80]!r}, notebook "
-                             f"{(theirs.source.splitlines() + [''])[first][:80]!r}")
+                pairs = itertools.zip_longest(mine.source.splitlines(), theirs.source.splitlines(), fillvalue="")
+                n, (a, b) = next((n, ab) for n, ab in enumerate(pairs) if ab[0] != ab[1])
+                lines.append(f"cell {i} ({mine.cell_type}), line {n + 1}: builder {a[:80]!r}, notebook {b[:80]!r}")
         return lines
 
     def _sync_sources(self, path: str) -> None:
