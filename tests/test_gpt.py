@@ -131,6 +131,17 @@ def test_untied_gpt_equals_hugging_face_with_untied_word_embeddings():
     assert model.num_parameters() == GPT(tiny(vocab_size=11, n_embd=8)).num_parameters() + 11 * 8
 
 
+def test_an_untied_state_is_refused_by_a_tied_model_instead_of_overwriting_wte():
+    untied = GPT(tiny(tie_embeddings=False))
+    tied = GPT(tiny())
+    before = tied.transformer.wte.weight.numpy()
+    with pytest.raises(RuntimeError, match="transformer.wte.weight and lm_head.weight are one tied tensor"):
+        tied.load_state_dict(untied.state_dict())
+    np.testing.assert_array_equal(tied.transformer.wte.weight.numpy(), before)  # nothing copied
+    tied.load_state_dict(GPT(tiny()).state_dict())  # a tied state (equal values) loads
+    GPT(tiny(tie_embeddings=False)).load_state_dict(tied.state_dict())  # and unties cleanly
+
+
 # ----------------------------------------------------------------------------- gradients
 def test_gradcheck_tiny_gpt():
     tl.manual_seed(0)

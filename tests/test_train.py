@@ -119,3 +119,11 @@ def test_shakespeare_char_preset_is_nanogpts_shape_with_untied_embeddings(tmp_pa
     assert sum(p.size for p in model.parameters()) == 812_416  # 804,096 tied, + 65 × 128
     trainer.train()
     assert np.isfinite(trainer.history["val_loss"][-1])
+
+
+def test_resuming_a_finished_run_does_not_evaluate_again(tmp_path):
+    Trainer(config(tmp_path, max_iters=4, eval_interval=2)).train()
+    resumed = Trainer(config(tmp_path, max_iters=4, eval_interval=2), resume=True)
+    mtime = os.path.getmtime(tmp_path / "ckpt.safetensors")
+    assert resumed.train()["step"] == [2, 4]
+    assert os.path.getmtime(tmp_path / "ckpt.safetensors") == mtime  # not rewritten

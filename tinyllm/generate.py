@@ -134,7 +134,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     if stop_tokens is not None and (isinstance(stop_tokens, (int, np.integer, str))
                                     or not all(isinstance(t, (int, np.integer)) for t in stop_tokens)):
         raise TypeError(f"generate: stop_tokens must be a list of integer token ids, got {stop_tokens!r}")
-    device = next(iter(model.parameters())).device
+    device = model.device
     block = model.config.block_size
     stop = set(stop_tokens or ())
     finished = np.zeros(len(ids), dtype=bool)
@@ -171,7 +171,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     return ids
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens=200, device=None, **options):
+def generate_text(model, tokenizer, prompt, max_new_tokens=200, **options):
     """Preprocess (encode the prompt), predict (generate), postprocess (decode): text in,
     text out. ``options`` go to :func:`generate`."""
     ids = tokenizer.encode(prompt) if prompt else [0]
@@ -180,10 +180,6 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=200, device=None, **o
 
 
 # ------------------------------------------------------------------------------ encoder-decoder
-def _model_device(model):
-    return next(iter(model.parameters())).device
-
-
 def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_id=2):
     """Translate a batch by always taking the most likely next token.
 
@@ -191,7 +187,7 @@ def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_i
     the decoder reruns on the growing target prefix (T, B) under a causal mask.
     Returns a list of B id lists (without BOS and EOS).
     """
-    device = _model_device(model)
+    device = model.device
     src = src if isinstance(src, Tensor) else Tensor(_host_ids(src, "greedy_decode"), device=device)
     if src.ndim != 2:
         raise ValueError(f"greedy_decode: src must be token ids shaped (S, batch), got shape {src.shape}")
@@ -234,7 +230,7 @@ def beam_search(model, src, beam_size=4, max_len=32, bos_id=1, eos_id=2, length_
     normalisation, so short outputs are not favoured unfairly). Returns (ids, score).
     """
     from .functional import log_softmax
-    device = _model_device(model)
+    device = model.device
     src_np = _host_ids(src, "beam_search")
     if not (src_np.ndim == 1 or (src_np.ndim == 2 and src_np.shape[1] == 1)) or src_np.size == 0:
         raise ValueError(f"beam_search: src must be one source, (S,) or (S, 1) with S >= 1, got shape "
@@ -287,7 +283,7 @@ def _normalised(score, seq, alpha):
     return score / (((5 + len(seq)) / 6) ** alpha)
 
 
-def greedy_translate(model, texts, src_tokenizer, tgt_tokenizer, device=None, max_len=32):
+def greedy_translate(model, texts, src_tokenizer, tgt_tokenizer, max_len=32):
     """Strings in, strings out, for the toy translation: encode and pad the sources,
     :func:`greedy_decode`, decode the targets."""
     encoded = [src_tokenizer.encode(t) for t in texts]
@@ -297,6 +293,6 @@ def greedy_translate(model, texts, src_tokenizer, tgt_tokenizer, device=None, ma
     for i, e in enumerate(encoded):
         src[:len(e), i] = e
         mask[i, :len(e)] = False
-    dev = device or _model_device(model)
+    dev = model.device
     outputs = greedy_decode(model, Tensor(src, device=dev), Tensor(mask, device=dev), max_len=max_len)
     return [tgt_tokenizer.decode(o, skip_special_tokens=True) for o in outputs]

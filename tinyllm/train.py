@@ -238,8 +238,7 @@ class TranslationTask:
         """Exact match: greedy decoding of validation sources, whole string right."""
         from .generate import greedy_translate
         pairs = self.text_pairs["val"][:n]
-        outputs = greedy_translate(model, [s for s, _ in pairs], self.src_tok, self.tgt_tok,
-                                   device=self.cfg.device)
+        outputs = greedy_translate(model, [s for s, _ in pairs], self.src_tok, self.tgt_tok)
         exact = np.mean([o == t for o, (_, t) in zip(outputs, pairs)])
         return {"exact_match": float(exact)}
 
@@ -312,7 +311,7 @@ class Trainer:
             t0, tokens = time.perf_counter(), 0
             for step in bar:
                 self.step = step
-                if step % cfg.eval_interval == 0 and step > 0 and self.history["step"][-1:] != [step]:
+                if step % cfg.eval_interval == 0 and step > 0 and not self._evaluated_at_this_step():
                     self.evaluate_and_checkpoint()  # (not again when resuming from this evaluation)
                 lr = self.learning_rate(step)
                 for group in self.optimizer.param_groups:
@@ -345,7 +344,8 @@ class Trainer:
                         self.on_interrupt_saved()
                     raise KeyboardInterrupt
             else:
-                self.evaluate_and_checkpoint()
+                if not self._evaluated_at_this_step():  # (a finished run resumed: already done)
+                    self.evaluate_and_checkpoint()
         finally:
             bar.close()
             self._restore_signals(previous_handlers)
@@ -355,6 +355,9 @@ class Trainer:
     @property
     def checkpoint_path(self):
         return os.path.join(self.cfg.out_dir, self.CHECKPOINT)
+
+    def _evaluated_at_this_step(self):
+        return self.history["step"][-1:] == [self.step]
 
     def learning_rate(self, step):
         cfg = self.cfg
@@ -487,12 +490,11 @@ class Trainer:
         cfg = self.cfg
         prompt = cfg.prompt if prompt is None else prompt
         if cfg.model == "seq2seq":
-            return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok,
-                                    device=cfg.device)[0]
+            return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok)[0]
         options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
         options.update(kwargs)
         return generate_text(self.model, self.task.tokenizer, prompt,
-                             max_new_tokens or cfg.max_new_tokens, device=cfg.device, **options)
+                             max_new_tokens or cfg.max_new_tokens, **options)
 
 
 # ------------------------------------------------------------------------------ helpers

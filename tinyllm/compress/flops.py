@@ -140,7 +140,6 @@ class FlopCounter:
     def __init__(self):
         self.forward = 0
         self.backward = 0
-        self.by_op = {}  # (op name, "forward" or "backward") -> FLOPs
         self._input_shapes = weakref.WeakKeyDictionary()  # Function -> its inputs' shapes
 
     @property
@@ -157,17 +156,12 @@ class FlopCounter:
         backward_hooks.remove(self._backward_hook)
         return False
 
-    def _add(self, fn, flops, direction):
-        setattr(self, direction, getattr(self, direction) + flops)
-        key = (type(fn).__name__, direction)
-        self.by_op[key] = self.by_op.get(key, 0) + flops
-
     def _forward_hook(self, fn, arrays, call):
         out = call()
         flops = _forward_flops(fn, arrays, out)
         if flops:
-            self._add(fn, flops, "forward")
-        if flops:  # kept until its backward (weakly: a Function no graph holds goes away)
+            self.forward += flops
+            # its inputs' shapes, kept until its backward (weakly: a Function no graph holds goes away)
             self._input_shapes[fn] = [tuple(a.shape) for a in arrays[:3]]
         return out
 
@@ -175,9 +169,7 @@ class FlopCounter:
         shapes = self._input_shapes.pop(fn, None)
         result = call()
         if shapes is not None:
-            flops = _backward_flops(fn, shapes, result)
-            if flops:
-                self._add(fn, flops, "backward")
+            self.backward += _backward_flops(fn, shapes, result)
         return result
 
 

@@ -44,18 +44,9 @@ __all__ = ["parameter_bytes", "gpt_activation_bytes", "training_memory_estimate"
 OPTIMIZER_STATES = {"adamw": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
 
 
-def _unique_parameters(model):
-    seen, out = set(), []
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            out.append(p)
-    return out
-
-
 def parameter_bytes(model) -> int:
     """Bytes of the model's parameters, a tied parameter once."""
-    return int(sum(p.data.nbytes for p in _unique_parameters(model)))
+    return int(sum(p.data.nbytes for p in model.parameters()))
 
 
 def gpt_activation_bytes(config, batch_size, seq_len=None, itemsize=4) -> int:
@@ -208,7 +199,7 @@ def measure_training_memory(model, loss_fn, optimizer=None) -> dict:
         if optimizer is not None:
             optimizer.step()
     out["peak"] = step.peak
-    out["gradients"] = int(sum(p.grad.nbytes for p in _unique_parameters(model) if p.grad is not None))
+    out["gradients"] = int(sum(p.grad.nbytes for p in model.parameters() if p.grad is not None))
     if optimizer is not None:
         state = [a for entry in optimizer.state.values() for a in entry.values()
                  if backend.array_device(a) is not None]

@@ -299,10 +299,4 @@ def _set_submodule(model, name, module):
 def model_size_bytes(model) -> int:
     """Bytes of every parameter and buffer of ``model``, a tensor shared by two names once
     (what the weights take in memory, and about what they take on disk)."""
-    seen, total = set(), 0
-    for m in model.modules():
-        for t in list(m._parameters.values()) + list(m._buffers.values()):
-            if t is not None and id(t) not in seen:
-                seen.add(id(t))
-                total += t.data.nbytes
-    return int(total)
+    return int(sum(t.data.nbytes for t in model._all_tensors()))  # each tensor once

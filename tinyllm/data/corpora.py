@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..checkpoint import _atomic_write
+
 __all__ = [
     "DATA_DIR",
     "TINYTALES_FILENAME",
@@ -576,23 +578,8 @@ def download_file(
             f"the file downloaded from {url} has SHA-256 {actual}, expected {sha256}; "
             f"it was not saved (a changed or truncated download)"
         )
-    _write_bytes_atomically(destination, data)
+    _atomic_write(os.fspath(destination), data)
     return destination
-
-
-def _write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it to `path`: readers
-    see the old file or the new one, never a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is a rename and not a copy across file systems. (Not
-    # tempfile.mkstemp: its files are private, mode 0600, and would stay so after renaming.)
-    temporary_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary_path.write_bytes(data)
-        os.replace(temporary_path, path)  # atomic on POSIX and Windows
-    except BaseException:
-        temporary_path.unlink(missing_ok=True)
-        raise
 
 
 def tinyshakespeare(
@@ -678,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{arguments.output}: {'matches' if matches else 'DIFFERS from'} the generator "
               f"(seed {arguments.seed}, {len(data):,} bytes, sha256 {digest})")
         return 0 if matches else 1
-    _write_bytes_atomically(arguments.output, data)
+    _atomic_write(os.fspath(arguments.output), data)
     print(f"wrote {arguments.output}: {len(data):,} bytes, sha256 {digest}")
     return 0
 

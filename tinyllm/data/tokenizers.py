@@ -83,7 +83,8 @@ class Tokenizer:
         # ensure_ascii=True writes non-ASCII characters as \uXXXX escapes: less pretty, but
         # every code point survives, even a lone surrogate that UTF-8 cannot store.
         text = json.dumps(self.to_dict(), ensure_ascii=True, indent=1)
-        _write_text_atomically(Path(path), text + "\n")
+        from ..checkpoint import _atomic_write  # (safetensors loads only when saving)
+        _atomic_write(os.fspath(path), (text + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Self:
@@ -120,20 +121,6 @@ class Tokenizer:
                     f"vocabulary (valid ids are 0..{vocab_size - 1})"
                 )
         return id_list
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is a rename and not a copy across file systems. (Not
-    # tempfile.mkstemp: its files are private, mode 0600, and would stay so after renaming.)
-    temporary_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary_path.write_bytes(text.encode("utf-8"))
-        os.replace(temporary_path, path)  # atomic on POSIX and Windows
-    except BaseException:
-        temporary_path.unlink(missing_ok=True)
-        raise
 
 
 _TOKENIZER_CLASSES: dict[str, type[Tokenizer]] = {}  # "type" field -> class, filled below

@@ -279,7 +279,9 @@ class Module:
         Values are cast to each parameter's dtype and copied onto its device, in place.
         Shapes must match. With ``strict=True`` the names must match exactly too. Every
         problem is collected first and reported in one error (nothing is copied then):
-        missing keys, unexpected keys and mis-shaped keys, each with what was expected.
+        missing keys, unexpected keys and mis-shaped keys, each with what was expected, and
+        tied names (two names, one tensor here) whose values differ in ``state_dict`` (one
+        would silently overwrite the other: the state comes from an untied model).
         Returns ``LoadResult(missing_keys, unexpected_keys)``.
         """
         if not isinstance(state_dict, collections.abc.Mapping):
@@ -301,7 +303,13 @@ class Module:
             if tuple(array.shape) != target.shape:
                 mis_shaped.append(f"{name}: expected shape {target.shape}, got {tuple(array.shape)}")
             values[name] = array
-        if mis_shaped or (strict and (missing or unexpected)):
+        first_name_of = {}
+        conflicting = []
+        for name in values:  # a tied tensor must get one value, whichever of its names carry it
+            first = first_name_of.setdefault(id(entries[name]), name)
+            if first != name and not np.array_equal(backend.to_host(values[first]), backend.to_host(values[name])):
+                conflicting.append(f"{first} and {name} are one tied tensor here but differ in the state dict")
+        if mis_shaped or conflicting or (strict and (missing or unexpected)):
             lines = [f"Error(s) in loading state_dict for {type(self).__name__}:"]
             if missing:
                 lines.append(f"  missing keys ({len(missing)}): " + ", ".join(missing))
@@ -310,6 +318,9 @@ class Module:
             if mis_shaped:
                 lines.append(f"  mis-shaped keys ({len(mis_shaped)}):")
                 lines.extend("    " + line for line in mis_shaped)
+            if conflicting:
+                lines.append(f"  tied keys with different values ({len(conflicting)}):")
+                lines.extend("    " + line for line in conflicting)
             raise RuntimeError("\n".join(lines))
         for name, array in values.items():
             target = entries[name]
