@@ -72,6 +72,26 @@ def test_quantized_gpt_is_smaller_and_close(device):
     assert quantized_module_names(model)[:2] == ["transformer.wte", "transformer.wpe"]
 
 
+def test_quantized_gpt_attention_reads_the_int8_codes_by_rows(device):
+    """GPT's attention reads Q, K and V from the packed c_attn as three row blocks; quantized,
+    each block is an int8 product (no float copy of the weight is made) and equals the float
+    layer with the dequantized weight."""
+    model = tiny_gpt(device, n_embd=32, vocab_size=40)
+    quantize_model(model)
+    x, _ = batch(model)
+    with tl.no_grad(), tl.profiler.profile() as prof:
+        model(x)
+    calls = {r["op"]: r["forward_calls"] for r in prof.rows()}
+    n_layer = len(model.transformer.h)
+    assert calls["QuantizedLinearFunction"] == n_layer * (3 + 1 + 2) + 1  # q, k, v, proj, mlp ×2; lm_head
+    c_attn = model.transformer.h[0].attn.c_attn
+    h = tl.Tensor(np.random.default_rng(0).standard_normal((2, 5, 32)), dtype=np.float32, device=device)
+    reference = F.linear(h, c_attn.dequantized_weight().to(device), c_attn.bias)
+    for start, stop in ((0, 32), (32, 64), (64, 96)):
+        np.testing.assert_allclose(c_attn.rows(h, start, stop).numpy(), reference.numpy()[..., start:stop],
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_quantize_only_named_layers_and_refuse_others():
     model = tiny_gpt()
     quantize_model(model, ["transformer.h.0.mlp.c_fc"])

@@ -163,10 +163,17 @@ class QuantizedLinear(Module):
         return Tensor(dequantize(self.weight, self.weight_scale))
 
     def forward(self, x):
+        return self.rows(x, 0, self.out_features)
+
+    def rows(self, x, start, stop):
+        """Outputs ``start:stop`` only, from those rows of the codes (as :meth:`nn.Linear.rows`:
+        GPT's attention reads its packed ``c_attn`` this way)."""
         if x.shape[-1] != self.in_features:
             raise ValueError(f"QuantizedLinear: input of shape {x.shape} needs {self.in_features} features "
                              f"in its last axis")
-        inputs = (x, self.weight, self.weight_scale) + ((self.bias,) if self.bias is not None else ())
+        inputs = (x, self.weight[start:stop], self.weight_scale[start:stop])
+        if self.bias is not None:
+            inputs += (self.bias[start:stop],)
         return QuantizedLinearFunction.apply(*inputs)
 
     def extra_repr(self):
@@ -249,38 +256,7 @@ def quantize_model(model, modules=None):
             shared[key] = _codes(layer.weight)
         quantized = _QUANTIZERS[type(layer)].from_float(layer, codes=shared[key])
         _set_submodule(model, name, quantized)
-    _patch_weight_readers(model)
     return model
-
-
-# ----------------------------------------------------------------------------- GPT's attention
-class _WithDequantizedWeight:
-    """A module ``forward`` (set on the instance) that shows ``child.weight`` as the float
-    Ŵ = q·s while the original forward runs, then puts the int8 codes back.
-
-    GPT's attention does not call its ``c_attn`` layer: it slices ``c_attn.weight`` into the
-    Q, K and V rows itself (cheaper in the backward pass; see ``nn.attention.project_rows``).
-    Such a reader of a quantized layer's weight gets the widened weight for the call: the same
-    numbers as the float model with weights Ŵ, while only the codes are stored."""
-
-    def __init__(self, module, child):
-        self.module, self.child = module, child
-
-    def __call__(self, *args, **kwargs):
-        layer = getattr(self.module, self.child)
-        codes = layer.weight
-        layer.weight = Buffer(Tensor(dequantize(codes, layer.weight_scale)))
-        try:
-            return type(self.module).forward(self.module, *args, **kwargs)
-        finally:
-            layer.weight = codes
-
-
-def _patch_weight_readers(model):
-    from ..models.gpt import CausalSelfAttention
-    for module in model.modules():
-        if isinstance(module, CausalSelfAttention) and isinstance(module.c_attn, QuantizedLinear):
-            object.__setattr__(module, "forward", _WithDequantizedWeight(module, "c_attn"))
 
 
 def quantized_module_names(model):

@@ -65,7 +65,7 @@ from .. import backend
 from .. import functional as F
 from .. import nn
 from ..nn import init
-from ..nn.attention import merge_heads, project_rows, split_heads
+from ..nn.attention import merge_heads, split_heads
 from ..tensor import Tensor, is_grad_enabled
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "CausalSelfAttention", "MLP", "Block", "load_safetensors"]
@@ -181,10 +181,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, kv_cache=None, layer=0):
         """x (B, T, C) → (B, T, C); with ``kv_cache``, attends to the cached positions too."""
-        c, w, b = self.n_embd, self.c_attn.weight, self.c_attn.bias
-        q = split_heads(project_rows(x, w, b, 0, c), self.n_head, batch_first=True)
-        k = split_heads(project_rows(x, w, b, c, 2 * c), self.n_head, batch_first=True)
-        v = split_heads(project_rows(x, w, b, 2 * c, 3 * c), self.n_head, batch_first=True)
+        c, qkv = self.n_embd, self.c_attn
+        q = split_heads(qkv.rows(x, 0, c), self.n_head, batch_first=True)
+        k = split_heads(qkv.rows(x, c, 2 * c), self.n_head, batch_first=True)
+        v = split_heads(qkv.rows(x, 2 * c, 3 * c), self.n_head, batch_first=True)
         dropout_p = self.dropout if self.training else 0.0
         mask, is_causal = None, True
         if kv_cache is not None:

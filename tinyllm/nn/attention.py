@@ -29,23 +29,13 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
-from .layers import Linear, _check_positive, check_input, new_parameter
+from .layers import Linear, _check_positive, check_input, new_parameter, project_rows
 from .module import Module
 
 __all__ = ["MultiheadAttention", "attention_maps", "project_rows", "split_heads", "merge_heads"]
 
 
 # ----------------------------------------------------------------------------- building blocks
-def project_rows(x, weight, bias, start, stop):
-    """``F.linear`` with rows ``start:stop`` of a packed projection: x Wᵀ[:, start:stop] + b[start:stop].
-
-    Three such calls (for Q, K, V) cost the same matmul work as one packed call followed
-    by a split, but the backward is cheaper: splitting the (…, 3E) output would make each
-    piece's gradient a zero-filled (…, 3E) array; slicing the small (3E, E) weight instead
-    does that on the weight only."""
-    return F.linear(x, weight[start:stop], bias[start:stop] if bias is not None else None)
-
-
 def split_heads(x, num_heads, batch_first):
     """(N, L, E) [or (L, N, E) when not batch_first] → (N, H, L, E/H): one view, no copy."""
     if batch_first:

@@ -81,8 +81,23 @@ class Linear(Module):
                              f"got shape {x.shape}")
         return F.linear(x, self.weight, self.bias)
 
+    def rows(self, x, start, stop):
+        """Outputs ``start:stop`` only: x W[start:stop]ᵀ + b[start:stop], for a packed layer
+        read in pieces (GPT's ``c_attn`` as Q, K and V; see :func:`project_rows`)."""
+        return project_rows(x, self.weight, self.bias, start, stop)
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def project_rows(x, weight, bias, start, stop):
+    """``F.linear`` with rows ``start:stop`` of a packed projection: x Wᵀ[:, start:stop] + b[start:stop].
+
+    Three such calls (for Q, K, V) cost the same matmul work as one packed call followed
+    by a split, but the backward is cheaper: splitting the (…, 3E) output would make each
+    piece's gradient a zero-filled (…, 3E) array; slicing the small (3E, E) weight instead
+    does that on the weight only."""
+    return F.linear(x, weight[start:stop], bias[start:stop] if bias is not None else None)
 
 
 # ----------------------------------------------------------------------------- Embedding
