@@ -12,8 +12,9 @@ to find a bug, not for every run.
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
-import traceback
+import sys
 
 import numpy as np
 
@@ -29,11 +30,23 @@ class AnomalyError(FloatingPointError):
 
 
 def _user_frame():
-    """The innermost stack frame outside tinyllm (where the user called in)."""
-    for frame in reversed(traceback.extract_stack()):
-        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
-            return f'{frame.filename}:{frame.lineno} in {frame.name}: "{(frame.line or "").strip()}"'
-    return "<unknown>"
+    """(file, line, function) of the innermost stack frame outside tinyllm (where the user
+    called in). Recorded for every op, so only these three are taken here; the source line
+    is read when an error names it (:func:`_describe`)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if not os.path.abspath(code.co_filename).startswith(_PACKAGE_DIR):
+            return code.co_filename, frame.f_lineno, code.co_name
+        frame = frame.f_back
+    return None
+
+
+def _describe(where):
+    if where is None:
+        return "<unknown>"
+    filename, lineno, name = where
+    return f'{filename}:{lineno} in {name}: "{linecache.getline(filename, lineno).strip()}"'
 
 
 def _bad(array, xp):
@@ -56,7 +69,7 @@ def _forward_hook(fn, arrays, call):
         note = (f"; input(s) {inputs_bad} already held NaN/Inf" if inputs_bad else
                 "; its inputs were all finite")
         raise AnomalyError(f"{type(fn).__name__} produced {kind} in its forward output "
-                           f"(input shapes {shapes}){note}. The op was called at {fn.created_at}")
+                           f"(input shapes {shapes}){note}. The op was called at {_describe(fn.created_at)}")
     return out
 
 
@@ -69,7 +82,8 @@ def _backward_hook(fn, grad, call):
             raise AnomalyError(
                 f"{type(fn).__name__}.backward produced {kind} in the gradient of input {i} "
                 f"(shape {tuple(g.shape)}; the incoming gradient of shape {tuple(grad.shape)} was "
-                f"{incoming}). The op was created at {getattr(fn, 'created_at', '<before detect_anomaly>')}")
+                f"{incoming}). The op was created at "
+                f"{_describe(fn.created_at) if hasattr(fn, 'created_at') else '<before detect_anomaly>'}")
     return grads
 
 

@@ -138,19 +138,12 @@ def _run_folder(args):
 
 
 def _load_trainer(args):
-    from .checkpoint import load_checkpoint
-    from .train import TrainConfig, Trainer
+    from .train import Trainer
     folder = _run_folder(args)
     path = os.path.join(folder, Trainer.CHECKPOINT)
     if not os.path.exists(path):
         raise SystemExit(f"error: no checkpoint at {path}; train first (python -m tinyllm train --out {folder})")
-    _, meta = load_checkpoint(path)
-    cfg = TrainConfig.from_json(meta["config"])
-    cfg.out_dir = folder
-    cfg.progress = False
-    if getattr(args, "device", None):
-        cfg.device = args.device
-    return Trainer(cfg, resume=True)
+    return Trainer.from_checkpoint(folder, device=getattr(args, "device", None))
 
 
 def main(argv=None) -> int:
@@ -165,7 +158,8 @@ def main(argv=None) -> int:
         if not getattr(args, "_saved_on_interrupt", False):
             folder = getattr(args, "out", None) or (
                 _run_folder(args) if getattr(args, "preset", None) else None)
-            last = os.path.join(folder, "ckpt.safetensors") if folder else None
+            from .train import Trainer
+            last = os.path.join(folder, Trainer.CHECKPOINT) if folder else None
             where = f"the last one, if any, is {last}" if last else "nothing was being trained"
             print(f"interrupted: no checkpoint was saved ({where})", file=sys.stderr)
         return 130
@@ -211,8 +205,7 @@ def _dispatch(parser, args) -> int:
             parser.error(f"--resume: no checkpoint in {cfg.out_dir}")
         trainer = Trainer(cfg, resume=args.resume)
         trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
-        n_params = sum(p.size for p in trainer.model.parameters())
-        print(f"training {cfg.model} ({n_params:,} parameters) "
+        print(f"training {cfg.model} ({trainer.model.num_parameters():,} parameters) "
               f"on {cfg.dataset}, {cfg.max_iters} steps, device {cfg.device}; run folder {cfg.out_dir}")
         trainer.train()
         result = trainer.last_eval if hasattr(trainer, "last_eval") else trainer.evaluate()

@@ -212,20 +212,22 @@ def softmax(x, axis=-1):
 
 
 class LogSoftmax(Function):
-    r"""y = x − logΣexp(x) along an axis;  ∂L/∂x = g − softmax(x) · Σ_j g_j
-    (softmax(x) = e^y, recomputed from the saved output)."""
+    r"""y = x − logΣexp(x) along an axis;  ∂L/∂x = g − softmax(x) · Σ_j g_j.
+
+    One pass of the softmax row kernel gives both softmax(x) (kept for the backward) and
+    each row's logΣexp (for y)."""
 
     def forward(self, x, axis=-1):
         xp = self.xp
-        shifted = x - x.max(axis=axis, keepdims=True)
-        lse = xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-        shifted -= lse
-        self.save(shifted, axis)
-        return shifted
+        moved = xp.moveaxis(x, axis, -1)
+        lse = xp.empty(moved.shape[:-1] + (1,), dtype=x.dtype)
+        p = _softmax_last_axis_(self.device, moved.copy(), lse_out=lse.reshape(-1, 1))
+        self.save(xp.moveaxis(p, -1, axis), axis)
+        return x - xp.moveaxis(lse, -1, axis)
 
     def backward(self, g):
-        y, axis = self.saved
-        return (g - self.xp.exp(y) * g.sum(axis=axis, keepdims=True),)
+        p, axis = self.saved
+        return (g - p * g.sum(axis=axis, keepdims=True),)
 
 
 def log_softmax(x, axis=-1):

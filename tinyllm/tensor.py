@@ -111,20 +111,19 @@ class Function:
     def apply_with_context(cls, *inputs, **params):
         """Like :meth:`apply`, also returning the Function instance (even under no_grad),
         for callers that want something the forward kept (e.g. attention weights)."""
-        device = None
+        dev = None
         tensors = []
         for x in inputs:
             if isinstance(x, Tensor):
-                if device is None:
-                    device = x.device
-                elif x.device != device:
+                if dev is None:
+                    dev = x._device
+                elif x._device is not dev:
                     raise RuntimeError(
-                        f"{cls.__name__}: tensors on different devices: {device!r} and {x.device!r}; "
+                        f"{cls.__name__}: tensors on different devices: {dev.name!r} and {x.device!r}; "
                         f"move one with .to(...)")
             tensors.append(x)
-        if device is None:
-            device = "cpu"
-        dev = get_device(device)
+        if dev is None:
+            dev = get_device("cpu")
         for i, x in enumerate(tensors):
             if not isinstance(x, Tensor):
                 tensors[i] = Tensor._constant(x, dev)

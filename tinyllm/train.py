@@ -191,9 +191,6 @@ class LanguageModelingTask:
                                  ignore_index=-1, label_smoothing=self.cfg.label_smoothing)
         return loss, logits, y
 
-    def tokens_per_batch(self):
-        return self.cfg.batch_size * self.cfg.block_size
-
     def extra_metrics(self, model):
         return {}
 
@@ -230,9 +227,6 @@ class TranslationTask:
         targets = Tensor(b.tgt_out, device=dev)
         loss = cross_entropy(logits, targets, label_smoothing=self.cfg.label_smoothing)
         return loss, logits, targets
-
-    def tokens_per_batch(self):
-        return self.cfg.batch_size * 12
 
     def extra_metrics(self, model, n=200):
         """Exact match: greedy decoding of validation sources, whole string right."""
@@ -274,7 +268,9 @@ class Trainer:
 
     CHECKPOINT = "ckpt.safetensors"
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, checkpoint=None):
+        """``resume``: continue from ``cfg.out_dir``'s checkpoint; ``checkpoint``: its
+        ``(tensors, meta)`` when already read (see :meth:`from_checkpoint`)."""
         self.cfg = cfg
         backend.manual_seed(cfg.seed)
         self.batch_rng = np.random.default_rng(cfg.seed)  # which windows train on
@@ -284,7 +280,7 @@ class Trainer:
         ckpt_meta = ckpt_tensors = None
         tokenizer = None
         if resume:
-            ckpt_tensors, ckpt_meta = load_checkpoint(self.checkpoint_path)
+            ckpt_tensors, ckpt_meta = checkpoint or load_checkpoint(self.checkpoint_path)
             tokenizer = _tokenizer_from_json(ckpt_meta.get("tokenizer"))
         self.task = make_task(cfg, tokenizer)
         self.model = self.task.build_model().to(cfg.device)
@@ -295,6 +291,17 @@ class Trainer:
             self._restore(ckpt_tensors, ckpt_meta)
         self._stop_signal = None
         self.on_interrupt_saved = None  # called after the save a signal triggers (the CLI uses it)
+
+    @classmethod
+    def from_checkpoint(cls, folder, device=None) -> "Trainer":
+        """The run saved in ``folder``, with the config it was trained with (on ``device``
+        if given), ready to evaluate, sample or train on; the file is read once."""
+        tensors, meta = load_checkpoint(os.path.join(folder, cls.CHECKPOINT))
+        cfg = TrainConfig.from_json(meta["config"])
+        cfg.out_dir, cfg.progress = folder, False
+        if device:
+            cfg.device = device
+        return cls(cfg, resume=True, checkpoint=(tensors, meta))
 
     # ---------------------------------------------------------------- the loop, one screen
     def train(self, max_iters=None, stop_after=None):
@@ -317,7 +324,7 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 batch = self.task.batch("train", self.batch_rng)
-                loss, _, _ = self.task.loss(self.model, batch)        # forward
+                loss, _, targets = self.task.loss(self.model, batch)  # forward
                 self.optimizer.zero_grad()
                 loss.backward()                                       # backward
                 if cfg.grad_clip:
@@ -330,7 +337,7 @@ class Trainer:
                         f"good checkpoint ({self.checkpoint_path}, if any) is kept. Run the step under "
                         f"tl.detect_anomaly() to find the op that made it, or lower the learning rate")
                 self.train_losses.append(self.last_loss)
-                tokens += self.task.tokens_per_batch()
+                tokens += targets.size  # predicted positions (padding included)
                 bar.set_postfix(loss=f"{self.last_loss:.4f}", lr=f"{lr:.2e}",
                                 tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
                 self.step = step + 1
