@@ -8,7 +8,6 @@ TINYLLM_TEST_DEVICES=cpu,strict (comma-separated) narrows the list.
 """
 import os
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinyllm as tl
 import tinyllm.functional as F
-from helpers import broadcastable_pair, shapes, values
+from helpers import broadcastable_pair, values
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

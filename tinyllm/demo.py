@@ -2,7 +2,6 @@
 
 Run ``python -m tinyllm demo``; the README shows the same lines in PyTorch beside it.
 """
-import numpy as np
 
 import tinyllm as tl
 import tinyllm.functional as F

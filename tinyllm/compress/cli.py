@@ -469,13 +469,9 @@ def _bias(args):
 
 # ----------------------------------------------------------------------------- regularize
 def _regularize(args):
-    from ..data import corpora
+    from ..train import TrainConfig, load_text
     from .regularization import regularization_experiment
-    if args.data_path:
-        with open(args.data_path, encoding="utf-8") as f:
-            text = f.read()
-    else:
-        text = corpora.tinyshakespeare()
+    text = load_text(TrainConfig(dataset="shakespeare", data_path=args.data_path))
     r = regularization_experiment(text, args.train_chars, args.iters, eval_iters=args.eval_iters, device=args.device,
                                   log_every=max(args.iters // 4, 1))
     _say(f"train/validation gap, {r['train_chars']:,} training characters, {args.iters} steps")

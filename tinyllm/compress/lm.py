@@ -44,20 +44,31 @@ def _task_data(task):
 def load_run(folder, device="cpu"):
     """Reopen a trained GPT run: ``(model, data, cfg)`` with the run's config, tokenizer and
     train/validation split (``folder`` holds ``ckpt.safetensors``)."""
-    from ..train import TrainConfig, Trainer, _tokenizer_from_json, make_task
+    from ..train import Trainer
     path = os.path.join(folder, Trainer.CHECKPOINT)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}; train one first: "
                                 f"python -m tinyllm train --preset shakespeare-char --out {folder}")
     tensors, meta = load_checkpoint(path)
+    if meta["config"].get("model", "gpt") != "gpt":
+        raise ValueError(f"{path}: a {meta['config']['model']!r} run; the compression experiments need a GPT run")
+    return _rebuild(tensors, meta, device)
+
+
+def _rebuild(tensors, meta, device, quantized=()):
+    """``(model, data, cfg)`` from a file's tensors and metadata: the run's config and
+    tokenizer give the task and an empty model (its ``quantized`` layers made int8 first),
+    then the ``model.*`` tensors fill it."""
+    from ..train import TrainConfig, _tokenizer_from_json, make_task
+    from .quantize import quantize_model
     cfg = TrainConfig.from_json(meta["config"])
-    if cfg.model != "gpt":
-        raise ValueError(f"{path}: a {cfg.model!r} run; the compression experiments need a GPT run")
     cfg.device = device
     task = make_task(cfg, _tokenizer_from_json(meta.get("tokenizer")))
-    model = task.build_model().to(device)
+    model = task.build_model()
+    if quantized:
+        quantize_model(model, quantized)
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    return model, _task_data(task), cfg
+    return model.to(device), _task_data(task), cfg
 
 
 def lm_loss(model, x, y, label_smoothing=0.0):
@@ -145,20 +156,11 @@ def save_compressed(path, model, cfg, tokenizer, compression: dict):
 
 def load_compressed(path, device="cpu"):
     """Reopen a file written by :func:`save_compressed`: ``(model, data, cfg, compression)``."""
-    from ..train import TrainConfig, _tokenizer_from_json, make_task
-    from .quantize import quantize_model
     tensors, meta = load_checkpoint(path)
     if "compression" not in meta:
         raise ValueError(f"{path}: not a compressed model (written by save_compressed); "
                          f"for a training checkpoint use python -m tinyllm eval")
-    cfg = TrainConfig.from_json(meta["config"])
-    cfg.device = device
-    task = make_task(cfg, _tokenizer_from_json(meta["tokenizer"]))
-    model = task.build_model()
-    if meta["compression"].get("quantized"):
-        quantize_model(model, meta["compression"]["quantized"])
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    return model.to(device), _task_data(task), cfg, meta["compression"]
+    return _rebuild(tensors, meta, device, meta["compression"].get("quantized")) + (meta["compression"],)
 
 
 def format_bytes(n):

@@ -18,7 +18,6 @@ dropout off) and their gap.
 """
 from __future__ import annotations
 
-import numpy as np
 
 __all__ = ["DEFAULT_SETTINGS", "regularization_experiment"]
 
@@ -39,20 +38,18 @@ def regularization_experiment(text, train_chars=50_000, iters=1000, settings=Non
     the first ``train_chars`` characters of the training part (90 %) of ``text``; validate on
     the last 10 %. Returns ``{"rows": [{name, ..., train_loss, val_loss, gap}], ...}``."""
     from .. import backend
-    from ..data import CausalLMDataset, CharTokenizer, clean_text, train_val_split
-    from ..models import GPT, GPTConfig
-    from .lm import evaluate_lm, lm_loss, train_lm
-    text = clean_text(text)
-    tokenizer = CharTokenizer.from_text(text)
-    ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
-    train_ids, val_ids = train_val_split(ids, 0.1)
-    train = CausalLMDataset(train_ids[:train_chars], block_size)
-    val = CausalLMDataset(val_ids, block_size)
+    from ..data import CausalLMDataset
+    from ..models import GPT
+    from ..train import LanguageModelingTask, TrainConfig
+    from .lm import evaluate_lm, lm_loss, small_config, train_lm
+    task = LanguageModelingTask(TrainConfig(block_size=block_size, val_fraction=0.1), text)  # clean, chars, split
+    train = CausalLMDataset(task.splits["train"].ids[:train_chars], block_size)
+    val = task.splits["val"]
     rows = []
     for setting in settings or DEFAULT_SETTINGS:
         backend.manual_seed(seed)
-        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block_size, n_layer=n_layer,
-                              n_head=n_head, n_embd=n_embd, dropout=setting["dropout"])).to(device)
+        model = GPT(small_config(task.tokenizer.vocab_size, block_size, n_layer, n_head, n_embd,
+                                 dropout=setting["dropout"])).to(device)
         smoothing = setting["label_smoothing"]
         train_lm(model, train, iters, batch_size=batch_size, lr=lr, min_lr=lr / 10, weight_decay=setting["weight_decay"],
                  seed=seed, loss_fn=lambda m, x, y: lm_loss(m, x, y, label_smoothing=smoothing), log_every=log_every)

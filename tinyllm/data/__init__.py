@@ -60,6 +60,7 @@ __all__ = [
     "BPETokenizer",
     "GPT2_SPLIT_PATTERN",
     "load_tokenizer",
+    "tokenizer_from_dict",
     # datasets
     "CausalLMDataset",
     "Seq2SeqDataset",

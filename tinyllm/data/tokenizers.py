@@ -21,7 +21,6 @@ import os
 import re
 import warnings
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any, ClassVar, Iterable, Self, Sequence
 
 __all__ = [
