@@ -14,6 +14,7 @@ fails wherever CuPy would), through :func:`register_device`.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -87,6 +88,7 @@ def _seed_for(name: str):
 
 
 # ----------------------------------------------------------------------------- CPU (NumPy)
+@functools.lru_cache(maxsize=None)
 def _numpy_erf():
     try:
         from scipy.special import erf as scipy_erf

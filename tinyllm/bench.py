@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from . import backend
-from .compress.flops import gpt_training_flops_per_step, matmul_peak_flops
+from .compress.flops import gpt_training_flops_per_step, matmul_peak_flops, mfu
 
 __all__ = ["CONFIGS", "run_bench"]
 
@@ -216,9 +216,9 @@ def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quic
             row.update(tinyllm_step_ms=a * 1e3)
         flops = gpt_training_flops_per_step(model.config, model.num_params(), CONFIGS[name]["batch_size"])
         row["flops_per_step"] = flops
-        row["tinyllm_mfu"] = flops / (row["tinyllm_step_ms"] / 1e3) / peak
+        row["tinyllm_mfu"] = mfu(flops, row["tinyllm_step_ms"] / 1e3, peak)
         if row.get("torch_step_ms"):
-            row["torch_mfu"] = flops / (row["torch_step_ms"] / 1e3) / peak
+            row["torch_mfu"] = mfu(flops, row["torch_step_ms"] / 1e3, peak)
         if not quick:
             row["tinyllm_peak_mb"] = (_peak_memory("tinyllm", name, device) or 0) / 2**20
             if torch is not None:

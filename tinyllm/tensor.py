@@ -316,7 +316,8 @@ class Tensor:
     # ---------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
         """A host NumPy copy of the data (never a view into the graph)."""
-        return np.array(backend.to_host(self.data), copy=True)
+        host = backend.to_host(self.data)  # already a copy for a device array
+        return host.copy() if host is self.data else host
 
     def item(self):
         if self.size != 1:

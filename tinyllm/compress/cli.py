@@ -373,7 +373,7 @@ def _evaluate(args):
 # ----------------------------------------------------------------------------- prune
 def _prune(args):
     from .lm import evaluate_lm, load_run, save_compressed, train_lm
-    from .prune import Pruner, head_importance, head_pruning_curve, model_sparsity, sparsity_curve
+    from .prune import Pruner, head_pruning_curve, heads_by_layer, model_sparsity, rank_heads, sparsity_curve
     model, data, cfg = load_run(args.out, args.device)
     bs = cfg.batch_size
     if args.curve:
@@ -392,13 +392,9 @@ def _prune(args):
     pruner = Pruner.global_magnitude(model, args.amount)
     removed = []
     if args.heads:
-        scores = head_importance(model, lambda: evaluate_lm(model, data.val, bs, 20, seed=4321))
-        ranking = sorted(scores, key=scores.get)[:args.heads]
-        heads = {}
-        for name, h in ranking:
-            heads.setdefault(name, []).append(h)
+        ranking = [head for head, _ in rank_heads(model, data, bs)[:args.heads]]
         removed = [f"{n}[{h}]" for n, h in ranking]
-        pruner = pruner & Pruner.attention_heads(model, heads)
+        pruner = pruner & Pruner.attention_heads(model, heads_by_layer(ranking))
     pruner.apply()
     one_shot = evaluate_lm(model, data.val, bs, args.eval_iters)
     r = {"run": args.out, "amount": args.amount, "heads_removed": removed, "val_loss_before": before,

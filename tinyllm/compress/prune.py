@@ -36,7 +36,7 @@ from .. import nn
 from ..tensor import no_grad
 
 __all__ = ["Pruner", "check_amount", "prunable_layers", "attention_layers", "head_importance",
-           "model_sparsity", "sparsity_curve", "head_pruning_curve"]
+           "rank_heads", "heads_by_layer", "model_sparsity", "sparsity_curve", "head_pruning_curve"]
 
 _PRUNABLE = (nn.Linear, nn.Embedding)
 
@@ -255,6 +255,23 @@ def sparsity_curve(model, data, amounts=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95), fi
     return rows
 
 
+def rank_heads(model, data, batch_size=12, ranking_iters=20):
+    """Attention heads, least important first: ``[((layer, head), loss increase)]`` from
+    :func:`head_importance` on ``ranking_iters`` validation batches (drawn with seed 4321,
+    apart from the batches that score the results)."""
+    from .lm import evaluate_lm
+    scores = head_importance(model, lambda: evaluate_lm(model, data.val, batch_size, ranking_iters, seed=4321))
+    return sorted(scores.items(), key=lambda item: item[1])
+
+
+def heads_by_layer(heads):
+    """``[(layer, head), ...]`` → ``{layer: [head, ...]}``, what :meth:`Pruner.attention_heads` takes."""
+    grouped = {}
+    for name, h in heads:
+        grouped.setdefault(name, []).append(h)
+    return grouped
+
+
 def head_pruning_curve(model, data, batch_size=12, eval_iters=200, ranking_iters=20, log=None):
     """Validation loss as attention heads are removed, least important first (importance:
     :func:`head_importance` on ``ranking_iters`` validation batches other than the scored
@@ -263,14 +280,11 @@ def head_pruning_curve(model, data, batch_size=12, eval_iters=200, ranking_iters
     import copy
 
     from .lm import evaluate_lm
-    scores = head_importance(model, lambda: evaluate_lm(model, data.val, batch_size, ranking_iters, seed=4321))
-    ranking = sorted(scores.items(), key=lambda item: item[1])
+    ranking = rank_heads(model, data, batch_size, ranking_iters)
     rows = []
     for k in range(len(ranking) + 1):
         pruned = copy.deepcopy(model)
-        heads = {}
-        for (name, h), _ in ranking[:k]:
-            heads.setdefault(name, []).append(h)
+        heads = heads_by_layer(head for head, _ in ranking[:k])
         if heads:
             Pruner.attention_heads(pruned, heads).apply()
         row = {"heads_removed": k, "removed": [f"{n}[{h}]" for (n, h), _ in ranking[:k]],
