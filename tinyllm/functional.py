@@ -696,18 +696,25 @@ def _softmax_last_axis_(device, scores, rows_may_be_empty=False, lse_out=None):
     return scores
 
 
+def _mask_tensor(mask, owner, name, device):
+    """A user's mask as a Tensor on ``device`` (the queries'), refused with a message naming
+    ``owner`` and ``name`` when it is on another device or neither boolean nor float."""
+    m = mask if isinstance(mask, Tensor) else Tensor(mask, device=device)
+    if m.device != device:
+        raise RuntimeError(f"{owner}: {name} is on {m.device!r} but the inputs are on {device!r}")
+    if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.floating):
+        raise TypeError(f"{owner}: {name} must be boolean (True = masked out) or floating "
+                        f"(added to the scores), got dtype {m.dtype}")
+    return m
+
+
 def _attention_mask(attn_mask, is_causal, q, k):
     """Combine a user mask and causality into one backend array (or None)."""
     device = q._device
     length, source_length = q.shape[-2], k.shape[-2]
     mask = None
     if attn_mask is not None:
-        m = attn_mask if isinstance(attn_mask, Tensor) else Tensor(attn_mask, device=q.device)
-        if m.device != q.device:
-            raise RuntimeError(f"attention: attn_mask on {m.device!r} but queries on {q.device!r}")
-        if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.floating):
-            raise TypeError(f"attention: attn_mask must be boolean (True = masked out) or float "
-                            f"(added to the scores), got dtype {m.dtype}")
+        m = _mask_tensor(attn_mask, "attention", "attn_mask", q.device)
         expected = q.shape[:-2] + (length, source_length)
         try:
             if np.broadcast_shapes(m.shape, expected) != tuple(expected):

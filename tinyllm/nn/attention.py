@@ -55,16 +55,8 @@ def merge_heads(x, batch_first):
 
 
 def _as_mask(mask, name, device):
-    """A user mask as a tl.Tensor on ``device``, checked to be boolean or floating."""
-    if mask is None:
-        return None
-    m = mask if isinstance(mask, Tensor) else Tensor(mask, device=device)
-    if m.device != device:
-        raise RuntimeError(f"MultiheadAttention: {name} is on {m.device!r} but the inputs are on {device!r}")
-    if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.floating):
-        raise TypeError(f"MultiheadAttention: {name} must be boolean (True = masked out) or floating "
-                        f"(added to the scores), got dtype {m.dtype}")
-    return m
+    """A user mask as a tl.Tensor on ``device``, checked to be boolean or floating (or None)."""
+    return None if mask is None else F._mask_tensor(mask, "MultiheadAttention", name, device)
 
 
 def _to_additive(array, xp, dtype):
