@@ -45,7 +45,7 @@ import safetensors.numpy
 from . import backend
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "optimizer_to_checkpoint",
-           "optimizer_from_checkpoint", "rng_state", "set_rng_state"]
+           "optimizer_from_checkpoint", "rng_state", "set_rng_state", "generator_state", "set_generator_state"]
 
 FORMAT = "tinyllm.checkpoint"
 VERSION = "1"
@@ -295,11 +295,28 @@ def rng_state() -> dict:
     CuPy's generator has no portable state, so the "cuda" device's stream is not included:
     a resumed GPU run draws different dropout masks from then on.
     """
-    return {"host": backend.host_generator().bit_generator.state,
-            "cpu": backend.default_generator("cpu").bit_generator.state}
+    return {"host": generator_state(backend.host_generator()), "cpu": generator_state("cpu")}
 
 
 def set_rng_state(state: dict) -> None:
     """Restore what :func:`rng_state` returned: the next draws repeat the saved run's."""
-    backend.host_generator().bit_generator.state = state["host"]
-    backend.default_generator("cpu").bit_generator.state = state["cpu"]
+    set_generator_state(backend.host_generator(), state["host"])
+    set_generator_state("cpu", state["cpu"])
+
+
+def generator_state(generator):
+    """A NumPy generator's state as JSON (Python ints); ``generator`` may be a device name,
+    meaning that device's generator. None for CuPy's, whose state is not exposed."""
+    if not isinstance(generator, np.random.Generator):
+        generator = backend.default_generator(generator)
+        if not isinstance(generator, np.random.Generator):
+            return None
+    return json.loads(json.dumps(generator.bit_generator.state, default=int))
+
+
+def set_generator_state(generator, state) -> None:
+    """Restore :func:`generator_state`'s result (nothing for None or a CuPy generator)."""
+    if not isinstance(generator, np.random.Generator):
+        generator = backend.default_generator(generator)
+    if state is not None and isinstance(generator, np.random.Generator):
+        generator.bit_generator.state = state

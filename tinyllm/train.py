@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import signal
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, generator_state, load_checkpoint, save_checkpoint, set_generator_state
 from .data import (CausalLMDataset, CharTokenizer, BPETokenizer, Seq2SeqDataset, clean_text,
                    date_tokenizers, encode_pairs, make_date_pairs, train_val_split)
 from .data.tokenizers import Tokenizer
@@ -170,11 +169,10 @@ class LanguageModelingTask:
         self.cfg = cfg
 
     def build_model(self):
-        c = self.cfg
-        return GPT(GPTConfig(vocab_size=self.tokenizer.vocab_size, block_size=c.block_size,
-                             n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd,
-                             dropout=c.dropout, bias=c.bias, gelu_approximate=c.gelu_approximate,
-                             tie_embeddings=c.tie_embeddings))
+        # every GPTConfig field the run's config also has (shape, dropout, bias, GELU, tying)
+        shared = {f.name: getattr(self.cfg, f.name) for f in dataclasses.fields(GPTConfig)
+                  if hasattr(self.cfg, f.name)}
+        return GPT(GPTConfig(vocab_size=self.tokenizer.vocab_size, **shared))
 
     def batch(self, split, rng):
         x, y = self.splits[split].get_batch(self.cfg.batch_size, rng)
@@ -434,8 +432,7 @@ class Trainer:
         meta = {
             "step": self.step, "config": self.cfg.to_json(), "optimizer": optim_meta,
             "history": self.history, "train_losses": self.train_losses,
-            "rng": {"batch": _json_state(self.batch_rng.bit_generator.state),
-                    "device": _device_rng_state(self.cfg.device)},
+            "rng": {"batch": generator_state(self.batch_rng), "device": generator_state(self.cfg.device)},
             "tokenizer": _tokenizer_to_json(self.task),
         }
         save_checkpoint(path, tensors, meta)
@@ -453,8 +450,8 @@ class Trainer:
         self.step = int(meta["step"])
         self.history = meta["history"]
         self.train_losses = list(meta.get("train_losses", []))
-        self.batch_rng.bit_generator.state = meta["rng"]["batch"]
-        _set_device_rng_state(self.cfg.device, meta["rng"]["device"])
+        set_generator_state(self.batch_rng, meta["rng"]["batch"])
+        set_generator_state(self.cfg.device, meta["rng"]["device"])
 
     def plot(self):
         """Save the loss curves as ``loss.png`` in the run's folder."""
@@ -505,24 +502,6 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _json_state(state):
-    """A NumPy bit-generator state with NumPy ints turned into Python ints (for JSON)."""
-    return json.loads(json.dumps(state, default=int))
-
-
-def _device_rng_state(device):
-    gen = backend.default_generator(device)
-    if isinstance(gen, np.random.Generator):
-        return _json_state(gen.bit_generator.state)
-    return None  # CuPy's RandomState: its state is not exposed; resume re-seeds dropout
-
-
-def _set_device_rng_state(device, state):
-    gen = backend.default_generator(device)
-    if state is not None and isinstance(gen, np.random.Generator):
-        gen.bit_generator.state = state
-
-
 def _tokenizer_to_json(task):
     if isinstance(task, TranslationTask):
         return None  # the date tokenizers are fixed; rebuilt from code
