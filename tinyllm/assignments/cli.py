@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import grader
+from .grader import _points
 from .source import AssignmentFormatError, builtin_tasks_dir, leaked_solution_lines, load_assignments, release_py
 
 STUDENT_README = """\
@@ -97,16 +98,12 @@ def _guard_out(out: Path, tasks_dir: Path):
 
 def cmd_list(assignments):
     for a in assignments:
-        print(f"{a.name}  ({_pts(a.points)} points)  {a.title}")
+        print(f"{a.name}  ({_points(a.points)} points)  {a.title}")
         for t in a.tasks:
-            print(f"  {t.number:<5} {t.id:<22} {_pts(t.points):>3}  {t.title}")
+            print(f"  {t.number:<5} {t.id:<22} {_points(t.points):>3}  {t.title}")
     print(f"total: {len(assignments)} assignments, {sum(len(a.tasks) for a in assignments)} tasks, "
-          f"{_pts(sum(a.points for a in assignments))} points")
+          f"{_points(sum(a.points for a in assignments))} points")
     return 0
-
-
-def _pts(x):
-    return f"{x:g}"
 
 
 def write_release(assignments, out, fmt="py"):
@@ -192,8 +189,8 @@ def cmd_check(args, assignments):
             problems += [f"starter code does not load: {e}" for e in starter_load_errors(released[a.name])]
             ok &= not problems
             earned = sum(r.earned for r in sol)
-            print(f"{'ok  ' if not problems else 'FAIL'} {a.name}: solution {_pts(earned)}/{_pts(a.points)}, "
-                  f"release {_pts(sum(r.earned for r in rel))}/{_pts(a.points)}")
+            print(f"{'ok  ' if not problems else 'FAIL'} {a.name}: solution {_points(earned)}/{_points(a.points)}, "
+                  f"release {_points(sum(r.earned for r in rel))}/{_points(a.points)}")
             for problem in problems:
                 print(f"     {problem}")
     return 0 if ok else 1

@@ -174,36 +174,29 @@ def parse_py(text: str, where: str = "<assignment>", strict: bool = True) -> lis
 
 def solution_regions(source: str, where: str = "<cell>"):
     """The (first, last) line indices (0-based, markers included) of each solution region."""
-    regions, start = [], None
-    for i, line in enumerate(source.splitlines()):
-        if line.strip() == BEGIN_SOLUTION:
-            if start is not None:
-                raise AssignmentFormatError(f"{where}: nested {BEGIN_SOLUTION}")
-            start = i
-        elif line.strip() == END_SOLUTION:
-            if start is None:
-                raise AssignmentFormatError(f"{where}: {END_SOLUTION} without {BEGIN_SOLUTION}")
-            regions.append((start, i))
-            start = None
-    if start is not None:
-        raise AssignmentFormatError(f"{where}: {BEGIN_SOLUTION} without {END_SOLUTION}")
-    return regions
+    return _marker_regions(source, where, BEGIN_SOLUTION, END_SOLUTION, lambda line, marker: line.strip() == marker)
 
 
 def _hidden_regions(source: str, where: str):
+    return _marker_regions(source, where, BEGIN_HIDDEN, END_HIDDEN, lambda line, marker: marker in line)
+
+
+def _marker_regions(source, where, begin, end, is_marker):
+    """(first, last) line indices of each ``begin`` … ``end`` region; unpaired or nested
+    markers are errors naming ``where``."""
     regions, start = [], None
     for i, line in enumerate(source.splitlines()):
-        if BEGIN_HIDDEN in line:
+        if is_marker(line, begin):
             if start is not None:
-                raise AssignmentFormatError(f"{where}: nested {BEGIN_HIDDEN}")
+                raise AssignmentFormatError(f"{where}: nested {begin}")
             start = i
-        elif END_HIDDEN in line:
+        elif is_marker(line, end):
             if start is None:
-                raise AssignmentFormatError(f"{where}: {END_HIDDEN} without {BEGIN_HIDDEN}")
+                raise AssignmentFormatError(f"{where}: {end} without {begin}")
             regions.append((start, i))
             start = None
     if start is not None:
-        raise AssignmentFormatError(f"{where}: {BEGIN_HIDDEN} without {END_HIDDEN}")
+        raise AssignmentFormatError(f"{where}: {begin} without {end}")
     return regions
 
 
