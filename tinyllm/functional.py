@@ -516,7 +516,9 @@ class Embedding(Function):
         return (grad,)
 
 
-def _as_index_array(ids, device, what):
+def _as_index_array(ids, device, what, num_embeddings=None):
+    """``ids`` as an integer array on ``device`` (a Tensor there, or host ids for the CPU),
+    each in [0, num_embeddings) when that is given: CuPy would wrap others around silently."""
     if isinstance(ids, Tensor):
         if ids.device != device.name:
             raise RuntimeError(f"{what}: ids on {ids.device!r} but weight on {device.name!r}")
@@ -528,6 +530,12 @@ def _as_index_array(ids, device, what):
                             f"make them a tl.Tensor on that device")
     if not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"{what}: ids must be integers, got dtype {ids.dtype}")
+    if num_embeddings is not None:
+        out_of_range = (ids < 0) | (ids >= num_embeddings)
+        if bool(out_of_range.any()):
+            bad = int(ids[out_of_range].reshape(-1)[0])
+            raise IndexError(f"{what}: id {bad} is out of range for {num_embeddings} embeddings "
+                             f"(expected 0 <= id < {num_embeddings})")
     return ids
 
 
@@ -536,12 +544,7 @@ def embedding(ids, weight):
     _float_tensor(weight, "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got shape {weight.shape}")
-    ids = _as_index_array(ids, weight._device, "embedding")
-    v = weight.shape[0]
-    out_of_range = (ids < 0) | (ids >= v)
-    if bool(out_of_range.any()):  # CuPy would wrap such ids around silently
-        bad = int(ids[out_of_range].reshape(-1)[0])
-        raise IndexError(f"embedding: id {bad} is out of range for {v} embeddings (expected 0 <= id < {v})")
+    ids = _as_index_array(ids, weight._device, "embedding", num_embeddings=weight.shape[0])
     return Embedding.apply(weight, ids=ids)
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from .. import functional as F
 from .. import nn
 from ..nn.module import Buffer, Module, Parameter
 from ..tensor import Function, Tensor
@@ -109,25 +110,6 @@ class QuantizedEmbeddingFunction(Function):
 
 
 # ----------------------------------------------------------------------------- the layers
-def _check_ids(ids, device, num_embeddings):
-    if isinstance(ids, Tensor):
-        if ids.device != device.name:
-            raise RuntimeError(f"QuantizedEmbedding: ids on {ids.device!r} but the table on {device.name!r}")
-        ids = ids.data
-    elif device.name == "cpu":
-        ids = np.asarray(ids)
-    else:
-        raise TypeError(f"QuantizedEmbedding: ids must be a tl.Tensor on {device.name!r}, "
-                        f"got {type(ids).__name__}")
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"QuantizedEmbedding: ids must be integers, got dtype {ids.dtype}")
-    bad = (ids < 0) | (ids >= num_embeddings)
-    if bool(bad.any()):
-        raise IndexError(f"QuantizedEmbedding: id {int(ids[bad].reshape(-1)[0])} is out of range for "
-                         f"{num_embeddings} embeddings")
-    return ids
-
-
 class QuantizedLinear(Module):
     """A :class:`~tinyllm.nn.Linear` whose weight is stored as int8 codes and a scale per
     output channel: y = s ⊙ (x qᵀ) + b.  x (..., in_features) → (..., out_features).
@@ -209,8 +191,7 @@ class QuantizedEmbedding(Module):
         return Tensor(dequantize(self.weight, self.weight_scale))
 
     def forward(self, ids):
-        device = self.weight._device
-        ids = _check_ids(ids, device, self.num_embeddings)
+        ids = F._as_index_array(ids, self.weight._device, "QuantizedEmbedding", self.num_embeddings)
         return QuantizedEmbeddingFunction.apply(self.weight, self.weight_scale, ids=ids)
 
     def extra_repr(self):
