@@ -168,13 +168,6 @@ def _gpt_preset(args):
     return GPTConfig(**c), batch
 
 
-def _random_batch(vocab, batch, length, device, seed=0):
-    from ..tensor import Tensor
-    rng = np.random.default_rng(seed)
-    return (Tensor(rng.integers(0, vocab, (batch, length)), device=device),
-            Tensor(rng.integers(0, vocab, (batch, length)), device=device))
-
-
 def _mb(n):
     return f"{n / 1e6:8.2f} MB"
 
@@ -188,7 +181,7 @@ def _flops(args):
     from ..models import GPT
     from ..optim import AdamW
     from .flops import FlopCounter, gpt_flops_per_token, gpt_training_flops_per_step, matmul_peak_flops, mfu
-    from .lm import lm_loss
+    from .lm import lm_loss, random_batch
     from .memory import measure_training_memory, training_memory_estimate
     config, batch = _gpt_preset(args)
     backend.manual_seed(0)
@@ -198,7 +191,7 @@ def _flops(args):
     attention = 12 * config.n_layer * config.n_head * head * config.block_size
     per_token = gpt_flops_per_token(config, n)
     per_step = gpt_training_flops_per_step(config, n, batch)
-    x, y = _random_batch(config.vocab_size, batch, config.block_size, args.device)
+    x, y = random_batch(config.vocab_size, batch, config.block_size, args.device)
     with FlopCounter() as counter:
         loss = lm_loss(model, x, y)
         loss.backward()
@@ -254,6 +247,7 @@ def _flops_seq2seq(args):
     from ..train import PRESETS
     from .. import functional as F
     from .flops import FlopCounter, transformer_model_flops_per_token, transformer_model_training_flops_per_step
+    from .lm import random_batch
     from .memory import measure_training_memory, parameter_bytes
     p = PRESETS[args.preset]
     batch = args.batch_size or p["batch_size"]
@@ -262,8 +256,8 @@ def _flops_seq2seq(args):
     model = TransformerModel(vocab, p["n_embd"], p["n_head"], p["d_ff"], p["n_layer"], dropout=0.0).to(args.device)
     s, t = args.src_len, args.tgt_len
     per_step = transformer_model_training_flops_per_step(model, batch, s, t)
-    src = _random_batch(vocab, s, batch, args.device)[0]
-    tgt, targets = _random_batch(vocab, t, batch, args.device, seed=1)
+    src = random_batch(vocab, s, batch, args.device)[0]
+    tgt, targets = random_batch(vocab, t, batch, args.device, seed=1)
     mask = generate_square_subsequent_mask(t, device=args.device)
 
     def loss_fn():
@@ -293,12 +287,12 @@ def _memory(args):
     from ..models import GPT
     from .checkpointing import accumulate_gradients, checkpoint_blocks, split_batch
     from .flops import FlopCounter
-    from .lm import lm_loss
+    from .lm import lm_loss, random_batch
     from .memory import PeakMemory, gpt_activation_bytes
     config, batch = _gpt_preset(args)
     backend.manual_seed(0)
     model = GPT(config).to(args.device)
-    x, y = _random_batch(config.vocab_size, batch, config.block_size, args.device)
+    x, y = random_batch(config.vocab_size, batch, config.block_size, args.device)
     k = args.accumulate
     rows, reference = [], None
     for name, recompute, micro in (("plain", False, 1), (f"accumulation ×{k}", False, k),

@@ -25,7 +25,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..tensor import Tensor, no_grad
 
 __all__ = ["LMData", "load_run", "evaluate_lm", "train_lm", "lm_loss", "save_compressed", "load_compressed",
-           "small_config", "format_bytes"]
+           "random_batch", "small_config", "format_bytes"]
 
 
 @dataclass
@@ -131,6 +131,13 @@ def train_lm(model, dataset, iters, batch_size=12, lr=1e-3, min_lr=1e-4, warmup=
     if pruner is not None:
         pruner.detach(optimizer)
     return losses
+
+
+def random_batch(vocab_size, batch_size, length, device="cpu", seed=0):
+    """``(x, y)``: two (batch_size, length) tensors of random token ids, for measuring a
+    step's time, FLOPs or memory (the values do not matter there)."""
+    rng = np.random.default_rng(seed)
+    return tuple(Tensor(rng.integers(0, vocab_size, (batch_size, length)), device=device) for _ in range(2))
 
 
 def small_config(vocab_size, block_size, n_layer=2, n_head=2, n_embd=64, dropout=0.0):

@@ -148,12 +148,9 @@ def precision_benchmark(config, batch_size, steps=5, device="cpu", seed=0):
     from .. import backend
     from ..models import GPT
     from ..optim import AdamW
-    from ..tensor import Tensor
-    from .lm import lm_loss
+    from .lm import lm_loss, random_batch
     dev = backend.get_device(device)
-    rng = np.random.default_rng(seed)
-    x = Tensor(rng.integers(0, config.vocab_size, (batch_size, config.block_size)), device=device)
-    y = Tensor(rng.integers(0, config.vocab_size, (batch_size, config.block_size)), device=device)
+    x, y = random_batch(config.vocab_size, batch_size, config.block_size, device, seed)
     results = {"device": device, "steps": steps, "batch_size": batch_size}
     for mode in ("float32", "mixed"):
         backend.manual_seed(seed)
