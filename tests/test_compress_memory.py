@@ -22,12 +22,15 @@ def test_peak_memory_sees_numpy_allocations():
 def test_activation_formula_matches_the_graph_and_the_measurement(shape):
     model = tiny_gpt(n_embd=shape["n_embd"], block_size=shape["block_size"], vocab_size=40)
     x, y = batch(model, shape["batch_size"])
+    lm_loss(model, x, y)  # first-call allocations (caches, lazy imports) are not activations
     with PeakMemory() as mem:
         loss = lm_loss(model, x, y)
     estimated = gpt_activation_bytes(model.config, shape["batch_size"])
     counted = graph_activation_bytes(loss)
     assert counted == pytest.approx(estimated, rel=0.05)
-    assert mem.current == pytest.approx(estimated, rel=0.1)  # plus the Python objects of the graph
+    # plus the Python objects of the graph (a few hundred Functions and Tensors, ~50 KB: about
+    # 10 % of this tiny model's 480 KB of activations, whatever the order the tests run in)
+    assert estimated <= mem.current <= 1.15 * estimated
 
 
 def test_training_memory_estimate_and_measurement():

@@ -225,14 +225,14 @@ def attention_problem(draw):
     return batch, length, source, dk, dv
 
 
-def _reference_attention(q, k, v, mask_bool=None, additive=None, causal=False):
+def _reference_attention(q, k, v, allowed=None, additive=None, causal=False):
     s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
     if additive is not None:
         s = s + additive
     if causal:
         s = np.where(np.triu(np.ones(s.shape[-2:], bool), 1), -np.inf, s)
-    if mask_bool is not None:
-        s = np.where(mask_bool, -np.inf, s)
+    if allowed is not None:  # boolean masks as torch's scaled_dot_product_attention: True = may attend
+        s = np.where(allowed, s, -np.inf)
     m = s.max(-1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     e = np.exp(s - m)
@@ -250,27 +250,27 @@ def test_attention(device, data, problem, mask_kind):
     q = tensor(values(data.draw, batch + (length, dk)), device)
     k = tensor(values(data.draw, batch + (source, dk)), device)
     v = tensor(values(data.draw, batch + (source, dv)), device)
-    mask_bool = additive = None
+    allowed = additive = None
     kwargs = {}
     if "bool" in mask_kind:
-        mask_bool = data.draw(hnp.arrays(np.bool_, (length, source)))
-        kwargs["attn_mask"] = tl.Tensor(mask_bool, device=device)
+        allowed = data.draw(hnp.arrays(np.bool_, (length, source)))
+        kwargs["attn_mask"] = tl.Tensor(allowed, device=device)
     if mask_kind == "additive":
         additive = values(data.draw, (length, source))
         kwargs["attn_mask"] = tl.Tensor(additive, device=device)
     causal = "causal" in mask_kind
     kwargs["is_causal"] = causal
     assert check(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **kwargs), q, k, v)
-    expected = _reference_attention(host(q), host(k), host(v), mask_bool, additive, causal)
+    expected = _reference_attention(host(q), host(k), host(v), allowed, additive, causal)
     np.testing.assert_allclose(host(F.scaled_dot_product_attention(q, k, v, **kwargs)), expected,
                                rtol=1e-10, atol=1e-12)
 
 
 def test_attention_fully_masked_rows_are_zero_not_nan(device):
     q = tl.Tensor(np.ones((2, 3, 4)), requires_grad=True, device=device)
-    mask = np.zeros((3, 3), bool)
-    mask[1] = True  # query 1 may look at nothing
-    out, weights = F.attention(q, q, q, attn_mask=tl.Tensor(mask, device=device))
+    allowed = np.ones((3, 3), bool)
+    allowed[1] = False  # query 1 may look at nothing
+    out, weights = F.attention(q, q, q, attn_mask=tl.Tensor(allowed, device=device))
     out.sum().backward()
     assert np.all(host(out)[:, 1] == 0) and np.all(host(weights)[:, 1] == 0)
     assert np.isfinite(host(q.grad)).all()

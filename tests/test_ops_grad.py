@@ -177,20 +177,16 @@ def test_where(device, data, pair):
 
 @st.composite
 def matmul_shapes(draw):
+    """Every kind of matmul operand pair: vector or matrix on either side (1-D @ 1-D is a dot
+    product), with or without batch axes, batch axes that broadcast (size 1, or missing on
+    one side), a stack times one matrix."""
     n, k, m = (draw(st.integers(1, 3)) for _ in range(3))
-    kind = draw(st.sampled_from(["mm", "batched", "broadcast", "stack_times_matrix", "vec_left", "vec_right"]))
-    if kind == "mm":
-        return (n, k), (k, m)
-    if kind == "batched":
-        b = draw(st.integers(1, 3))
-        return (b, n, k), (b, k, m)
-    if kind == "broadcast":
-        return (2, 1, n, k), (3, k, m)
-    if kind == "stack_times_matrix":
-        return (2, 3, n, k), (k, m)
-    if kind == "vec_left":
-        return (k,), (2, k, m)
-    return (2, n, k), (k,)
+    left = draw(st.sampled_from(["vector", "matrix", "batched"]))
+    right = draw(st.sampled_from(["vector", "matrix", "batched"]))
+    batch_a, batch_b = draw(broadcastable_pair(max_dims=2))
+    a = (k,) if left == "vector" else (n, k)
+    b = (k,) if right == "vector" else (k, m)
+    return (batch_a + a if left == "batched" else a), (batch_b + b if right == "batched" else b)
 
 
 @given(data=st.data(), shapes_=matmul_shapes(), noncontiguous=st.booleans())

@@ -121,7 +121,7 @@ def test_fully_masked_attention_rows_give_zero_output_and_finite_gradients(devic
     mask = np.zeros((2, 3, 3), dtype=bool)
     mask[0, 1, :] = True          # query 1 of batch 0 sees nothing
     mask[1, :, 2] = True          # batch 1: key 2 hidden from everyone (an ordinary mask)
-    for attn_mask in (tl.Tensor(mask, device=device),
+    for attn_mask in (tl.Tensor(~mask, device=device),  # boolean: True = may attend
                       tl.Tensor(np.where(mask, -np.inf, 0.0), device=device)):  # boolean and float masks
         for t in (q, k, v):
             t.grad = None

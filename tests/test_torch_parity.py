@@ -148,13 +148,13 @@ def test_mse_layer_norm_linear_embedding():
 def test_scaled_dot_product_attention(mask):
     rng = np.random.default_rng(5)
     q, k, v = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((2, 3, 5, 6))
-    bool_mask = rng.random((5, 5)) < 0.3
-    bool_mask[:, 0] = False  # every query keeps at least one key (torch gives nan otherwise)
+    bool_mask = rng.random((5, 5)) > 0.3  # True = may attend
+    bool_mask[:, 0] = True  # every query keeps at least one key (torch gives nan otherwise)
     float_mask = rng.standard_normal((5, 5))
     ours = {"none": {}, "causal": {"is_causal": True}, "bool": {"attn_mask": tl.Tensor(bool_mask)},
             "float": {"attn_mask": tl.Tensor(float_mask)}}[mask]
-    # torch's boolean attn_mask means "may attend": the opposite of ours
-    theirs = {"none": {}, "causal": {"is_causal": True}, "bool": {"attn_mask": torch.tensor(~bool_mask)},
+    # both read a boolean attn_mask as "may attend"
+    theirs = {"none": {}, "causal": {"is_causal": True}, "bool": {"attn_mask": torch.tensor(bool_mask)},
               "float": {"attn_mask": torch.tensor(float_mask)}}[mask]
     compare(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **ours),
             lambda a, b, c: TF.scaled_dot_product_attention(a, b, c, **theirs), [q, k, v])

@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = [
     "Device", "get_device", "register_device", "cuda_available", "array_device",
-    "to_device", "to_host", "scatter_add", "erf", "default_generator", "manual_seed", "parallel_for",
+    "to_device", "to_host", "memory_owner", "scatter_add", "erf", "default_generator", "manual_seed", "parallel_for",
 ]
 
 
@@ -30,11 +30,14 @@ class Device:
 
     ``xp`` is the NumPy-like module; ``from_host(a)`` copies a host NumPy array onto the
     device; ``to_host(a)`` copies a device array back into a NumPy array; ``owns(a)`` tells
-    whether an array is one of this device's arrays.
+    whether an array is one of this device's arrays; ``storage(a)`` is the array that owns
+    ``a``'s memory (``a`` itself, or the array it is a view of).
     """
 
-    def __init__(self, name, xp, array_type, from_host, to_host, scatter_add, erf, generator_factory):
+    def __init__(self, name, xp, array_type, from_host, to_host, scatter_add, erf, generator_factory,
+                 storage=None):
         self.name = name
+        self.storage = storage or memory_owner
         self.xp = xp
         self.array_type = array_type
         self._from_host = from_host
@@ -74,6 +77,14 @@ class Device:
 
     def __reduce__(self):  # copy.deepcopy / pickle of tensors: refer to the device by name
         return (get_device, (self.name,))
+
+
+def memory_owner(array):
+    """The array whose memory ``array`` uses: follow ``.base`` while it is an array of the same
+    kind (NumPy and CuPy views both keep their owner there)."""
+    while isinstance(array.base, type(array)):
+        array = array.base
+    return array
 
 
 # ----------------------------------------------------------------------------- seeds

@@ -699,25 +699,27 @@ def _softmax_last_axis_(device, scores, rows_may_be_empty=False, lse_out=None):
     return scores
 
 
-def _mask_tensor(mask, owner, name, device):
+def check_mask(mask, owner, name, device, true_means):
     """A user's mask as a Tensor on ``device`` (the queries'), refused with a message naming
-    ``owner`` and ``name`` when it is on another device or neither boolean nor float."""
+    ``owner`` and ``name`` when it is on another device or neither boolean nor float.
+    ``true_means`` says what True means in this caller's convention (for the message)."""
     m = mask if isinstance(mask, Tensor) else Tensor(mask, device=device)
     if m.device != device:
         raise RuntimeError(f"{owner}: {name} is on {m.device!r} but the inputs are on {device!r}")
     if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.floating):
-        raise TypeError(f"{owner}: {name} must be boolean (True = masked out) or floating "
+        raise TypeError(f"{owner}: {name} must be boolean (True = {true_means}) or floating "
                         f"(added to the scores), got dtype {m.dtype}")
     return m
 
 
 def _attention_mask(attn_mask, is_causal, q, k):
-    """Combine a user mask and causality into one backend array (or None)."""
+    """Combine a user mask (boolean: True = may attend; or float, added) and causality into
+    one backend array for :class:`Attention` (boolean: True = masked out; or float), or None."""
     device = q._device
     length, source_length = q.shape[-2], k.shape[-2]
     mask = None
     if attn_mask is not None:
-        m = _mask_tensor(attn_mask, "attention", "attn_mask", q.device)
+        m = check_mask(attn_mask, "attention", "attn_mask", q.device, true_means="may attend")
         expected = q.shape[:-2] + (length, source_length)
         try:
             if np.broadcast_shapes(m.shape, expected) != tuple(expected):
@@ -725,7 +727,7 @@ def _attention_mask(attn_mask, is_causal, q, k):
         except ValueError:
             raise ValueError(f"attention: attn_mask of shape {m.shape} does not broadcast to the "
                              f"scores' shape {expected} (..., L, S)") from None
-        mask = m.data if m.dtype == np.bool_ else m.data.astype(q.dtype, copy=False)
+        mask = ~m.data if m.dtype == np.bool_ else m.data.astype(q.dtype, copy=False)
     if is_causal:
         causal = _causal_mask(device, length, source_length)
         if mask is None:
@@ -739,7 +741,8 @@ def _attention_mask(attn_mask, is_causal, q, k):
 
 def attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
     """Scaled dot-product attention returning ``(output, weights)``; ``weights`` (…, L, S)
-    are the attention probabilities (after dropout), detached from the graph."""
+    are the attention probabilities (after dropout), detached from the graph. Arguments and
+    masks as :func:`scaled_dot_product_attention` (a boolean mask: True = may attend)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         _float_tensor(t, name)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
@@ -769,8 +772,10 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     r"""Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V.
 
     q (..., L, d_k), k (..., S, d_k), v (..., S, d_v) → (..., L, d_v).
-    ``attn_mask``: boolean with True = *masked out* (may not attend), or float added to the
-    scores (use -inf to mask); broadcasts to (..., L, S). ``is_causal``: position i attends
-    only to j ≤ i. A query whose every key is masked gets weights 0 and output 0 (not nan).
+    ``attn_mask``, as ``torch.nn.functional.scaled_dot_product_attention``: boolean with
+    True = *may attend* (False = masked out), or float added to the scores (use -inf to
+    mask); broadcasts to (..., L, S). (``nn.MultiheadAttention``'s masks, as torch's, use the
+    opposite: True = masked out.) ``is_causal``: position i attends only to j ≤ i. A query
+    whose every key is masked gets weights 0 and output 0 (torch gives nan).
     """
     return attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=dropout_p, scale=scale)[0]

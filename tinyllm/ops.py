@@ -26,7 +26,7 @@ def _power(xp, x, p):
     if p == 3:
         return x * x * x
     if p == 1:
-        return x
+        return x.copy()
     if p == 0.5:
         return xp.sqrt(x)
     if p == -1:
@@ -66,17 +66,21 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """y = a · b;  ∂L/∂a = g · b,  ∂L/∂b = g · a."""
+    """y = a · b;  ∂L/∂a = g · b,  ∂L/∂b = g · a.
+
+    Each side's gradient needs only the *other* side, so only that is kept (as torch:
+    ``x * 2`` keeps nothing of x, and a later in-place write to x is harmless)."""
 
     def forward(self, a, b):
-        self.save(a, b)
+        need_a, need_b = self.needs_grad
+        self.save(_shape(a), _shape(b), b if need_a else None, a if need_b else None)
         return a * b
 
     def backward(self, g):
-        a, b = self.saved
+        shape_a, shape_b, b, a = self.saved
         need_a, need_b = self.needs_grad
-        return (unbroadcast(g * b, _shape(a)) if need_a else None,
-                unbroadcast(g * a, _shape(b)) if need_b else None)
+        return (unbroadcast(g * b, shape_a) if need_a else None,
+                unbroadcast(g * a, shape_b) if need_b else None)
 
 
 class Div(Function):
@@ -84,15 +88,25 @@ class Div(Function):
 
     def forward(self, a, b):
         y = a / b
-        self.save(a, b, y)
+        self.save(_shape(a), b, y if self.needs_grad[1] else None)
         return y
 
     def backward(self, g):
-        a, b, y = self.saved
+        shape_a, b, y = self.saved
         need_a, need_b = self.needs_grad
         ga = g / b
-        return (unbroadcast(ga, _shape(a)) if need_a else None,
+        return (unbroadcast(ga, shape_a) if need_a else None,
                 unbroadcast(-ga * y, _shape(b)) if need_b else None)
+
+
+class Clone(Function):
+    """y = a copy of x in new memory;  ∂L/∂x = g."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return (g,)
 
 
 class Neg(Function):
@@ -182,26 +196,28 @@ class MatMul(Function):
         if ka != kb:
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: "
                              f"{ka} (last axis of the first) != {kb} (axis -2 of the second)")
-        self.save(a, b)
+        need_a, need_b = self.needs_grad
+        self.save(a if need_b else None, b if need_a else None, a.shape, b.shape)  # ∂a needs b, ∂b needs a
         if b.ndim == 2 and a.ndim > 2:
             return (a.reshape(-1, ka) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
     def backward(self, g):
-        a, b = self.saved
-        a2 = a[None, :] if a.ndim == 1 else a  # promote vectors to matrices as matmul does
-        b2 = b[:, None] if b.ndim == 1 else b
-        if a.ndim == 1:
-            g = g[..., None, :]
-        if b.ndim == 1:
-            g = g[..., None]
+        a, b, shape_a, shape_b = self.saved
+        # matmul promotes a vector to a matrix, (k,) → (1, k) on the left and (k, 1) on the
+        # right, and drops that axis from the result; undo the drop on g, then it is all matrices
+        shape_a2 = (1,) + shape_a if len(shape_a) == 1 else shape_a
+        shape_b2 = shape_b + (1,) if len(shape_b) == 1 else shape_b
+        a2 = None if a is None else a.reshape(shape_a2)
+        b2 = None if b is None else b.reshape(shape_b2)
+        g = g.reshape(g.shape[:max(len(shape_a2), len(shape_b2)) - 2] + (shape_a2[-2], shape_b2[-1]))
         need_a, need_b = self.needs_grad
         ga = gb = None
-        if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): flatten the stack
-            k, m = b2.shape
+        if len(shape_b2) == 2 and len(shape_a2) > 2:  # (..., n, k) @ (k, m): flatten the stack
+            k, m = shape_b2
             g2 = g.reshape(-1, m)
             if need_a:
-                ga = (g2 @ b2.T).reshape(a2.shape)
+                ga = (g2 @ b2.T).reshape(shape_a2)
             if need_b:
                 gb = a2.reshape(-1, k).T @ g2
         else:
@@ -210,9 +226,9 @@ class MatMul(Function):
             if need_b:
                 gb = a2.swapaxes(-1, -2) @ g
         if ga is not None:
-            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+            ga = unbroadcast(ga, shape_a2).reshape(shape_a)
         if gb is not None:
-            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+            gb = unbroadcast(gb, shape_b2).reshape(shape_b)
         return ga, gb
 
 

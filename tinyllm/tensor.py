@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import weakref
 
 import numpy as np
 
@@ -87,6 +88,54 @@ def unbroadcast(grad, shape):
     return grad
 
 
+# ------------------------------------------------------------------ in-place writes
+# Version counters, as torch's: each block of memory counts the in-place writes into it
+# (``id(owner array) → count``; an entry appears at the first write and goes when the memory
+# is freed). Views, ``detach()`` and ``Tensor(t)`` share memory, so they share the count.
+# A Function records the counts of the memory it saved; backward compares them, and refuses
+# arrays that were overwritten since (their gradient would silently use the new values).
+_writes = {}
+
+
+def _memory_version(device, array):
+    """How many in-place writes the memory of ``array`` has seen (0 for Python numbers)."""
+    if not _writes or not isinstance(array, device.array_type):
+        return 0
+    return _writes.get(id(device.storage(array)), 0)
+
+
+def _count_write(device, array):
+    owner = device.storage(array)
+    key = id(owner)
+    if key not in _writes:
+        _writes[key] = 0
+        weakref.finalize(owner, _writes.pop, key, None)  # the id may be reused once it is freed
+    _writes[key] += 1
+
+
+def _saved_versions(fn):
+    """The version of each array ``fn`` saved, or () when all are 0 (the usual case)."""
+    versions = tuple(_memory_version(fn.device, item) for item in fn.saved)
+    return versions if any(versions) else ()
+
+
+def _check_saved_versions(fn):
+    """Refuse to run ``fn.backward`` on saved arrays that were written in place since."""
+    expected = fn.saved_versions or (0,) * len(fn.saved)
+    for item, before in zip(fn.saved, expected):
+        now = _memory_version(fn.device, item)
+        if now != before:
+            owner = fn.device.storage(item)
+            shapes = [t.shape for t in fn.inputs if isinstance(t.data, fn.device.array_type)
+                      and fn.device.storage(t.data) is owner]
+            shape = shapes[0] if shapes else tuple(item.shape)
+            raise RuntimeError(
+                f"{type(fn).__name__}.backward needs a tensor of shape {shape} that was modified in "
+                f"place after the forward pass: it is at version {now}, the forward saved version "
+                f"{before}. Its gradient would be computed from the new values; make the in-place "
+                f"write after backward(), or write to a copy (tensor.clone()) instead.")
+
+
 class Function:
     """One differentiable operation: ``forward`` on raw arrays, ``backward`` on raw arrays.
 
@@ -96,7 +145,8 @@ class Function:
     and links the result into the graph when gradients are wanted.
     """
 
-    __slots__ = ("inputs", "saved", "device", "released", "needs_grad", "created_at", "__weakref__")
+    __slots__ = ("inputs", "saved", "saved_versions", "device", "released", "needs_grad", "created_at",
+                 "__weakref__")
 
     def save(self, *arrays):
         """Keep arrays for backward; released after backward unless retain_graph=True."""
@@ -130,7 +180,12 @@ class Function:
         fn = cls()
         fn.device = dev
         fn.saved = ()
+        fn.saved_versions = ()
         fn.released = False
+        requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        # which inputs want a gradient: forward may save only what their gradients need,
+        # backward may skip the others (nothing is wanted when no graph is recorded)
+        fn.needs_grad = tuple(requires_grad and t.requires_grad for t in tensors)
         arrays = [t.data for t in tensors]
         try:
             if forward_hooks:
@@ -145,12 +200,11 @@ class Function:
                              f"(NumPy says: {exc})") from None
         if not isinstance(out_data, fn.device.array_type):  # NumPy returns scalars for 0-d results
             out_data = fn.device.xp.asarray(out_data)
-        requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         out = Tensor._wrap(out_data, fn.device, requires_grad)
         if requires_grad:
             fn.inputs = tensors
-            # which inputs want a gradient: backward may skip work for the others
-            fn.needs_grad = tuple(t.requires_grad for t in tensors)
+            if _writes:  # else every saved version is 0
+                fn.saved_versions = _saved_versions(fn)
             out._ctx = fn
         return out, fn
 
@@ -289,6 +343,18 @@ class Tensor:
         return self.data.dtype
 
     @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (torch's ``t._version``).
+        Tensors that share memory (views made by ops, ``detach()``) share the count."""
+        return _memory_version(self._device, self.data)
+
+    def bump_version(self):
+        """Record an in-place write into ``self.data`` (``__setitem__`` and the optimizers call
+        this; so must any code that writes a tensor's array in place). A backward that needs
+        the old values then raises instead of using the new ones."""
+        _count_write(self._device, self.data)
+
+    @property
     def is_leaf(self):
         return self._ctx is None
 
@@ -393,8 +459,13 @@ class Tensor:
     def double(self):
         return self.astype(np.float64)
 
+    def clone(self):
+        """A copy in new memory that stays in the graph (∂copy/∂self = 1), as torch's ``clone``:
+        write into the copy without touching ``self`` or anything saved from it."""
+        return ops.Clone.apply(self)
+
     def detach(self):
-        """The same data, cut from the graph (shares memory, like torch)."""
+        """The same data, cut from the graph (shares memory and version counter, like torch)."""
         return Tensor._wrap(self.data, self._device)
 
     def __repr__(self):
@@ -500,6 +571,7 @@ class Tensor:
             raise RuntimeError(f"cannot assign an array on {array_device(value).name!r} into a tensor "
                                f"on {self.device!r}")
         self.data[ops.device_index(index, self._device)] = value
+        self.bump_version()
 
     # comparisons: no gradient, boolean results
     def _compare(self, other, op):
@@ -694,6 +766,8 @@ def _run_backward(root, grad, retain_graph):
             _store_leaf_grad(node, g, owned, handed_to_leaves)
         if fn is None:
             continue
+        if _writes:
+            _check_saved_versions(fn)
         grads = _call_hooked(backward_hooks, fn, g, lambda: fn.backward(g)) if backward_hooks else fn.backward(g)
         if len(grads) != len(fn.inputs):
             raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grads)} gradients "

@@ -257,8 +257,11 @@ to 1:
 
 $$ A = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}} + M\right), \qquad M_{ij} = \begin{cases} 0 & \text{allowed} \\ -\infty & \text{masked} \end{cases} $$
 
-In tinyllm (as in PyTorch) a mask is either that float matrix, or a boolean matrix with
-**True = masked out**.
+In tinyllm (as in PyTorch) a mask is either that float matrix, or a boolean matrix. Mind
+which way round a boolean mask reads: `F.scaled_dot_product_attention` and `F.attention`
+(as `torch.nn.functional.scaled_dot_product_attention`) take **True = may attend**, while
+`nn.MultiheadAttention` and the Transformer layers (as their torch namesakes) take
+**True = masked out**, the way padding masks are usually written.
 
 ### The causal mask
 
@@ -309,7 +312,8 @@ key_padding = np.array([[False, False, False, False],
 qb, kb, vb = (tl.Tensor(batch_X @ W) for W in (W_Q, W_K, W_V))
 
 _, w_nomask = F.attention(qb, kb, vb)
-out_pad, w_pad = F.attention(qb, kb, vb, attn_mask=key_padding[:, None, :])   # (B, 1, S) → every query row
+# F.attention's boolean mask says where a query *may* look: not at the pads
+out_pad, w_pad = F.attention(qb, kb, vb, attn_mask=~key_padding[:, None, :])   # (B, 1, S) → every query row
 
 # the short sentence on its own, without any padding:
 alone = F.scaled_dot_product_attention(*(tl.Tensor(batch_X[1, :2] @ W) for W in (W_Q, W_K, W_V)))
@@ -326,17 +330,17 @@ plt.tight_layout(); plt.show()
 md(r"""
 The rows of the `<pad>` *queries* still hold weights: their outputs are computed and then
 ignored (the loss skips padding positions with `ignore_index`). A decoder on a padded batch
-uses both masks; they combine by "or" (either one masks the pair):
+uses both masks; they combine by "and" (a pair is visible only where both allow it):
 """)
 
 code(r"""
-both = key_padding[:, None, :] | np.triu(np.ones((L, L), dtype=bool), k=1)   # (B, L, S)
+both = ~key_padding[:, None, :] & np.tril(np.ones((L, L), dtype=bool))   # (B, L, S), True = may attend
 _, w_both = F.attention(qb, kb, vb, attn_mask=both)
 print("sentence 1, causal + padding:\n", w_both.numpy()[1])
 
 # a query that may see no key at all (a fully masked row): softmax of all −inf is 0/0
-everything = np.ones((1, L, L), dtype=bool)
-out_none, w_none = F.attention(q[None], k[None], v[None], attn_mask=everything)
+nothing = np.zeros((1, L, L), dtype=bool)
+out_none, w_none = F.attention(q[None], k[None], v[None], attn_mask=nothing)
 print("fully masked rows → weights", w_none.numpy()[0, 0], "and output", out_none.numpy()[0, 0],
       "(tinyllm gives 0 where PyTorch gives nan)")
 """)

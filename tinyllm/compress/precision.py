@@ -119,6 +119,7 @@ class MixedPrecision:
         """Copy the master weights into the working copy, cast to its dtype."""
         for master, half in self.pairs:
             half.data[...] = master.data
+            half.bump_version()
 
     def step(self, loss_fn):
         """One mixed-precision training step; returns ``(loss value, skipped)``."""

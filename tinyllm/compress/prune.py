@@ -164,6 +164,7 @@ class Pruner:
         with no_grad():
             for p, mask in self.masks.items():
                 p.data *= mask
+                p.bump_version()
         return self
 
     def attach(self, optimizer):
@@ -225,6 +226,7 @@ def head_importance(model, evaluate):
             scores[(name, h)] = evaluate() - base
             for p, data in saved.items():
                 p.data[...] = data
+                p.bump_version()
     return scores
 
 

@@ -194,7 +194,7 @@ class CausalSelfAttention(nn.Module):
                 is_causal = False
                 if length > 1:
                     xp = x.xp
-                    mask = Tensor(xp.arange(start + length)[None, :] > (start + xp.arange(length))[:, None])
+                    mask = Tensor(xp.arange(start + length)[None, :] <= (start + xp.arange(length))[:, None])
         y, weights = F.attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
         self.attention_weights = weights if self.keep_attention_weights else None
         return self.resid_dropout(self.c_proj(merge_heads(y, batch_first=True)))

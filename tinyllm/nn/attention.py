@@ -56,7 +56,8 @@ def merge_heads(x, batch_first):
 
 def _as_mask(mask, name, device):
     """A user mask as a tl.Tensor on ``device``, checked to be boolean or floating (or None)."""
-    return None if mask is None else F._mask_tensor(mask, "MultiheadAttention", name, device)
+    return None if mask is None else F.check_mask(mask, "MultiheadAttention", name, device,
+                                                  true_means="masked out")
 
 
 def _to_additive(array, xp, dtype):
@@ -147,6 +148,8 @@ class MultiheadAttention(Module):
         k = split_heads(project_rows(key, w, b, e, 2 * e), self.num_heads, self.batch_first)
         v = split_heads(project_rows(value, w, b, 2 * e, 3 * e), self.num_heads, self.batch_first)
         dropout_p = self.dropout if self.training else 0.0
+        if mask is not None and mask.dtype == np.bool_:
+            mask = ~mask  # this layer's True = masked out; F.attention's True = may attend
         heads, weights = F.attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
         output = self.out_proj(merge_heads(heads, self.batch_first))
 

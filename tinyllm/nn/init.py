@@ -28,6 +28,7 @@ def _fill(tensor: Tensor, host_values: np.ndarray) -> Tensor:
     """Copy host values into ``tensor.data`` in place (one host-to-device transfer)."""
     values = np.asarray(host_values, dtype=tensor.dtype)
     tensor.data[...] = backend.to_device(values, tensor.device)
+    tensor.bump_version()
     return tensor
 
 
@@ -44,6 +45,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 def constant_(tensor: Tensor, value: float) -> Tensor:
     """Fill ``tensor`` with ``value``."""
     tensor.data[...] = value
+    tensor.bump_version()
     return tensor
 
 

@@ -325,6 +325,7 @@ class Module:
         for name, array in values.items():
             target = entries[name]
             target.data[...] = backend.to_device(array, target.device)  # copies, casting to the target's dtype
+            target.bump_version()
         return LoadResult(missing, unexpected)
 
     # ---------------------------------------------------------------- modes, devices, dtypes

@@ -112,11 +112,15 @@ class Optimizer:
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
     # ------------------------------------------------------------------ the training loop
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``p.grad = None``), ready for the next backward."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient, ready for the next backward: ``p.grad = None``,
+        or, with ``set_to_none=False``, zeros written into the existing gradient arrays."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad[...] = 0
 
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} has no step()")
@@ -294,6 +298,7 @@ class SGD(Optimizer):
                         update = buffer
                 # scratch 0 may hold grad, which is no longer needed
                 p.data -= xp.multiply(update, lr, out=self._scratch(p, 0))
+                p.bump_version()
 
 
 # ----------------------------------------------------------------------------- Adam, AdamW
@@ -398,6 +403,7 @@ class Adam(Optimizer):
             update *= step_size
             th -= update                                        # θ ← θ − lr·m̂/(√v̂+ε)
         backend.parallel_for(p.device, theta.size, kernel)
+        p.bump_version()
 
 
 class AdamW(Adam):

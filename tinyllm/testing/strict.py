@@ -260,4 +260,5 @@ def register():
         DEVICE_NAME, strict_xp, StrictArray,
         from_host=_from_host, to_host=_to_host, scatter_add=_scatter_add, erf=_erf,
         generator_factory=lambda seed: np.random.default_rng(seed),
+        storage=lambda a: backend.memory_owner(a._a),
     ))
