@@ -108,7 +108,7 @@ def test_cross_entropy_soft_targets(device, data, problem, smoothing):
     q = np.random.default_rng(0).random(lead + (c,))
     q /= q.sum(-1, keepdims=True)
     qt = tl.Tensor(q, device=device)
-    assert check(lambda z: F.cross_entropy(z, qt, label_smoothing=smoothing), logits)
+    assert check(lambda z: F.cross_entropy(z, qt, label_smoothing=smoothing, axis=-1), logits)
 
 
 @given(data=st.data(), problem=classification(), smoothing=st.sampled_from([0.0, 0.3]))

@@ -29,10 +29,28 @@ def test_detect_anomaly_names_op_shapes_and_user_line(device):
 
 
 def test_detect_anomaly_in_backward(device):
+    """NaN made by a backward: 0 · ∂√x/∂x at x = 0 is 0/0 (torch flags SqrtBackward here too)."""
     x = tl.Tensor(np.array([1.0, 0.0]), requires_grad=True, device=device)
-    with pytest.raises(tl.AnomalyError, match=r"Sqrt.backward produced Inf in the gradient of input 0"):
-        with tl.detect_anomaly(), np.errstate(divide="ignore"):
-            x.sqrt().sum().backward()
+    with pytest.raises(tl.AnomalyError, match=r"Sqrt.backward produced NaN in the gradient of input 0"):
+        with tl.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+            (x.sqrt() * 0.0).sum().backward()
+
+
+def test_detect_anomaly_lets_infinities_pass(device):
+    """As torch: ∞ is a value, not an anomaly (∂√x/∂x = ∞ at 0; the -inf of a mask)."""
+    x = tl.Tensor(np.array([1.0, 0.0]), requires_grad=True, device=device)
+    with tl.detect_anomaly(), np.errstate(divide="ignore"):
+        x.sqrt().sum().backward()
+    assert tl.backend.to_host(x.grad)[1] == np.inf
+
+
+def test_detect_anomaly_accepts_the_masked_softmax_idiom(device):
+    scores = tl.Tensor(np.random.default_rng(0).standard_normal((2, 4, 4)), requires_grad=True, device=device)
+    future = tl.Tensor(np.triu(np.ones((4, 4), bool), 1), device=device)
+    with tl.detect_anomaly():
+        p = F.softmax(F.masked_fill(scores, future, -np.inf), axis=-1)
+        (p * p).sum().backward()
+    assert np.isfinite(tl.backend.to_host(scores.grad)).all()
 
 
 def test_detect_anomaly_quiet_on_finite_graphs(device):

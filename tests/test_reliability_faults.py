@@ -467,7 +467,7 @@ def test_a_nan_weight_survives_a_checkpoint_faithfully_and_detect_anomaly_names_
         with tl.detect_anomaly():
             trainer.task.loss(trainer.model, batch)  # the step that meets the NaN
     message = str(info.value)
-    assert message.startswith("Linear produced NaN") and "already held NaN/Inf" in message
+    assert message.startswith("Linear produced NaN") and "already held NaN" in message
     assert "test_reliability_faults.py" in message
 
 

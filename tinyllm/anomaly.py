@@ -1,13 +1,18 @@
-"""Find the first op that makes a NaN or an Inf, forward or backward.
+"""Find the first op that makes a NaN, forward or backward.
 
     with tl.detect_anomaly():
         loss = model(x, y)[1]
         loss.backward()
 
 raises :class:`AnomalyError` at the first op whose output (forward) or whose input
-gradients (backward) contain NaN or Inf, naming the op, the shapes of its inputs, and the
-line of *your* code where that op was created. Checking every array costs time: use it
-to find a bug, not for every run.
+gradients (backward) contain NaN, naming the op, the shapes of its inputs, and the line of
+*your* code where that op was created. Checking every array costs time: use it to find a
+bug, not for every run.
+
+Infinities are not anomalies: ``masked_fill(scores, mask, -inf)`` before a softmax is the
+standard way to mask attention, and log 0 = −∞ is a correct answer. As torch's anomaly
+mode, this flags NaN (torch checks only the backward; the forward check here finds the op
+one step earlier, usually the one that turned ∞ into ∞ − ∞ or 0 · ∞).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class AnomalyError(FloatingPointError):
-    """An op produced NaN or Inf while :func:`detect_anomaly` was active."""
+    """An op produced NaN while :func:`detect_anomaly` was active."""
 
 
 def _user_frame():
@@ -49,26 +54,21 @@ def _describe(where):
     return f'{filename}:{lineno} in {name}: "{linecache.getline(filename, lineno).strip()}"'
 
 
-def _bad(array, xp):
-    """"NaN", "Inf" or None for a finite (or non-float) array."""
+def _has_nan(array, xp):
+    """True when a floating-point array holds a NaN (never for None or integer arrays)."""
     if array is None or not np.issubdtype(array.dtype, np.floating):
-        return None
-    finite = xp.isfinite(array)
-    if bool(finite.all()):
-        return None
-    return "NaN" if bool(xp.isnan(array).any()) else "Inf"
+        return False
+    return bool(xp.isnan(array).any())
 
 
 def _forward_hook(fn, arrays, call):
     fn.created_at = _user_frame()
     out = call()
-    kind = _bad(out, fn.xp)
-    if kind is not None:
+    if _has_nan(out, fn.xp):
         shapes = ", ".join(str(tuple(getattr(a, "shape", ()))) for a in arrays)
-        inputs_bad = [i for i, a in enumerate(arrays) if hasattr(a, "dtype") and _bad(a, fn.xp)]
-        note = (f"; input(s) {inputs_bad} already held NaN/Inf" if inputs_bad else
-                "; its inputs were all finite")
-        raise AnomalyError(f"{type(fn).__name__} produced {kind} in its forward output "
+        inputs_bad = [i for i, a in enumerate(arrays) if hasattr(a, "dtype") and _has_nan(a, fn.xp)]
+        note = (f"; input(s) {inputs_bad} already held NaN" if inputs_bad else "; none of its inputs held NaN")
+        raise AnomalyError(f"{type(fn).__name__} produced NaN in its forward output "
                            f"(input shapes {shapes}){note}. The op was called at {_describe(fn.created_at)}")
     return out
 
@@ -76,12 +76,11 @@ def _forward_hook(fn, arrays, call):
 def _backward_hook(fn, grad, call):
     grads = call()
     for i, g in enumerate(grads):
-        kind = _bad(g, fn.xp) if g is not None else None
-        if kind is not None:
-            incoming = "finite" if _bad(grad, fn.xp) is None else "already non-finite"
+        if g is not None and _has_nan(g, fn.xp):
+            incoming = "already held NaN" if _has_nan(grad, fn.xp) else "held no NaN"
             raise AnomalyError(
-                f"{type(fn).__name__}.backward produced {kind} in the gradient of input {i} "
-                f"(shape {tuple(g.shape)}; the incoming gradient of shape {tuple(grad.shape)} was "
+                f"{type(fn).__name__}.backward produced NaN in the gradient of input {i} "
+                f"(shape {tuple(g.shape)}; the incoming gradient of shape {tuple(grad.shape)} "
                 f"{incoming}). The op was created at "
                 f"{_describe(fn.created_at) if hasattr(fn, 'created_at') else '<before detect_anomaly>'}")
     return grads
@@ -89,7 +88,7 @@ def _backward_hook(fn, grad, call):
 
 @contextlib.contextmanager
 def detect_anomaly():
-    """Raise :class:`AnomalyError` at the first NaN/Inf produced inside the block."""
+    """Raise :class:`AnomalyError` at the first NaN produced inside the block (forward or backward)."""
     forward_hooks.append(_forward_hook)
     backward_hooks.append(_backward_hook)
     try:

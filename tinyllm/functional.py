@@ -11,6 +11,7 @@ Notation: ``y`` the output, ``g = ∂L/∂y`` the incoming gradient.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -19,9 +20,9 @@ from .ops import Where, _shape
 from .tensor import Function, Tensor, unbroadcast
 
 __all__ = [
-    "relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp", "cross_entropy",
-    "mse_loss", "layer_norm", "embedding", "dropout", "masked_fill", "linear",
-    "scaled_dot_product_attention", "attention",
+    "relu", "sigmoid", "logsigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp", "cross_entropy",
+    "binary_cross_entropy_with_logits", "mse_loss", "layer_norm", "embedding", "dropout", "masked_fill",
+    "linear", "scaled_dot_product_attention", "attention", "check_mask",
 ]
 
 
@@ -38,11 +39,18 @@ def _float_tensor(x, name="input"):
     return x
 
 
-def _nonempty_axis(x, axis, what):
-    """Refuse normalising over an axis with nothing on it (max of nothing, 0/0)."""
-    if x.ndim == 0 or x.shape[axis] == 0:
-        raise ValueError(f"{what}: needs at least one element along axis {axis}, got shape {x.shape}")
-    return x
+def _valid_axis(x, axis, what):
+    """``axis`` normalised to [0, ndim) (a 0-d tensor takes axis 0 or −1, as torch's dim)."""
+    ndim = max(x.ndim, 1)
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"{what}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
+    return int(axis) % ndim
+
+
+def _on_a_vector(fn, x, *args, **kwargs):
+    """``fn`` applied to a 0-d tensor seen as a vector of one element (the row kernels and
+    ``out=`` writes need at least one axis), the result given back its 0-d shape."""
+    return fn(x.reshape(1), *args, **kwargs).reshape(())
 
 
 # ----------------------------------------------------------------------------- activations
@@ -64,15 +72,20 @@ def relu(x):
     return ReLU.apply(_float_tensor(x))
 
 
-class Sigmoid(Function):
-    """y = σ(x) = 1 / (1 + e⁻ˣ);  ∂L/∂x = g · y (1 − y).
+def _sigmoid(xp, x):
+    """σ(x) without overflow or cancellation: with z = e^{−|x|} ∈ (0, 1],
+    σ(x) = 1 / (1 + z) for x ≥ 0 and z / (1 + z) for x < 0 (exact to the last bits at
+    x = −15 in float32, where ½ (1 + tanh(x/2)) loses 2.6 %, and non-zero down to the
+    smallest float instead of 0 from x = −17)."""
+    z = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1, z) / (1 + z)
 
-    Computed as ½ (1 + tanh(x/2)), which never overflows."""
+
+class Sigmoid(Function):
+    """y = σ(x) = 1 / (1 + e⁻ˣ);  ∂L/∂x = g · y (1 − y)."""
 
     def forward(self, x):
-        y = self.xp.tanh(x * 0.5)
-        y += 1
-        y *= 0.5
+        y = _sigmoid(self.xp, x)
         self.save(y)
         return y
 
@@ -84,6 +97,27 @@ class Sigmoid(Function):
 def sigmoid(x):
     """The logistic function 1 / (1 + e⁻ˣ), elementwise."""
     return Sigmoid.apply(_float_tensor(x))
+
+
+class LogSigmoid(Function):
+    """y = log σ(x) = min(x, 0) − log(1 + e^{−|x|});  ∂L/∂x = g · (1 − σ(x)) = g · σ(−x).
+
+    Both forms stay exact where the naive log(1 / (1 + e⁻ˣ)) fails: e⁻ˣ overflows for
+    x < −709 (float64), and σ(x) rounds to 0 (log 0 = −∞) long before."""
+
+    def forward(self, x):
+        xp = self.xp
+        self.save(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):
+        (x,) = self.saved
+        return (g * _sigmoid(self.xp, -x),)
+
+
+def logsigmoid(x):
+    """log σ(x), elementwise and without overflow (``torch.nn.functional.logsigmoid``)."""
+    return LogSigmoid.apply(_float_tensor(x))
 
 
 def tanh(x):
@@ -183,7 +217,9 @@ def gelu(x, approximate="none"):
     """GELU activation; ``approximate="tanh"`` gives GPT-2's tanh form."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(_float_tensor(x), approximate=approximate)
+    if _float_tensor(x).ndim == 0:
+        return _on_a_vector(gelu, x, approximate)
+    return GELU.apply(x, approximate=approximate)
 
 
 # ----------------------------------------------------------------------------- softmax family
@@ -193,6 +229,9 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         xp = self.xp
+        if x.size == 0:  # nothing to normalise (an empty axis, or no rows)
+            self.save(x, axis)
+            return x.copy()
         # the same row kernel attention uses, on a copy with the softmax axis last
         y = _softmax_last_axis_(self.device, xp.moveaxis(x, axis, -1).copy())
         y = xp.moveaxis(y, -1, axis)
@@ -207,8 +246,11 @@ class Softmax(Function):
 
 
 def softmax(x, axis=-1):
-    """softmax(x)_i = exp(x_i) / Σ_j exp(x_j) along ``axis``."""
-    return Softmax.apply(_nonempty_axis(_float_tensor(x), axis, "softmax"), axis=axis)
+    """softmax(x)_i = exp(x_i) / Σ_j exp(x_j) along ``axis`` (a 0-d tensor gives 1)."""
+    axis = _valid_axis(_float_tensor(x), axis, "softmax")
+    if x.ndim == 0:
+        return _on_a_vector(softmax, x, 0)
+    return Softmax.apply(x, axis=axis)
 
 
 class LogSoftmax(Function):
@@ -219,6 +261,9 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis=-1):
         xp = self.xp
+        if x.size == 0:
+            self.save(x, axis)
+            return x.copy()
         moved = xp.moveaxis(x, axis, -1)
         lse = xp.empty(moved.shape[:-1] + (1,), dtype=x.dtype)
         p = _softmax_last_axis_(self.device, moved.copy(), lse_out=lse.reshape(-1, 1))
@@ -231,8 +276,11 @@ class LogSoftmax(Function):
 
 
 def log_softmax(x, axis=-1):
-    """log(softmax(x)) computed stably: x − logsumexp(x)."""
-    return LogSoftmax.apply(_nonempty_axis(_float_tensor(x), axis, "log_softmax"), axis=axis)
+    """log(softmax(x)) computed stably: x − logsumexp(x) (a 0-d tensor gives 0)."""
+    axis = _valid_axis(_float_tensor(x), axis, "log_softmax")
+    if x.ndim == 0:
+        return _on_a_vector(log_softmax, x, 0)
+    return LogSoftmax.apply(x, axis=axis)
 
 
 class LogSumExp(Function):
@@ -244,6 +292,10 @@ class LogSumExp(Function):
 
     def forward(self, x, axis=-1, keepdims=False):
         xp = self.xp
+        if x.shape[axis] == 0:  # log Σ of nothing = log 0 = −∞, as torch
+            y = xp.full(x.shape[:axis] + (1,) + x.shape[axis + 1:], -np.inf, dtype=x.dtype)
+            self.save(x, y, y, axis, keepdims)
+            return y if keepdims else y.squeeze(axis)
         m = x.max(axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)  # rows of -inf: no inf - inf
         s = xp.exp(x - m).sum(axis=axis, keepdims=True)
@@ -259,8 +311,12 @@ class LogSumExp(Function):
 
 
 def logsumexp(x, axis=-1, keepdims=False):
-    """log Σ exp(x) along ``axis``, without overflow."""
-    return LogSumExp.apply(_nonempty_axis(_float_tensor(x), axis, "logsumexp"), axis=axis, keepdims=keepdims)
+    """log Σ exp(x) along ``axis``, without overflow (−∞ over an empty axis; a 0-d tensor
+    gives itself)."""
+    axis = _valid_axis(_float_tensor(x), axis, "logsumexp")
+    if x.ndim == 0:
+        return _on_a_vector(logsumexp, x, 0, keepdims=True)
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -303,14 +359,18 @@ class CrossEntropy(Function):
         if reduction == "none":
             return losses
         total = losses.sum(dtype=_sum_dtype(z.dtype))  # float16 sums overflow past 65504
-        return (total / count if reduction == "mean" else total).astype(z.dtype)
+        if reduction == "mean":
+            with np.errstate(invalid="ignore"):  # every target ignored: 0/0 = nan, as torch (no warning)
+                total = total / count
+        return total.astype(z.dtype)
 
     def backward(self, g):
         p, q, valid, count, eps, reduction = self.saved
         xp = self.xp
         n, c = p.shape
-        # ∂L/∂loss_n, one number per row (0 on ignored rows), applied with p in one pass
-        scale = g if reduction == "none" else (g / count if reduction == "mean" else g)
+        # ∂L/∂loss_n, one number per row (0 on ignored rows), applied with p in one pass; when
+        # every target is ignored the mean is 0/0 = nan, but no row has a gradient: all 0, as torch
+        scale = g / xp.maximum(count, 1) if reduction == "mean" else g
         if valid is None:  # soft targets
             row = xp.broadcast_to(scale, (n,)).astype(p.dtype)[:, None]
             grad = p * (q.sum(axis=1, keepdims=True) * row)
@@ -324,13 +384,17 @@ class CrossEntropy(Function):
         return grad, None
 
 
-def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean", axis=None):
     """Cross-entropy between ``logits`` (..., C) and ``targets``: class indices (...) or
     class probabilities of the same shape as ``logits``.
 
-    ``ignore_index``: targets equal to it add nothing (and are not counted in the mean).
+    ``ignore_index``: targets equal to it add nothing (and are not counted in the mean; if
+    every target is ignored, "mean" gives nan and every gradient is 0, as torch).
     ``label_smoothing`` ε ∈ [0, 1]: mixes the target with the uniform distribution.
     ``reduction``: "mean" (over counted targets), "sum" or "none" (shape of ``targets``).
+    ``axis``: the class axis, last by default (a language model's (B, T, V) logits). torch's
+    ``cross_entropy`` puts it at 1, (N, C, T); pass ``axis=1`` for that layout. When the
+    default meets logits (N, X, X), where both readings fit, a warning asks to say which.
     """
     _float_tensor(logits, "logits")
     if reduction not in ("mean", "sum", "none"):
@@ -339,7 +403,13 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if logits.ndim < 1:
         raise ValueError("cross_entropy: logits need a class axis (shape (..., C))")
-    c = logits.shape[-1]
+    if axis is None:
+        if logits.ndim >= 3 and logits.shape[1] == logits.shape[-1]:
+            warnings.warn(f"cross_entropy: logits of shape {logits.shape} read with the class axis last "
+                          f"(tinyllm's default); torch's layout (N, C, T) has it at axis 1. Pass axis=-1 or "
+                          f"axis=1 to say which (and silence this warning).", stacklevel=2)
+        axis = -1
+    axis = _valid_axis(logits, axis, "cross_entropy")
     if not isinstance(targets, Tensor):
         if logits.device != "cpu":
             raise TypeError(f"cross_entropy: targets are a {type(targets).__name__} but the logits are "
@@ -348,6 +418,12 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
     if targets.device != logits.device:
         raise RuntimeError(f"cross_entropy: logits on {logits.device!r} but targets on {targets.device!r}")
     soft = np.issubdtype(targets.dtype, np.floating)
+    if axis != logits.ndim - 1:  # bring the class axis last: (N, C, T) → (N, T, C)
+        order = [i for i in range(logits.ndim) if i != axis] + [axis]
+        logits = logits.transpose(order)
+        if soft and targets.ndim == logits.ndim:
+            targets = targets.transpose(order)
+    c = logits.shape[-1]
     if soft:
         if targets.shape != logits.shape:
             raise ValueError(f"cross_entropy: probability targets must have the logits' shape "
@@ -358,8 +434,9 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
             raise TypeError(f"cross_entropy: targets must be integer class indices or float "
                             f"probabilities, got dtype {targets.dtype}")
         if targets.shape != logits.shape[:-1]:
-            raise ValueError(f"cross_entropy: logits of shape {logits.shape} (..., C) need targets of "
-                             f"shape {logits.shape[:-1]}, got {targets.shape}")
+            raise ValueError(f"cross_entropy: logits of shape {logits.shape} (..., C), classes on the last "
+                             f"axis, need targets of shape {logits.shape[:-1]}, got {targets.shape}"
+                             + (" (for torch's layout (N, C, ...) pass axis=1)" if logits.ndim >= 2 else ""))
         t = targets.data.reshape(-1)
         bad = (t != ignore_index) & ((t < 0) | (t >= c))
         if bool(bad.any()):
@@ -392,6 +469,35 @@ def mse_loss(input, target, reduction="mean"):
     if reduction == "none":
         return sq
     raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    r"""Binary cross-entropy on logits x and targets t ∈ [0, 1], as torch's function:
+
+        ℓ = −w · [p_w · t · log σ(x) + (1 − t) · log(1 − σ(x))]
+          = w · [(1 − t) · x − (1 + (p_w − 1) · t) · log σ(x)]
+
+    (using log(1 − σ(x)) = log σ(x) − x). Written with :func:`logsigmoid`, it never takes the
+    log of a rounded 0, so it stays finite for logits of any size; ∂ℓ/∂x = w · (σ(x) (1 +
+    (p_w − 1) t) − p_w t) comes out of the primitives' backward (σ(x) − t when p_w = 1).
+    ``weight`` w and ``pos_weight`` p_w broadcast against the input; ``reduction`` "mean",
+    "sum" or "none". Every input, the target included, gets its gradient."""
+    _float_tensor(input, "input")
+    target = target if isinstance(target, Tensor) else Tensor(target, device=input.device, dtype=input.dtype)
+    _float_tensor(target, "target")
+    if target.shape != input.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: target of shape {target.shape} must have the "
+                         f"input's shape {input.shape}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
+    loss = (1.0 - target) * input - log_weight * logsigmoid(input)
+    if weight is not None:
+        loss = loss * weight
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
 
 
 # ----------------------------------------------------------------------------- layers
@@ -449,7 +555,12 @@ class LayerNorm(Function):
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise ``x`` (..., D) over its last axis, then scale by ``weight`` (D,) and
     shift by ``bias`` (D,) when given."""
-    _nonempty_axis(_float_tensor(x), -1, "layer_norm")
+    _float_tensor(x)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"layer_norm: needs at least one feature in the last axis, got shape {x.shape}")
+    if not eps > 0:
+        raise ValueError(f"layer_norm: eps must be > 0 (it keeps √(σ² + ε) away from 0 on constant rows), "
+                         f"got {eps!r}")
     d = x.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != (d,):
@@ -467,7 +578,7 @@ class Linear(Function):
     ∂L/∂x = g W,   ∂L/∂W = gᵀ x (over all rows),   ∂L/∂b = Σ_rows g."""
 
     def forward(self, x, weight, bias=None):
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # (rows, in); reshape(-1, 0) is ambiguous
         y = x2 @ weight.T
         if bias is not None:
             y += bias

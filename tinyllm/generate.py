@@ -58,8 +58,11 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None)
     # shift before scaling: (z − max z)/τ ≤ 0 cannot overflow, however small τ is
     logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
-        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]  # the k-th largest, O(V)
-        logits = np.where(logits < kth, -np.inf, logits)
+        # exactly k candidates (as torch.topk), even when several logits tie with the k-th
+        top = np.argpartition(-logits, top_k - 1, axis=-1, kind="introselect")[:, :top_k]  # O(V)
+        kept = np.full_like(logits, -np.inf)
+        np.put_along_axis(kept, top, np.take_along_axis(logits, top, axis=-1), axis=-1)
+        logits = kept
     probs = np.exp(logits)  # the largest logit is 0 (shifted above; top-k keeps it)
     probs /= probs.sum(axis=-1, keepdims=True)
     if top_p is not None and top_p < 1.0:

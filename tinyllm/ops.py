@@ -120,7 +120,7 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = xᵖ for a constant p;  ∂L/∂x = g · p · xᵖ⁻¹."""
+    """y = xᵖ for a constant p;  ∂L/∂x = g · p · xᵖ⁻¹ (0 for p = 0, also at x = 0, as torch)."""
 
     def forward(self, x, exponent):
         if isinstance(exponent, Tensor):  # pragma: no cover - routed to PowTensor
@@ -130,11 +130,16 @@ class Pow(Function):
 
     def backward(self, g):
         x, p = self.saved
+        if p == 0:  # y = 1 everywhere; p · x⁻¹ would be 0 · ∞ = nan at x = 0
+            return (self.xp.zeros_like(g),)
         return (g * (p * _power(self.xp, x, p - 1)),)
 
 
 class PowTensor(Function):
-    """y = aᵇ with both sides tensors;  ∂L/∂a = g · b · aᵇ⁻¹,  ∂L/∂b = g · y · ln a."""
+    """y = aᵇ with both sides tensors;  ∂L/∂a = g · b · aᵇ⁻¹,  ∂L/∂b = g · y · ln a.
+
+    As torch: ∂L/∂a = 0 where b = 0 (y = 1 whatever a is); ∂L/∂b = 0 where a = 0 and
+    b ≥ 0 (y = 0ᵇ is flat there), and nan where a < 0 (ln a is not real)."""
 
     def forward(self, a, b):
         y = self.xp.power(a, b)
@@ -144,10 +149,14 @@ class PowTensor(Function):
     def backward(self, g):
         a, b, y = self.saved
         xp = self.xp
-        ga = g * b * xp.power(a, b - 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gb = g * y * xp.log(xp.where(a > 0, a, 1))  # ln a is only defined for a > 0
-        return unbroadcast(ga, _shape(a)), unbroadcast(gb, _shape(b))
+        need_a, need_b = self.needs_grad
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0⁻¹, ln 0 and ln(−1): inf and nan, as torch
+            if need_a:
+                ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, b - 1)), _shape(a))
+            if need_b:
+                gb = unbroadcast(xp.where((a == 0) & (b >= 0), 0, g * y * xp.log(a)), _shape(b))
+        return ga, gb
 
 
 class Abs(Function):
@@ -274,19 +283,24 @@ class Mean(Function):
 
 
 class Var(Function):
-    """y = Σ (x − μ)² / (N − ddof);  ∂L/∂x = g · 2 (x − μ) / (N − ddof)."""
+    """y = Σ (x − μ)² / (N − ddof);  ∂L/∂x = g · 2 (x − μ) / (N − ddof).
+
+    With N − ddof ≤ 0 (one value and ddof = 1, say) the divisor is 0, as torch: the result
+    is nan (0/0) or inf, and so are the gradients."""
 
     def forward(self, x, axis=None, ddof=0, keepdims=False):
         mu = x.mean(axis=axis, keepdims=True)
         centered = x - mu
-        n = _count(x.shape, axis)
-        self.save(centered, axis, keepdims, n - ddof)
-        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (n - ddof)
+        dof = x.dtype.type(max(_count(x.shape, axis) - ddof, 0))  # an array scalar: x/0 is inf or nan
+        self.save(centered, axis, keepdims, dof)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (centered * centered).sum(axis=axis, keepdims=keepdims) / dof
 
     def backward(self, g):
         centered, axis, keepdims, dof = self.saved
         g = _expand(g, centered.shape, axis, keepdims)
-        return (g * centered * (2.0 / dof),)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * centered * (2 / dof),)
 
 
 class Max(Function):

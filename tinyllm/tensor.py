@@ -367,6 +367,12 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self):
+        """The sub-tensors along the first axis (``self[0]``, ``self[1]``, …), as torch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     def requires_grad_(self, requires_grad=True):
         """Mark this tensor as a leaf whose gradient ``backward`` should compute."""
         if requires_grad and not np.issubdtype(self.dtype, np.floating):
@@ -448,10 +454,14 @@ class Tensor:
         return self.to("cuda")
 
     def astype(self, dtype):
-        """A copy with another dtype; gradients flow back cast to this tensor's dtype."""
-        if np.dtype(dtype) == self.dtype:
+        """A copy with another dtype; gradients flow back cast to this tensor's dtype. An
+        integer or boolean result is outside the graph (it cannot carry a gradient), as torch."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
             return self
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+        if not np.issubdtype(dtype, np.floating):
+            return Tensor._wrap(self.data.astype(dtype), self._device)
+        return ops.Cast.apply(self, dtype=dtype)
 
     def float(self):
         return self.astype(np.float32)
@@ -508,41 +518,45 @@ class Tensor:
                                    f"the tensor is on {self.device!r}")
             if tuple(grad.shape) != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, expected {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)
+            grad = grad.astype(self.dtype, copy=True)  # a leaf's .grad must never alias the caller's array
         _run_backward(self, grad, retain_graph)
 
     # ---------------------------------------------------------------- operators
+    # Arithmetic promotes as torch, not as NumPy: an integer tensor meeting a Python float or a
+    # float tensor becomes float (the default float32, or that tensor's dtype), never float64;
+    # true division of integers gives float32.
     def __add__(self, other):
-        return ops.Add.apply(self, other)
+        return ops.Add.apply(*_promote(self, other))
 
     def __radd__(self, other):
-        return ops.Add.apply(other, self)
+        return ops.Add.apply(*_promote(other, self))
 
     def __sub__(self, other):
-        return ops.Sub.apply(self, other)
+        return ops.Sub.apply(*_promote(self, other))
 
     def __rsub__(self, other):
-        return ops.Sub.apply(other, self)
+        return ops.Sub.apply(*_promote(other, self))
 
     def __mul__(self, other):
-        return ops.Mul.apply(self, other)
+        return ops.Mul.apply(*_promote(self, other))
 
     def __rmul__(self, other):
-        return ops.Mul.apply(other, self)
+        return ops.Mul.apply(*_promote(other, self))
 
     def __truediv__(self, other):
-        return ops.Div.apply(self, other)
+        return ops.Div.apply(*_promote(self, other, true_division=True))
 
     def __rtruediv__(self, other):
-        return ops.Div.apply(other, self)
+        return ops.Div.apply(*_promote(other, self, true_division=True))
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return ops.PowTensor.apply(self, exponent)
-        return ops.Pow.apply(self, exponent=exponent)
+            return ops.PowTensor.apply(*_promote(self, exponent))
+        base, exponent = _promote(self, exponent)
+        return ops.Pow.apply(base, exponent=exponent)
 
     def __rpow__(self, base):
-        return ops.PowTensor.apply(base, self)
+        return ops.PowTensor.apply(*_promote(base, self))
 
     def __matmul__(self, other):
         return ops.MatMul.apply(self, other)
@@ -695,6 +709,26 @@ class Tensor:
 
     def clip(self, a_min=None, a_max=None):
         return ops.Clip.apply(self, a_min=a_min, a_max=a_max)
+
+
+def _is_float(x):
+    return x.dtype.kind == "f" if isinstance(x, Tensor) else isinstance(x, float)
+
+
+def _promote(a, b, true_division=False):
+    """(a, b) with an integer or boolean tensor cast to float where torch would make the
+    result float: when the other side is floating (a Python float: float32; a float tensor:
+    its dtype), or for true division. Floating tensors and int-with-int pass unchanged (the
+    common case: two attribute reads)."""
+    a_int = isinstance(a, Tensor) and a.data.dtype.kind in "biu"
+    b_int = isinstance(b, Tensor) and b.data.dtype.kind in "biu"
+    if not (a_int or b_int):
+        return a, b
+    if a_int and (_is_float(b) or true_division):
+        a = a.astype(b.dtype if isinstance(b, Tensor) and b.dtype.kind == "f" else np.float32)
+    if b_int and (_is_float(a) or true_division):
+        b = b.astype(a.dtype if isinstance(a, Tensor) and a.dtype.kind == "f" else np.float32)
+    return a, b
 
 
 def _norm_axis(axis, ndim):

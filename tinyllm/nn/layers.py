@@ -141,6 +141,9 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         for n in self.normalized_shape:
             _check_positive(n, "normalized_shape", "LayerNorm")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or not eps > 0:
+            raise ValueError(f"LayerNorm: eps must be a number > 0 (it keeps √(σ² + ε) away from 0 on "
+                             f"constant rows; torch accepts 0 and gives nan there), got {eps!r}")
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         if elementwise_affine:

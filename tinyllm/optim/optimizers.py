@@ -477,7 +477,9 @@ def clip_grad_norm_(params, max_norm: float) -> float:
 
     Returns the norm before clipping, as a Python float (one device-to-host sync). As in
     torch, a non-finite norm makes the factor NaN or 0, which spreads to the gradients.
-    Gradients are replaced (``p.grad = p.grad * coef``), never changed in place.
+    Gradients are replaced (``p.grad = p.grad * coef``, keeping their dtype), never changed in
+    place. Half-precision gradients are squared and summed in float32, as torch does: in
+    float16, 300² already overflows to inf.
     """
     params = [params] if isinstance(params, Tensor) else list(params)
     if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm >= 0:
@@ -491,6 +493,8 @@ def clip_grad_norm_(params, max_norm: float) -> float:
     squares = 0.0
     for p in grads:
         flat = p.grad.reshape(-1)
+        if flat.dtype.itemsize < 4:
+            flat = flat.astype(np.float32)
         squares = squares + p.xp.vdot(flat, flat)  # Σ g², on the device, no temporary
     total_norm = math.sqrt(float(squares))
     coef = max_norm / (total_norm + 1e-6)
