@@ -47,7 +47,8 @@ def test_training_memory_estimate_and_measurement():
     measured = measure_training_memory(model, lambda: lm_loss(model, x, y), AdamW(model.parameters()))
     assert measured["parameters"] == p and measured["gradients"] == p
     assert 2 * p <= measured["optimizer_state"] <= 3 * p  # m and v, plus a scratch buffer
-    assert measured["activations"] == pytest.approx(estimate["activations"], rel=0.1)
+    # activations plus the graph's Python objects (~10 % of this tiny model), as above
+    assert estimate["activations"] <= measured["activations"] <= 1.15 * estimate["activations"]
     assert measured["peak"] >= measured["activations"]
     sgd = measure_training_memory(model, lambda: lm_loss(model, x, y), SGD(model.parameters(), lr=0.1))
     assert sgd["optimizer_state"] < measured["optimizer_state"]

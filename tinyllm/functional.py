@@ -55,7 +55,7 @@ def _on_a_vector(fn, x, *args, **kwargs):
 
 # ----------------------------------------------------------------------------- activations
 class ReLU(Function):
-    """y = max(x, 0);  ∂L/∂x = g · [x > 0]."""
+    """y = max(x, 0);  ∂L/∂x = g · [x > 0] (g passes where x is NaN, as torch)."""
 
     def forward(self, x):
         y = self.xp.maximum(x, 0)
@@ -64,7 +64,7 @@ class ReLU(Function):
 
     def backward(self, g):
         (y,) = self.saved
-        return (g * (y > 0),)
+        return (self.xp.where(y <= 0, 0, g),)
 
 
 def relu(x):
@@ -99,16 +99,18 @@ def sigmoid(x):
     return Sigmoid.apply(_float_tensor(x))
 
 
-class LogSigmoid(Function):
-    """y = log σ(x) = min(x, 0) − log(1 + e^{−|x|});  ∂L/∂x = g · (1 − σ(x)) = g · σ(−x).
+def _logsigmoid(xp, x):
+    """log σ(x) = min(x, 0) − log(1 + e^{−|x|}), exact where log(1 / (1 + e⁻ˣ)) fails: e⁻ˣ
+    overflows for x < −709 (float64), and σ(x) rounds to 0 (log 0 = −∞) long before."""
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
 
-    Both forms stay exact where the naive log(1 / (1 + e⁻ˣ)) fails: e⁻ˣ overflows for
-    x < −709 (float64), and σ(x) rounds to 0 (log 0 = −∞) long before."""
+
+class LogSigmoid(Function):
+    """y = log σ(x) = min(x, 0) − log(1 + e^{−|x|});  ∂L/∂x = g · (1 − σ(x)) = g · σ(−x)."""
 
     def forward(self, x):
-        xp = self.xp
         self.save(x)
-        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+        return _logsigmoid(self.xp, x)
 
     def backward(self, g):
         (x,) = self.saved
@@ -254,10 +256,12 @@ def softmax(x, axis=-1):
 
 
 class LogSoftmax(Function):
-    r"""y = x − logΣexp(x) along an axis;  ∂L/∂x = g − softmax(x) · Σ_j g_j.
+    r"""y = x − logΣexp(x) = (x − m) − log Σ_j e^{x_j − m} along an axis (m = max x);
+    ∂L/∂x = g − softmax(x) · Σ_j g_j.
 
-    One pass of the softmax row kernel gives both softmax(x) (kept for the backward) and
-    each row's logΣexp (for y)."""
+    One pass of the softmax row kernel gives softmax(x) (kept for the backward), m and the
+    log-sum. Subtracting m first keeps x − m exact: x − (m + log s) would round the log-sum
+    away when |x| is huge (1e300 − (1e300 + log 2) = 0, not −log 2)."""
 
     def forward(self, x, axis=-1):
         xp = self.xp
@@ -265,10 +269,12 @@ class LogSoftmax(Function):
             self.save(x, axis)
             return x.copy()
         moved = xp.moveaxis(x, axis, -1)
-        lse = xp.empty(moved.shape[:-1] + (1,), dtype=x.dtype)
-        p = _softmax_last_axis_(self.device, moved.copy(), lse_out=lse.reshape(-1, 1))
+        m = xp.empty(moved.shape[:-1] + (1,), dtype=x.dtype)
+        log_sum = xp.empty_like(m)
+        p = _softmax_last_axis_(self.device, moved.copy(), max_out=m.reshape(-1, 1),
+                                log_sum_out=log_sum.reshape(-1, 1))
         self.save(xp.moveaxis(p, -1, axis), axis)
-        return x - xp.moveaxis(lse, -1, axis)
+        return xp.moveaxis((moved - m) - log_sum, -1, axis)
 
     def backward(self, g):
         p, axis = self.saved
@@ -339,19 +345,20 @@ class CrossEntropy(Function):
     def forward(self, z, t, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
         xp = self.xp
         n, c = z.shape
-        lse = xp.empty((n, 1), dtype=z.dtype)  # log Σ_c e^{z_c}, per row
-        p = _softmax_last_axis_(self.device, z.copy(), lse_out=lse)
+        m = xp.empty((n, 1), dtype=z.dtype)  # max_c z_c, per row
+        log_sum = xp.empty_like(m)           # log Σ_c e^{z_c − m}: log p = (z − m) − log_sum
+        p = _softmax_last_axis_(self.device, z.copy(), max_out=m, log_sum_out=log_sum)
         if t.ndim == 2:  # soft targets (class probabilities)
             q = t if label_smoothing == 0 else t * (1 - label_smoothing) + label_smoothing / c
-            losses = -(q * (z - lse)).sum(axis=1)
+            losses = -(q * ((z - m) - log_sum)).sum(axis=1)
             valid, count = None, n
         else:
             valid = t != ignore_index
             safe_t = xp.where(valid, t, 0)
-            lse = lse[:, 0]
-            losses = lse - xp.take_along_axis(z, safe_t[:, None], axis=1)[:, 0]  # −log p_{n,t_n}
-            if label_smoothing:
-                losses = losses * (1 - label_smoothing) - (z.mean(axis=1) - lse) * label_smoothing
+            m, log_sum = m[:, 0], log_sum[:, 0]
+            losses = (m - xp.take_along_axis(z, safe_t[:, None], axis=1)[:, 0]) + log_sum  # −log p_{n,t_n}
+            if label_smoothing:  # −mean_c log p_{n,c} = (m − mean_c z_c) + log_sum
+                losses = losses * (1 - label_smoothing) + ((m - z.mean(axis=1)) + log_sum) * label_smoothing
             losses = xp.where(valid, losses, 0)
             count = valid.sum(dtype=_sum_dtype(z.dtype))  # not int64: that would promote to float64
             q = safe_t
@@ -471,17 +478,56 @@ def mse_loss(input, target, reduction="mean"):
     raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
-    r"""Binary cross-entropy on logits x and targets t ∈ [0, 1], as torch's function:
+class BinaryCrossEntropyWithLogits(Function):
+    r"""Binary cross-entropy on logits x and targets t ∈ [0, 1], fused, as torch's:
 
         ℓ = −w · [p_w · t · log σ(x) + (1 − t) · log(1 − σ(x))]
-          = w · [(1 − t) · x − (1 + (p_w − 1) · t) · log σ(x)]
+          = w · [(1 − t) · x − l · log σ(x)],   l = 1 + (p_w − 1) · t
 
-    (using log(1 − σ(x)) = log σ(x) − x). Written with :func:`logsigmoid`, it never takes the
-    log of a rounded 0, so it stays finite for logits of any size; ∂ℓ/∂x = w · (σ(x) (1 +
-    (p_w − 1) t) − p_w t) comes out of the primitives' backward (σ(x) − t when p_w = 1).
-    ``weight`` w and ``pos_weight`` p_w broadcast against the input; ``reduction`` "mean",
-    "sum" or "none". Every input, the target included, gets its gradient."""
+    (using log(1 − σ(x)) = log σ(x) − x, and the exact log σ of :func:`logsigmoid`: no log
+    of a rounded 0 for logits of any size). With g = ∂L/∂ℓ:
+
+        ∂L/∂x = g · w · (l · σ(x) − p_w · t)          (= g · w · (σ(x) − t) when p_w = 1)
+        ∂L/∂t = g · w · (log σ(−x) − p_w · log σ(x))  (= −g · w · x when p_w = 1)
+
+    σ(x) − t is computed as written, not as (1 − t) − σ(−x): at x = −40, t = 0 the first
+    keeps the 4e-18, the second rounds it to 0. The weights w, p_w are constants."""
+
+    def forward(self, x, t, weight=None, pos_weight=None, reduction="mean"):
+        xp = self.xp
+        log_weight = 1 if pos_weight is None else (pos_weight - 1) * t + 1
+        loss = (1 - t) * x - log_weight * _logsigmoid(xp, x)
+        if weight is not None:
+            loss = loss * weight
+        self.save(x, t, weight, pos_weight, reduction)
+        if reduction == "none":
+            return loss
+        return loss.mean() if reduction == "mean" else loss.sum()
+
+    def backward(self, g):
+        x, t, weight, pos_weight, reduction = self.saved
+        xp = self.xp
+        if reduction == "mean":
+            g = g / x.size
+        if weight is not None:
+            g = g * weight
+        need_x, need_t = self.needs_grad
+        gx = gt = None
+        if need_x:
+            s = _sigmoid(xp, x)
+            gx = g * (s - t if pos_weight is None else ((pos_weight - 1) * t + 1) * s - pos_weight * t)
+        if need_t:
+            gt = g * (-x if pos_weight is None else _logsigmoid(xp, -x) - pos_weight * _logsigmoid(xp, x))
+        return (None if gx is None else xp.broadcast_to(gx, x.shape),
+                None if gt is None else xp.broadcast_to(gt, t.shape))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Binary cross-entropy between logits ``input`` and probabilities ``target`` (same
+    shape), as ``torch.nn.functional.binary_cross_entropy_with_logits``: ``weight``
+    (broadcasts to the input) scales each element, ``pos_weight`` (broadcasts, usually one
+    per class on the last axis) weighs the positive term; ``reduction`` "mean", "sum" or
+    "none". Gradients flow to the input and the target; the weights are constants."""
     _float_tensor(input, "input")
     target = target if isinstance(target, Tensor) else Tensor(target, device=input.device, dtype=input.dtype)
     _float_tensor(target, "target")
@@ -491,13 +537,26 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', "
                          f"got {reduction!r}")
-    log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
-    loss = (1.0 - target) * input - log_weight * logsigmoid(input)
-    if weight is not None:
-        loss = loss * weight
-    if reduction == "mean":
-        return loss.mean()
-    return loss.sum() if reduction == "sum" else loss
+    constants = {}
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is None:
+            continue
+        value = value if isinstance(value, Tensor) else Tensor(value, device=input.device, dtype=input.dtype)
+        if value.requires_grad:
+            raise ValueError(f"binary_cross_entropy_with_logits: {name} is a constant (as in torch); pass "
+                             f"{name}.detach() if it comes out of a graph")
+        if value.device != input.device:
+            raise RuntimeError(f"binary_cross_entropy_with_logits: {name} on {value.device!r} but the input "
+                               f"on {input.device!r}")
+        try:
+            fits = np.broadcast_shapes(value.shape, input.shape) == input.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"binary_cross_entropy_with_logits: {name} of shape {value.shape} does not "
+                             f"broadcast to the input's shape {input.shape}")
+        constants[name] = value.data
+    return BinaryCrossEntropyWithLogits.apply(input, target, reduction=reduction, **constants)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -587,7 +646,7 @@ class Linear(Function):
 
     def backward(self, g):
         x2, weight, shape = self.saved
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = g.reshape(x2.shape[0], weight.shape[0])
         need = self.needs_grad
         gx = (g2 @ weight).reshape(shape) if need[0] else None
         gw = g2.T @ x2 if need[1] else None
@@ -785,10 +844,11 @@ class Attention(Function):
     __slots__ = ("weights",)
 
 
-def _softmax_last_axis_(device, scores, rows_may_be_empty=False, lse_out=None):
+def _softmax_last_axis_(device, scores, rows_may_be_empty=False, max_out=None, log_sum_out=None):
     """softmax over the last axis, in place in ``scores`` (contiguous), by pieces of rows
     on all cores; a row of -inf becomes all 0 when ``rows_may_be_empty`` (else 0/0 = nan).
-    ``lse_out`` (rows, 1), if given, receives each row's log Σ e^x = max + log Σ e^{x − max}."""
+    ``max_out`` and ``log_sum_out`` (rows, 1), if given, receive each row's max m and
+    log Σ e^{x − m} (log Σ e^x = m + log Σ e^{x − m})."""
     xp = device.xp
     scores = xp.ascontiguousarray(scores)  # so that the row view below writes into it
     rows = scores.reshape(-1, scores.shape[-1])
@@ -803,8 +863,10 @@ def _softmax_last_axis_(device, scores, rows_may_be_empty=False, lse_out=None):
         total = block.sum(axis=-1, keepdims=True)
         if rows_may_be_empty:
             total[total == 0] = 1  # 0/1 = 0 on fully masked rows
-        if lse_out is not None:
-            lse_out[lo:hi] = row_max + xp.log(total)
+        if max_out is not None:
+            max_out[lo:hi] = row_max
+        if log_sum_out is not None:
+            log_sum_out[lo:hi] = xp.log(total)
         block *= 1.0 / total
     backend.parallel_for(device, rows.shape[0], kernel, grain=max(1, (1 << 15) // rows.shape[1]))
     return scores

@@ -29,6 +29,8 @@ def _power(xp, x, p):
         return x.copy()
     if p == 0.5:
         return xp.sqrt(x)
+    if p == -0.5:  # the derivative of √x: NaN below 0, as √x itself (NumPy's (−∞)^−½ would be 0)
+        return 1 / xp.sqrt(x)
     if p == -1:
         return 1 / x
     if p == 0:
@@ -160,7 +162,7 @@ class PowTensor(Function):
 
 
 class Abs(Function):
-    """y = |x|;  ∂L/∂x = g · sign(x) (0 at x = 0, as torch)."""
+    """y = |x|;  ∂L/∂x = g · sign(x): g for x > 0, −g for x < 0, 0 at x = 0 (and at NaN, as torch)."""
 
     def forward(self, x):
         self.save(x)
@@ -168,7 +170,8 @@ class Abs(Function):
 
     def backward(self, g):
         (x,) = self.saved
-        return (g * self.xp.sign(x),)
+        xp = self.xp
+        return (xp.where(x > 0, g, xp.where(x < 0, -g, 0)),)
 
 
 class Clip(Function):
@@ -282,6 +285,17 @@ class Mean(Function):
         return (self.xp.broadcast_to(g, shape),)
 
 
+def _centered(xp, x, axis):
+    """x − mean(x) over ``axis`` (a tuple, or None for all), with exact zeros where the data
+    is constant: each group is first shifted by its first element (x − x₀ is exactly 0 when
+    all are equal, while a mean of equal numbers may be off by an ulp)."""
+    if x.size:
+        first = x.reshape(-1)[:1].reshape(()) if axis is None else \
+            x[tuple(slice(0, 1) if i in axis else slice(None) for i in range(x.ndim))]
+        x = x - xp.where(xp.isfinite(first), first, 0)  # no shift by ∞ or NaN (∞ − ∞ is NaN)
+    return x - x.mean(axis=axis, keepdims=True)
+
+
 class Var(Function):
     """y = Σ (x − μ)² / (N − ddof);  ∂L/∂x = g · 2 (x − μ) / (N − ddof).
 
@@ -289,8 +303,7 @@ class Var(Function):
     is nan (0/0) or inf, and so are the gradients."""
 
     def forward(self, x, axis=None, ddof=0, keepdims=False):
-        mu = x.mean(axis=axis, keepdims=True)
-        centered = x - mu
+        centered = _centered(self.xp, x, axis)
         dof = x.dtype.type(max(_count(x.shape, axis) - ddof, 0))  # an array scalar: x/0 is inf or nan
         self.save(centered, axis, keepdims, dof)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -301,6 +314,25 @@ class Var(Function):
         g = _expand(g, centered.shape, axis, keepdims)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (g * centered * (2 / dof),)
+
+
+class Std(Function):
+    """y = √(Σ (x − μ)² / (N − ddof));  ∂L/∂x = g · (x − μ) / (y · (N − ddof)), and 0 where
+    y = 0 (all values equal: √ has no slope to give there; torch masks it the same way)."""
+
+    def forward(self, x, axis=None, ddof=0, keepdims=False):
+        centered = _centered(self.xp, x, axis)
+        dof = x.dtype.type(max(_count(x.shape, axis) - ddof, 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = self.xp.sqrt((centered * centered).sum(axis=axis, keepdims=True) / dof)
+        self.save(centered, y, axis, keepdims, dof)
+        return y if keepdims else (y.reshape(()) if axis is None else y.squeeze(axis))
+
+    def backward(self, g):
+        centered, y, axis, keepdims, dof = self.saved
+        g = _expand(g, centered.shape, axis, keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.xp.where(y == 0, 0, g * centered / (y * dof)),)
 
 
 class Max(Function):
@@ -455,9 +487,10 @@ class Maximum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        share_a = (a > b) + 0.5 * (a == b)
-        share_a = share_a.astype(g.dtype, copy=False)
-        return unbroadcast(g * share_a, _shape(a)), unbroadcast(g * (1 - share_a), _shape(b))
+        xp = self.xp
+        shared = xp.where(a == b, g / 2, g)  # where a NaN makes every comparison False, both get g (as torch)
+        return (unbroadcast(xp.where(a < b, 0, shared), _shape(a)),
+                unbroadcast(xp.where(a > b, 0, shared), _shape(b)))
 
 
 # ----------------------------------------------------------------------------- elementwise

@@ -632,7 +632,7 @@ class Tensor:
         return ops.Var.apply(self, axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False):
-        return self.var(axis=axis, ddof=ddof, keepdims=keepdims).sqrt()
+        return ops.Std.apply(self, axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
         return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
@@ -732,7 +732,13 @@ def _promote(a, b, true_division=False):
 
 
 def _norm_axis(axis, ndim):
+    """``axis`` as a sorted tuple of axes in [0, ndim), or None for all of them. A 0-d tensor
+    accepts axis 0 or −1 (as torch's dim) and reduces over nothing."""
     if axis is None:
+        return None
+    if ndim == 0:
+        for a in (axis if isinstance(axis, (list, tuple)) else (axis,)):
+            _check_axis(a, ndim)
         return None
     if isinstance(axis, (list, tuple)):
         axes = tuple(sorted(_check_axis(a, ndim) for a in axis))

@@ -1,0 +1,274 @@
+"""Regression tests for behaviour ported code relies on: each is a place where tinyllm once
+differed from torch silently (a wrong number, a NaN, a crash) and now matches it, or differs
+on purpose with a clear message (README, "Differences from PyTorch")."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import tinyllm as tl
+import tinyllm.functional as F
+from tinyllm import nn, optim
+from tinyllm.generate import sample_next_token
+
+TF = torch.nn.functional
+
+
+def host(x):
+    return tl.backend.to_host(x.data if isinstance(x, tl.Tensor) else x)
+
+
+# ----------------------------------------------------------------------------- attention masks
+def test_sdpa_reads_a_boolean_mask_as_torch_does(device):
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 3, 4)) for _ in range(3))
+    allowed = np.array([[True, False, True], [True, True, False], [False, False, True]])
+    ours = F.scaled_dot_product_attention(*(tl.Tensor(a, device=device) for a in (q, k, v)),
+                                          attn_mask=tl.Tensor(allowed, device=device))
+    theirs = TF.scaled_dot_product_attention(*(torch.tensor(a) for a in (q, k, v)), attn_mask=torch.tensor(allowed))
+    np.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-12)
+
+
+def test_multihead_attention_keeps_torchs_masked_out_convention(device):
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(4, 2, batch_first=True).double()
+    ours = nn.MultiheadAttention(4, 2, batch_first=True, device=device, dtype=tl.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(1).standard_normal((2, 3, 4))
+    padding = np.array([[False, False, True], [False, True, True]])  # True = a pad, masked out
+    blocked = np.triu(np.ones((3, 3), bool), 1)                      # True = may not attend
+    out, _ = ours(*(tl.Tensor(x, device=device),) * 3, key_padding_mask=tl.Tensor(padding, device=device),
+                  attn_mask=tl.Tensor(blocked, device=device))
+    ref, _ = theirs(*(torch.tensor(x),) * 3, key_padding_mask=torch.tensor(padding), attn_mask=torch.tensor(blocked))
+    np.testing.assert_allclose(host(out), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- stable functions
+def test_sigmoid_is_accurate_for_large_negative_float32():
+    x = np.array([-15.0, -17.0, -30.0, -80.0], np.float32)
+    exact = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    ours = F.sigmoid(tl.Tensor(x)).numpy().astype(np.float64)
+    np.testing.assert_allclose(ours, exact, rtol=1e-6)  # was 2.6 % off at -15, exactly 0 from -17
+    assert np.isfinite(np.log(ours)).all()
+
+
+MAGNITUDES = np.array([0.0, -0.0, 1e-300, -1e-300, 1e-10, -1e-10, 0.5, -3.0, 20.0, -40.0, 710.0, -710.0,
+                       1e10, -1e10, 1e300, -1e300, np.inf, -np.inf])
+
+
+def test_logsigmoid_equals_torch_from_tiny_to_huge(device):
+    x = tl.Tensor(MAGNITUDES, requires_grad=True, device=device)
+    F.logsigmoid(x).sum().backward()
+    t = torch.tensor(MAGNITUDES, requires_grad=True)
+    TF.logsigmoid(t).sum().backward()
+    # equal to the last bit but in subnormal numbers (below 2.2e-308), where torch's σ(−710) is 0
+    # and tinyllm's keeps e^−710 = 4.5e-309
+    np.testing.assert_allclose(host(F.logsigmoid(x)), TF.logsigmoid(t).detach().numpy(), rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize("target", [0.0, 1.0, 0.3])
+def test_bce_with_logits_equals_torch_from_tiny_to_huge(device, target):
+    targets = np.full_like(MAGNITUDES, target)
+    ours_x, ours_t = (tl.Tensor(a, requires_grad=True, device=device) for a in (MAGNITUDES, targets))
+    with np.errstate(invalid="ignore"):  # −∞ · (1 − t) + ∞: NaN, as torch's
+        loss = F.binary_cross_entropy_with_logits(ours_x, ours_t, reduction="none")
+        loss.backward(tl.Tensor(np.ones_like(MAGNITUDES), device=device))
+    x, t = (torch.tensor(a, requires_grad=True) for a in (MAGNITUDES, targets))
+    ref = TF.binary_cross_entropy_with_logits(x, t, reduction="none")
+    ref.backward(torch.ones_like(ref))
+    for ours, theirs in ((loss, ref), (ours_x.grad, x.grad), (ours_t.grad, t.grad)):  # subnormals as above
+        np.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-15, atol=1e-300)
+
+
+def test_bce_with_logits_refuses_weights_that_want_gradients():
+    x = tl.Tensor(np.zeros(3), requires_grad=True)
+    with pytest.raises(ValueError, match="weight is a constant"):
+        F.binary_cross_entropy_with_logits(x, np.zeros(3), weight=tl.Tensor(np.ones(3), requires_grad=True))
+
+
+# ----------------------------------------------------------------------------- degenerate inputs
+def test_cross_entropy_with_every_target_ignored_gives_zero_gradients(device):
+    z = tl.Tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True, device=device)
+    loss = F.cross_entropy(z, tl.Tensor(np.full(3, -100), device=device))
+    assert np.isnan(loss.item())  # 0 / 0, as torch
+    loss.backward()
+    assert not host(z.grad).any()  # zeros, not NaN: one such batch no longer poisons the weights
+    total = F.cross_entropy(z, tl.Tensor(np.full(3, -100), device=device), reduction="sum")
+    assert total.item() == 0.0
+
+
+@pytest.mark.parametrize("fn, expected", [(F.softmax, 1.0), (F.log_softmax, 0.0), (F.logsumexp, 2.5)])
+def test_softmax_family_on_a_0d_tensor(device, fn, expected):
+    x = tl.Tensor(np.array(2.5), requires_grad=True, device=device)
+    y = fn(x)
+    assert y.shape == () and y.item() == expected
+    y.backward()
+    assert host(x.grad) == (1.0 if fn is F.logsumexp else 0.0)
+
+
+def test_softmax_family_over_an_empty_axis(device):
+    x = tl.Tensor(np.zeros((3, 0)), requires_grad=True, device=device)
+    assert F.softmax(x).shape == (3, 0) and F.log_softmax(x).shape == (3, 0)
+    lse = F.logsumexp(x, axis=-1)
+    assert host(lse).tolist() == [-np.inf] * 3  # log of an empty sum, as torch
+    lse.sum().backward()
+    assert x.grad.shape == (3, 0)
+
+
+def test_linear_with_zero_features(device):
+    x = tl.Tensor(np.zeros((2, 0)), requires_grad=True, device=device)
+    w = tl.Tensor(np.zeros((3, 0)), requires_grad=True, device=device)
+    b = tl.Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True, device=device)
+    y = F.linear(x, w, b)
+    assert host(y).tolist() == [[1.0, 2.0, 3.0]] * 2
+    y.sum().backward()
+    assert host(b.grad).tolist() == [2.0, 2.0, 2.0] and x.grad.shape == (2, 0)
+    w_out = tl.Tensor(np.zeros((0, 4)), requires_grad=True, device=device)
+    z = F.linear(tl.Tensor(np.ones((2, 4)), requires_grad=True, device=device), w_out)
+    assert z.shape == (2, 0)
+    z.sum().backward()
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_on_a_0d_tensor(device, approximate):
+    x = tl.Tensor(np.array(1.5), requires_grad=True, device=device)
+    y = F.gelu(x, approximate=approximate)
+    t = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    ref = TF.gelu(t, approximate=approximate)
+    ref.backward()
+    y.backward()
+    assert y.shape == () and np.isclose(y.item(), ref.item(), rtol=1e-15)
+    assert np.isclose(float(host(x.grad)), t.grad.item(), rtol=1e-15)
+
+
+def test_unbiased_variance_of_one_element_is_nan_not_an_exception(device):
+    x = tl.Tensor(np.array([3.0]), requires_grad=True, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy division warning either
+        v = x.var(ddof=1)
+        v.backward()
+    assert np.isnan(v.item()) and np.isnan(host(x.grad)).all()  # torch: nan and nan
+
+
+def test_power_edge_gradients_match_torch(device):
+    x = tl.Tensor(np.array([0.0, 2.0]), requires_grad=True, device=device)
+    (x ** 0).sum().backward()
+    assert host(x.grad).tolist() == [0.0, 0.0]  # not 0 · 0⁻¹ = nan
+    a_np, b_np = np.array([-2.0, 0.0, 0.0, 2.0, -1.0]), np.array([1.5, 2.0, -1.0, 0.0, 0.0])
+    a, b = (tl.Tensor(v, requires_grad=True, device=device) for v in (a_np, b_np))
+    with np.errstate(all="ignore"):
+        (a ** b).sum().backward()
+    ta, tb = (torch.tensor(v, requires_grad=True) for v in (a_np, b_np))
+    (ta ** tb).sum().backward()
+    np.testing.assert_array_equal(host(a.grad), ta.grad.numpy())
+    np.testing.assert_array_equal(host(b.grad), tb.grad.numpy())  # nan for a < 0, 0 at a = 0, b ≥ 0
+    assert np.isnan(host(b.grad)[0])
+
+
+def test_casting_to_an_integer_dtype_leaves_the_graph(device):
+    x = tl.Tensor(np.array([1.7, -2.2]), requires_grad=True, device=device)
+    i = x.astype(np.int64)
+    assert not i.requires_grad and i.grad_fn is None and host(i).tolist() == [1, -2]
+    assert x.to(dtype=np.float32).requires_grad
+
+
+# ----------------------------------------------------------------------------- float16
+def test_clip_grad_norm_sums_half_precision_in_float32(device):
+    p = tl.Tensor(np.zeros(4, np.float16), requires_grad=True, device=device)
+    p.grad = tl.Tensor(np.full(4, 300.0, np.float16), device=device).data
+    norm = optim.clip_grad_norm_([p], max_norm=1.0)
+    assert norm == pytest.approx(600.0)  # √(4 · 300²); in float16 300² is already inf
+    assert p.grad.dtype == np.float16
+    np.testing.assert_allclose(host(p.grad).astype(np.float64), 0.5, rtol=1e-3)
+    ref = torch.zeros(4, dtype=torch.float16, requires_grad=True)
+    ref.grad = torch.full((4,), 300.0, dtype=torch.float16)
+    assert float(torch.nn.utils.clip_grad_norm_([ref], 1.0)) == pytest.approx(600.0)
+
+
+# ----------------------------------------------------------------------------- no silent differences
+def test_integer_tensors_promote_as_torch():
+    i = tl.Tensor([1, 2, 3])
+    cases = {"i / 2": i / 2, "2 / i": 2 / i, "i * 0.5": i * 0.5, "i / i": i / i, "i ** 0.5": i ** 0.5,
+             "i + float32": i + tl.Tensor([1.0, 2.0, 3.0]), "i * 2": i * 2}
+    ti = torch.tensor([1, 2, 3])
+    expected = {"i / 2": ti / 2, "2 / i": 2 / ti, "i * 0.5": ti * 0.5, "i / i": ti / ti, "i ** 0.5": ti ** 0.5,
+                "i + float32": ti + torch.tensor([1.0, 2.0, 3.0]), "i * 2": ti * 2}
+    for name, ours in cases.items():
+        assert str(ours.dtype) == str(expected[name].dtype).replace("torch.", ""), name
+        np.testing.assert_allclose(ours.numpy(), expected[name].numpy(), rtol=1e-6, err_msg=name)
+
+
+def test_grad_never_aliases_the_array_given_to_backward(device):
+    x = tl.Tensor(np.ones(3), requires_grad=True, device=device)
+    g = tl.Tensor(np.array([1.0, 2.0, 3.0]), device=device)
+    x.backward(g)
+    g.data[0] = 99.0
+    assert host(x.grad).tolist() == [1.0, 2.0, 3.0]
+    y = x * 1.0
+    y.backward(g)
+    assert host(x.grad).tolist() == [100.0, 4.0, 6.0]
+
+
+def test_iterating_a_0d_tensor_raises_type_error():
+    with pytest.raises(TypeError, match="0-d"):
+        iter(tl.Tensor(1.0))
+    with pytest.raises(TypeError):
+        iter(torch.tensor(1.0))  # as torch
+    assert [t.item() for t in tl.Tensor([[1.0, 2.0], [3.0, 4.0]])[0]] == [1.0, 2.0]
+
+
+def test_optimizer_zero_grad_keeping_the_arrays(device):
+    p = tl.Tensor(np.ones(3), requires_grad=True, device=device)
+    (p * p).sum().backward()
+    opt = optim.SGD([p], lr=0.1)
+    kept = p.grad
+    opt.zero_grad(set_to_none=False)
+    assert p.grad is kept and not host(p.grad).any()
+    opt.zero_grad()
+    assert p.grad is None
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-5])
+def test_layer_norm_refuses_eps_that_is_not_positive(eps):
+    with pytest.raises(ValueError, match="eps must be a number > 0"):
+        nn.LayerNorm(4, eps=eps)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        F.layer_norm(tl.Tensor(np.ones((2, 4))), eps=eps)
+
+
+def test_top_k_one_keeps_exactly_one_token_even_on_ties():
+    logits = np.zeros((2, 6))  # every token ties
+    picks = {int(sample_next_token(logits, top_k=1, rng=np.random.default_rng(s))[row])
+             for s in range(40) for row in range(2)}
+    assert len(picks) == 1
+    three = {int(sample_next_token(np.array([[1.0, 3, 3, 3, 0]]), top_k=2, rng=np.random.default_rng(s))[0])
+             for s in range(200)}
+    assert len(three) == 2 and three <= {1, 2, 3}
+
+
+def test_cross_entropy_takes_torchs_layout_with_an_explicit_axis(device):
+    rng = np.random.default_rng(0)
+    z, t = rng.standard_normal((2, 5, 3)), np.array([[0, 4, 1], [2, -100, 3]])  # (N, C, T)
+    ours = tl.Tensor(z, requires_grad=True, device=device)
+    loss = F.cross_entropy(ours, tl.Tensor(t, device=device), axis=1)
+    loss.backward()
+    ref_z = torch.tensor(z, requires_grad=True)
+    ref = TF.cross_entropy(ref_z, torch.tensor(t))
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
+    np.testing.assert_allclose(host(ours.grad), ref_z.grad.numpy(), rtol=1e-12)
+
+
+def test_an_ambiguous_cross_entropy_layout_cannot_pass_unnoticed():
+    z = tl.Tensor(np.zeros((2, 4, 4)))
+    t = tl.Tensor(np.zeros((2, 4), np.int64))
+    with pytest.warns(UserWarning, match=r"Pass axis=-1 or axis=1"):
+        F.cross_entropy(z, t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.cross_entropy(z, t, axis=-1)  # said explicitly: no warning
+        F.cross_entropy(z, t, axis=1)
+    with pytest.raises(ValueError, match=r"for torch's layout \(N, C, \.\.\.\) pass axis=1"):
+        F.cross_entropy(tl.Tensor(np.zeros((2, 5, 3))), tl.Tensor(np.zeros((2, 3), np.int64)))
