@@ -116,7 +116,10 @@ def _storable_array(path, name, value) -> np.ndarray:
 
 def _plain_json(path, value, where):
     """A copy of ``value`` made of JSON types only, or a CheckpointError naming the spot."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        _check_storable_text(path, value, where)
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, np.generic) and value.dtype in _DTYPES:
         return value.item()
@@ -126,12 +129,24 @@ def _plain_json(path, value, where):
             if not isinstance(key, str):
                 raise CheckpointError(f"{path}: {where} has the key {key!r}; JSON keys are strings "
                                       f"(convert it, so that loading gives back the same dict)")
+            _check_storable_text(path, key, f"a key of {where}")
             out[key] = _plain_json(path, item, f"{where}[{key!r}]")
         return out
     if isinstance(value, (list, tuple)):
         return [_plain_json(path, item, f"{where}[{i}]") for i, item in enumerate(value)]
     hint = " (arrays belong in tensors)" if backend.array_device(value) is not None else ""
     raise CheckpointError(f"{path}: {where} is a {type(value).__name__}, which JSON cannot hold{hint}")
+
+
+def _check_storable_text(path, text, where):
+    """Refuse text that UTF-8 cannot store (a lone surrogate, e.g. from undecodable bytes in
+    a command line), naming where it is: the save would fail later, or lose the character."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise CheckpointError(f"{path}: {where} holds a lone surrogate U+{ord(text[error.start]):04X} at "
+                                  f"position {error.start}, which UTF-8 (and so the file) cannot store") from None
 
 
 def _sha256_text(text: str) -> str:
@@ -200,7 +215,9 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     try:
         meta = json.loads(meta_text)
     except ValueError as exc:
-        raise CheckpointError(f"{path}: the metadata is not valid JSON ({exc})") from exc
+        raise CheckpointError(f"{path}: the metadata is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the metadata's JSON is nested too deeply to read") from None
 
     try:
         tensors = safetensors.numpy.load(data)
@@ -226,7 +243,10 @@ def _read_metadata(path: str, data: bytes) -> dict:
         header = json.loads(data[8:8 + header_length].decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise CheckpointError(f"{path}: the header is not valid JSON ({exc}); corrupted, "
-                              f"or not a safetensors file") from exc
+                              f"or not a safetensors file") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the header's JSON is nested too deeply to read; corrupted, "
+                              f"or not a checkpoint") from None
     info = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinyllm checkpoint (no '{FORMAT}' in the "
