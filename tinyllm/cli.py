@@ -224,6 +224,16 @@ def _check_writable_folder(folder, what):
         raise CommandError(f"{what}: cannot write in {folder} ({error.strerror or error})") from None
 
 
+def check_device(device):
+    """Refuse ``--device cuda`` at once where CuPy or a GPU is missing (saying which)."""
+    from . import backend
+    if device == "cuda" and not backend.cuda_available():
+        try:
+            backend.get_device("cuda")
+        except RuntimeError as error:
+            raise CommandError(f"--device cuda: {error}") from None
+
+
 def _write_json(path, data):
     from .checkpoint import _atomic_write
     _atomic_write(path, (json.dumps(data, indent=2, default=float) + "\n").encode("utf-8"))
@@ -281,6 +291,7 @@ def _sigterm_as_interrupt():
 
 
 def _dispatch(args) -> int:
+    check_device(getattr(args, "device", None))
     if args.command == "demo":
         from .demo import run
         run()

@@ -409,11 +409,18 @@ def check_weights(path, model, tensors, prefix="model.") -> dict:
     """The ``prefix`` tensors of a checkpoint as ``model``'s state (prefix removed), or one
     CheckpointError naming the file and the first name or shape that does not fit."""
     state = {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
-    expected = {name: tuple(array.shape) for name, array in model.state_dict().items()}
+    own = model.state_dict()  # (tied weights: one array under two names)
+    expected = {name: tuple(array.shape) for name, array in own.items()}
     problems = [f"{prefix}{name} is missing" for name in expected if name not in state]
     problems += [f"{prefix}{name} has shape {tuple(state[name].shape)}, the config gives {shape}"
                  for name, shape in expected.items() if name in state and tuple(state[name].shape) != shape]
     problems += [f"{_shown(prefix + name)} is not a weight of this model" for name in state if name not in expected]
+    first_of = {}
+    for name in own:
+        first = first_of.setdefault(id(own[name]), name)
+        if first != name and not problems and not np.array_equal(state[first], state[name]):
+            problems.append(f"{prefix}{first} and {prefix}{name} differ, but the config ties them "
+                            f"(tie_embeddings)")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes: {problems[0]}{more}")

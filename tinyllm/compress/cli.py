@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     bias = command("bias", "bias from skewed data, before and after counterfactual augmentation")
     bias.add_argument("--iters", type=integer(1), default=300)
     bias.add_argument("--skew", type=number(0, 1), default=0.9)
-    bias.add_argument("--sentences", type=integer(1), default=4000)
+    bias.add_argument("--sentences", type=integer(10), default=4000, help="generated sentences (at least 10)")
     bias.add_argument("--seed", type=integer(0), default=0)
 
     regularize = command("regularize", "weight decay, dropout, label smoothing: train/validation gap")
@@ -151,10 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from ..cli import _write_json
+    from ..cli import _write_json, check_device
     from ..train import Trainer
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_device(args.device)
     if args.json_path:  # checked before minutes of work, not after
         reading = [args.file] if args.action == "eval" else [os.path.join(getattr(args, "out", ""), Trainer.CHECKPOINT)]
         check_output_file(args.json_path, "--json", reading=reading)
@@ -324,10 +325,13 @@ def _memory(args):
     from .lm import lm_loss, random_batch
     from .memory import PeakMemory, gpt_activation_bytes
     config, batch = _gpt_preset(args)
+    k = args.accumulate
+    if batch % k:
+        raise CommandError(f"--accumulate {k}: must divide the batch size {batch} (--batch-size) into equal "
+                           f"micro-batches")
     backend.manual_seed(0)
     model = GPT(config).to(args.device)
     x, y = random_batch(config.vocab_size, batch, config.block_size, args.device)
-    k = args.accumulate
     rows, reference = [], None
     for name, recompute, micro in (("plain", False, 1), (f"accumulation ×{k}", False, k),
                                    ("recomputation", True, 1), (f"both (×{k})", True, k)):
