@@ -75,7 +75,10 @@ def save_checkpoint(path, tensors: dict, meta: dict | None = None) -> None:
             raise CheckpointError(f"{path}: tensor names must be non-empty strings other than "
                                   f"'__metadata__', got {name!r}")
         arrays[name] = _storable_array(path, name, value)
-    meta_text = json.dumps(_plain_json(path, {} if meta is None else meta, "meta"), ensure_ascii=False)
+    try:
+        meta_text = json.dumps(_plain_json(path, {} if meta is None else meta, "meta"), ensure_ascii=False)
+    except RecursionError:
+        raise CheckpointError(f"{path}: meta is nested too deeply to save as JSON") from None
     header = {
         "format": FORMAT,
         "version": VERSION,
