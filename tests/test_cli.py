@@ -271,6 +271,26 @@ def test_checkpoints_that_are_not_runs_give_one_line_naming_the_file(run, tmp_pa
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("edit, problem", [
+    (lambda m: m["optimizer"]["param_groups"][0].update(betas=["x", 0.9]), "optimizer or random-generator state"),
+    (lambda m: m["optimizer"]["param_groups"][0].update(eps=-1.0), "eps must be a finite number >= 0, got -1.0"),
+    (lambda m: m["rng"].update(batch={"bit_generator": "MT19937"}), "optimizer or random-generator state"),
+    (lambda m: m.update(step=-3), "its step is -3, not an integer >= 0"),
+    (lambda m: m["history"].update(step=[2, 4, 6]), "its history is not lists of numbers of one length"),
+    (lambda m: m.update(train_losses=["x"]), "its train_losses are not a list of numbers"),
+])
+def test_a_forged_training_state_is_refused_before_training(run, tmp_path, capsys, edit, problem):
+    """Checksums recomputed (a forger's file): what the trainer restores is checked too,
+    so a bad value never surfaces in the middle of training."""
+    tensors, meta = load_checkpoint(run / "ckpt.safetensors")
+    edit(meta)
+    path = tmp_path / "run" / "ckpt.safetensors"
+    save_checkpoint(path, tensors, meta)
+    for argv in (["train", "--out", str(path.parent), "--resume", "--max-iters", "9"], ["eval", "--out", str(path)]):
+        code, _, err = run_cli(argv, capsys)
+        assert_one_error_line(code, err, str(path), problem, status=1)
+
+
 def test_a_compressed_model_is_not_taken_for_a_run(run, tmp_path, capsys):
     code, _, _ = run_cli(["compress", "quantize", "--out", str(run), "--eval-iters", "1",
                           "--file", "q.safetensors"], capsys)
@@ -339,6 +359,8 @@ def test_json_output_is_checked_before_the_work(run, tmp_path, monkeypatch, caps
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "the following arguments are required: COMMAND"),
     (["train", "--dropout"], "--dropout: expected one argument"),
+    (["train", "--out", ""], "--out: expected a path, got ''"),  # (not quietly runs/default)
+    (["compress", "eval", ""], "file: expected a path, got ''"),
 ])
 def test_usage_mistakes_are_one_line_with_status_2(argv, fragment, capsys):
     code, _, err = run_cli(argv, capsys)

@@ -214,14 +214,17 @@ def _may_write(argv):
     return writes
 
 
-def _fuzz(argv_strategy_args, data, capsys, monkeypatch=None):
+def _fuzz(argv_strategy_args, data, capsys):
     workspace = fresh_workspace()
+    cwd = os.getcwd()
+    os.chdir(workspace)  # a default folder (runs/<preset>) would land here, and count as a change
     try:
         command, base = argv_strategy_args
         base = [part.replace("{ws}", workspace) for part in base]
         argv = data.draw(argument_lists(command, workspace, base), label="argv")
         run_and_check(argv, capsys, workspace, _may_write(argv))
     finally:
+        os.chdir(cwd)
         shutil.rmtree(workspace, ignore_errors=True)
 
 

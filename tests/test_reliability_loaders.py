@@ -29,7 +29,8 @@ def refuse_to_build_models(monkeypatch):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda s: s.update({"transformer.h.5000.x": np.zeros(8, np.float32)}), "'transformer.h.5000.x' is not a GPT-2 weight"),
+    (lambda s: s.update({"transformer.h.5000.x": np.zeros(8, np.float32)}),
+     "'transformer.h.5000.x' is not a GPT-2 weight"),
     (lambda s: s.update({"h.99999999999999999999.ln_1.weight": np.zeros(8, np.float32)}),
      "'transformer.h.99999999999999999999.ln_1.weight' is not a GPT-2 weight"),
     (lambda s: s.update({"transformer.h.2.ln_1.bias": np.zeros(8, np.float32)}), "'transformer.h.2.ln_1.bias' is not"),

@@ -212,8 +212,7 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     info = _read_metadata(path, data)
 
     meta_text = info["meta"]
-    if not meta_text.isascii():  # a \ud800 escape in the header decodes to text UTF-8 cannot hold
-        _check_storable_text(path, meta_text, "the metadata")
+    _check_storable_text(path, meta_text, "the metadata")  # (a \ud800 escape in the header decodes to one)
     if _sha256_text(meta_text) != info["meta_sha256"]:
         raise CheckpointError(f"{path}: the metadata does not match its checksum "
                               f"(edited or corrupted)")

@@ -28,7 +28,8 @@ import signal
 import sys
 import typing
 
-__all__ = ["main", "build_parser", "ArgumentParser", "CommandError", "UsageError", "check_output_file"]
+__all__ = ["main", "build_parser", "ArgumentParser", "CommandError", "UsageError", "check_output_file",
+           "check_device", "write_json", "integer", "number", "optional", "path_name"]
 
 # what --resume may change; every other option must agree with the checkpoint's config
 RESUMABLE = ("max_iters", "lr_decay_iters", "eval_interval", "eval_iters", "progress", "num_samples",
@@ -91,6 +92,13 @@ def optional(kind):
     return parse
 
 
+def path_name(text):
+    """An argparse type: a file or folder name (not empty, which would quietly mean the default)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return text
+
+
 def _parse_bool(text):
     value = text.lower()
     if value in ("1", "true", "yes", "on"):
@@ -144,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="default: 'default'; with --resume it only names the run folder")
     train.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    train.add_argument("--out", default=None, help="run folder (checkpoint, loss.png); default runs/<preset>")
+    train.add_argument("--out", type=path_name, default=None,
+                       help="run folder (checkpoint, loss.png); default runs/<preset>")
     train.add_argument("--resume", action="store_true",
                        help="continue the run saved in --out (its model, data and tokenizer)")
     train.add_argument("--overwrite", action="store_true",
@@ -154,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_overrides(train)
 
     sample = sub.add_parser("sample", help="generate text (or translate) with a trained checkpoint")
-    sample.add_argument("--out", default=None, help="run folder holding ckpt.safetensors (or that file)")
+    sample.add_argument("--out", type=path_name, default=None,
+                        help="run folder holding ckpt.safetensors (or that file)")
     sample.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="used to find the run folder when --out is not given")
     sample.add_argument("--device", choices=["cpu", "cuda"], default=None)
@@ -168,18 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=integer(0), default=None)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on its validation data")
-    evaluate.add_argument("--out", default=None, help="run folder holding ckpt.safetensors (or that file)")
+    evaluate.add_argument("--out", type=path_name, default=None,
+                          help="run folder holding ckpt.safetensors (or that file)")
     evaluate.add_argument("--preset", choices=sorted(PRESETS), default="default")
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default=None)
     evaluate.add_argument("--eval-iters", type=integer(1), default=None)
-    evaluate.add_argument("--json", dest="json_path", default=None, help="also write the metrics here")
+    evaluate.add_argument("--json", dest="json_path", type=path_name, default=None,
+                          help="also write the metrics here")
 
     bench = sub.add_parser("bench", help="time tinyllm against PyTorch on the same GPT")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--configs", type=_bench_configs, default="S,M", help="comma-separated: S, M")
     bench.add_argument("--steps", type=integer(1), default=None, help="timed steps per config")
-    bench.add_argument("--json", dest="json_path", default=None, help="write the results as JSON here")
-    bench.add_argument("--plot", dest="plot_path", default=None, help="save a bar chart (PNG) here")
+    bench.add_argument("--json", dest="json_path", type=path_name, default=None, help="write the results as JSON here")
+    bench.add_argument("--plot", dest="plot_path", type=path_name, default=None, help="save a bar chart (PNG) here")
     bench.add_argument("--quick", action="store_true", help="few steps, for a smoke test")
 
     sub.add_parser("demo", help="a small graph, its backward, numbers to check against PyTorch")
@@ -234,7 +246,8 @@ def check_device(device):
             raise CommandError(f"--device cuda: {error}") from None
 
 
-def _write_json(path, data):
+def write_json(path, data):
+    """``data`` as indented JSON in ``path``, replaced atomically (numbers NumPy made: floats)."""
     from .checkpoint import _atomic_write
     _atomic_write(path, (json.dumps(data, indent=2, default=float) + "\n").encode("utf-8"))
 
@@ -466,5 +479,5 @@ def _evaluate(args) -> int:
     result = trainer.evaluate()
     print(json.dumps({"step": trainer.step, **result}, indent=2))
     if args.json_path:
-        _write_json(args.json_path, {"step": trainer.step, **result})
+        write_json(args.json_path, {"step": trainer.step, **result})
     return 0

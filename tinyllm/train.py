@@ -37,7 +37,8 @@ from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
 
 __all__ = ["TrainConfig", "ConfigError", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask",
-           "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory", "estimate_memory_bytes"]
+           "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory",
+           "estimate_memory_bytes"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -117,9 +118,11 @@ class TrainConfig:
             value, (kinds, description) = getattr(self, field.name), _FIELD_TYPES[field.name]
             need(isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds),
                  field.name, description)
-            if isinstance(value, str):  # a lone surrogate (from undecodable argv bytes) cannot be saved
-                need(value.isascii() or not _has_surrogate(value), field.name,
-                     "text that UTF-8 can store (it holds a lone surrogate)")
+            if isinstance(value, str) and not value.isascii():  # a lone surrogate (undecodable argv
+                try:                                                # bytes) could never be saved
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    need(False, field.name, "text that UTF-8 can store (it holds a lone surrogate)")
         for field in ("n_layer", "n_head", "n_embd", "block_size", "d_ff", "batch_size", "eval_interval",
                       "eval_iters", "bpe_vocab_size", "num_samples"):
             need(getattr(self, field) >= 1, field, "an integer >= 1")
@@ -153,16 +156,15 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict, source: str = "config") -> "TrainConfig":
         """The config saved with :meth:`to_json`; fields it lacks take their defaults, names
-        this TrainConfig does not know are ignored. Raises ConfigError (a ValueError) that
-        starts with ``source`` for anything else."""
+        this TrainConfig does not know are ignored. Anything else is a ValueError whose
+        message starts with ``source`` (e.g. the checkpoint's path)."""
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object of TrainConfig fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in known})
         except ConfigError as error:
-            error.args = (f"{source}: {error}",)
-            raise
+            raise ValueError(f"{source}: {error}") from None
 
 
 def _field_type(hint):
@@ -175,14 +177,6 @@ def _field_type(hint):
 
 
 _FIELD_TYPES = {name: _field_type(hint) for name, hint in typing.get_type_hints(TrainConfig).items()}
-
-
-def _has_surrogate(text):
-    try:
-        text.encode("utf-8")
-        return False
-    except UnicodeEncodeError:
-        return True
 
 
 PRESETS = {
@@ -634,17 +628,20 @@ class Trainer:
         step, history, losses = meta["step"], meta["history"], meta.get("train_losses", [])
         if type(step) is not int or step < 0:
             raise CheckpointError(f"{path}: its step is {_shown(step)}, not an integer >= 0")
-        if not (isinstance(history, dict) and all(isinstance(history.get(k), list) for k in self.history)):
-            raise CheckpointError(f"{path}: its history is not lists of {list(self.history)}")
-        if not (isinstance(losses, list) and all(isinstance(x, (int, float)) for x in losses)):
+        columns = [history.get(k) for k in self.history] if isinstance(history, dict) else [None]
+        if not (all(_numbers(column) for column in columns) and len({len(column) for column in columns}) == 1):
+            raise CheckpointError(f"{path}: its history is not lists of numbers of one length ({list(self.history)})")
+        if not _numbers(losses):
             raise CheckpointError(f"{path}: its train_losses are not a list of numbers")
         try:
             optimizer_from_checkpoint(self.optimizer, tensors, meta["optimizer"])
+            for group in self.optimizer.param_groups:  # the checks a new optimizer makes, on the saved values
+                type(self.optimizer)(group["params"], **{k: v for k, v in group.items() if k != "params"})
             set_generator_state(self.batch_rng, meta["rng"]["batch"])
             set_generator_state(self.cfg.device, meta["rng"]["device"])
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as error:
             raise CheckpointError(f"{path}: its optimizer or random-generator state is malformed "
-                                  f"({type(error).__name__}: {_shown(str(error), 200)})") from None
+                                  f"({type(error).__name__}: {str(error)[:200]})") from None
         self.step, self.history, self.train_losses = step, history, list(losses)
 
     def plot(self):
@@ -696,6 +693,10 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------ helpers
+def _numbers(values):
+    return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def _tokenizer_to_json(task):
     if isinstance(task, TranslationTask):
         return None  # the date tokenizers are fixed; rebuilt from code

@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from ..cli import ArgumentParser, CommandError, check_output_file, integer, number
+from ..cli import (ArgumentParser, CommandError, check_device, check_output_file, integer, number, path_name,
+                   write_json)
 
 __all__ = ["main", "build_parser"]
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, help):
         p = sub.add_parser(name, help=help)
-        p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
+        p.add_argument("--json", dest="json_path", type=path_name, default=None, help="also write the results here")
         p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
         return p
 
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--" + name, type=integer(1), default=None, help="override the preset's")
 
     def run_folder(p):
-        p.add_argument("--out", default=_RUN, help=f"the trained run's folder (default {_RUN})")
+        p.add_argument("--out", type=path_name, default=_RUN, help=f"the trained run's folder (default {_RUN})")
         p.add_argument("--eval-iters", type=integer(1), default=200, help="validation batches (the trainer's: 200)")
 
     flops = command("flops", "FLOPs per token and per step, memory, and (with --measure) MFU")
@@ -142,26 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     regularize.add_argument("--iters", type=integer(1), default=1000)
     regularize.add_argument("--train-chars", type=integer(1), default=50_000)
     regularize.add_argument("--eval-iters", type=integer(1), default=50)
-    regularize.add_argument("--data-path", default=None, help="a text file (default: Tiny Shakespeare)")
+    regularize.add_argument("--data-path", type=path_name, default=None, help="a text file (default: Tiny Shakespeare)")
 
     evaluate = command("eval", "evaluate a compressed model file")
-    evaluate.add_argument("file", help="e.g. runs/shakespeare-char/quantized.safetensors")
+    evaluate.add_argument("file", type=path_name, help="e.g. runs/shakespeare-char/quantized.safetensors")
     evaluate.add_argument("--eval-iters", type=integer(1), default=200)
     return parser
 
 
 def main(argv=None) -> int:
-    from ..cli import _write_json, check_device
     from ..train import Trainer
     parser = build_parser()
     args = parser.parse_args(argv)
     check_device(args.device)
     if args.json_path:  # checked before minutes of work, not after
-        reading = [args.file] if args.action == "eval" else [os.path.join(getattr(args, "out", ""), Trainer.CHECKPOINT)]
+        if args.action == "eval":
+            reading = [args.file]
+        else:
+            reading = [os.path.join(args.out, Trainer.CHECKPOINT)] if hasattr(args, "out") else []
         check_output_file(args.json_path, "--json", reading=reading)
     results = _ACTIONS[args.action](args)
     if args.json_path:
-        _write_json(args.json_path, results)
+        write_json(args.json_path, results)
     return 0
 
 
