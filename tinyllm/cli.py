@@ -77,8 +77,9 @@ def number(minimum=-math.inf, maximum=math.inf, open_below=False):
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         low_ok = value > minimum if open_below else value >= minimum
         if not (math.isfinite(value) and low_ok and value <= maximum):
-            bound = f"{'(' if open_below else '['}{minimum:g}, {maximum:g}]"
-            raise argparse.ArgumentTypeError(f"expected a finite number in {bound}, got {text}")
+            bound = "" if (minimum, maximum) == (-math.inf, math.inf) else \
+                f" in {'(' if open_below else '['}{minimum:g}, {maximum:g}]"
+            raise argparse.ArgumentTypeError(f"expected a finite number{bound}, got {text}")
         return value
     parse.__name__ = "number"
     return parse
