@@ -1,6 +1,8 @@
 """Checkpoints: round trips, refusals, integrity (every bit flip, every truncation, fuzzing),
 atomic replacement (a failure in the middle of a write, a killed process), and resuming an
 optimizer and the random streams exactly."""
+import functools
+import hashlib
 import json
 import os
 import struct
@@ -86,6 +88,12 @@ def test_it_is_a_plain_safetensors_file(path):
     ({}, {"a": {1: "x"}}, r"meta\['a'\] has the key 1"),
     ({}, {"a": np.ones(3)}, "arrays belong in tensors"),
     ({}, {"a": [{1, 2}]}, r"meta\['a'\]\[0\] is a set"),
+    # text UTF-8 cannot store (a lone surrogate, e.g. from undecodable bytes on a command line)
+    ({}, {"config": {"prompt": "ab\udcff"}}, r"meta\['config'\]\['prompt'\] holds a lone surrogate U\+DCFF at "
+                                              r"position 2, which UTF-8 \(and so the file\) cannot store"),
+    ({}, {"a": {"k\ud800": 1}}, r"a key of meta\['a'\] holds a lone surrogate U\+D800"),
+    ({}, {"a": ["x", "\udfff"]}, r"meta\['a'\]\[1\] holds a lone surrogate"),
+    ({}, {"deep": functools.reduce(lambda inner, _: [inner], range(100_000), [])}, "meta is nested too deeply"),
 ])
 def test_save_refuses_what_it_cannot_hold(path, tensors, meta, message):
     with pytest.raises(CheckpointError, match=message) as info:
@@ -193,6 +201,20 @@ def test_other_files_are_refused(path):
     assert "not valid JSON" in _expect_refusal(path, struct.pack("<Q", 4) + b"\xff\xfe{}")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(path.parent / "missing.safetensors")
+
+
+def test_nested_json_and_lone_surrogates_in_a_file_are_refused(path):
+    good = _small_checkpoint(path)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert "header's JSON is nested too deeply" in _expect_refusal(path, struct.pack("<Q", len(deep)) + deep)
+    header_length = struct.unpack("<Q", good[:8])[0]
+    header = json.loads(good[8:8 + header_length])
+    for meta, problem in (("[" * 100_000 + "]" * 100_000, "the metadata's JSON is nested too deeply"),
+                          ("\ud800", "the metadata holds a lone surrogate U+D800")):
+        header["__metadata__"]["meta"] = meta  # with its checksum, as a forger would
+        header["__metadata__"]["meta_sha256"] = hashlib.sha256(meta.encode("utf-8", "surrogatepass")).hexdigest()
+        text = json.dumps(header).encode()
+        assert problem in _expect_refusal(path, struct.pack("<Q", len(text)) + text + good[8 + header_length:])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

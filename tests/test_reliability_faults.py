@@ -53,8 +53,8 @@ def train_args(out, max_iters, eval_interval=100, *extra):
 def config_for(argv):
     """The TrainConfig the CLI builds from ``argv`` (so in-process runs match CLI runs)."""
     from tinyllm.cli import _config_from_args
-    parser = build_parser()
-    return _config_from_args(parser.parse_args(argv), parser)
+    args = build_parser().parse_args(argv)
+    return _config_from_args(args, args.out)
 
 
 def reference_losses(tmp_path, max_iters, eval_interval=100):
@@ -287,7 +287,7 @@ def test_a_signal_saves_and_resume_rewrites_the_very_same_checkpoint(tmp_path, m
     uninterrupted = (out / "ckpt.safetensors").read_bytes()
     capsys.readouterr()
     _signal_at(monkeypatch, {3}, sig)
-    assert main(train_args(out, 10)) == 130
+    assert main(train_args(out, 10, 100, "--overwrite")) == 130
     printed = capsys.readouterr()
     name = signal.Signals(sig).name
     assert f"{name}: saved a resumable checkpoint at step 4 to {out / 'ckpt.safetensors'}" in printed.out
@@ -444,8 +444,9 @@ def test_same_seed_same_machine_gives_byte_identical_checkpoint_files(tmp_path):
     out = tmp_path / "run"
     first = []
     for _ in range(2):
-        assert main(train_args(out, 6, 3)) == 0
+        assert main(train_args(out, 6, 3, "--overwrite")) == 0
         first.append((out / "ckpt.safetensors").read_bytes())
+    assert not (out / "ckpt.safetensors.bak").exists()  # the backup goes once the new run has saved
     assert first[0] == first[1]
 
 

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,10 @@ from tinyllm.data.tokenizers import (
     CharTokenizer,
     Tokenizer,
     load_tokenizer,
+    tokenizer_from_dict,
 )
+
+GPT2_SPLIT_REGEX = regex.compile(GPT2_SPLIT_PATTERN)
 
 # Text a reader can recognise in a failure message: scripts, emoji with modifiers and joiners,
 # combining marks, the largest code point, control characters.
@@ -161,14 +165,22 @@ def test_char_repr():
 # ---- BPETokenizer: splitting -----------------------------------------------------------------
 
 
-def test_split_pattern_approximates_gpt2():
+def test_split_is_gpt2s():
     tokenizer = BPETokenizer()
-    chunks = tokenizer._split_into_chunks("Hello world's 123 !!!  ok\n\nyes_no")
+    chunks = tokenizer._split_into_chunks("Hello world's 123 !!!  ok\n\nyes_no ½²")
     # As in GPT-2, a run of whitespace leaves its last character to the next word when that
-    # is a space (" ok"), and a newline never joins a word ("\n", "\n", "yes").
+    # is a space (" ok"), a newline never joins a word ("\n", "\n", "yes"), "_" is
+    # punctuation and "½²" are numbers.
     assert chunks == [
-        "Hello", " world", "'s", " 123", " !!!", " ", " ok", "\n", "\n", "yes", "_", "no"
+        "Hello", " world", "'s", " 123", " !!!", " ", " ok", "\n", "\n", "yes", "_", "no", " ½²"
     ]
+
+
+def test_split_does_not_count_information_separators_as_space():
+    # Python's \s matches U+001C..U+001F, GPT-2's (Unicode White_Space) does not: the
+    # separator joins the apostrophe as punctuation, and "s" is left a word.
+    assert BPETokenizer()._split_into_chunks("\x1e's") == ["\x1e'", "s"]
+    assert BPETokenizer()._split_into_chunks("a\x1f\x1c b") == ["a", "\x1f\x1c", " b"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -177,12 +189,20 @@ def test_split_covers_the_whole_text(text):
     assert "".join(BPETokenizer()._split_into_chunks(text)) == text
 
 
-def test_split_covers_text_even_with_a_pattern_that_skips_characters():
-    tokenizer = BPETokenizer(pattern=r"[a-z]+")
-    text = "ab, CD ef!"
-    assert "".join(tokenizer._split_into_chunks(text)) == text
-    tokenizer.train(text * 10, vocab_size=260)
-    assert tokenizer.decode(tokenizer.encode(text)) == text
+def test_pre_tokenizer_none_keeps_the_text_whole_and_merges_across_words():
+    tokenizer = BPETokenizer(pre_tokenizer="none")
+    assert tokenizer._split_into_chunks("ab, CD ef!") == ["ab, CD ef!"]
+    assert tokenizer._split_into_chunks("") == []
+    tokenizer.train("the cat the cat the cat", vocab_size=264)
+    assert any(b" " in tokenizer.token_bytes(i)[1:-1] for i in range(256, 264))  # " the c"...
+    assert tokenizer.decode(tokenizer.encode("the cat")) == "the cat"
+    assert tokenizer_from_dict(tokenizer.to_dict()).encode("a cat") == tokenizer.encode("a cat")
+
+
+@pytest.mark.parametrize("name", ["GPT2", "[a-z]+", "(a+)+$", None, 3])
+def test_pre_tokenizer_is_a_name_from_the_fixed_set(name):
+    with pytest.raises(ValueError, match=r"pre_tokenizer must be one of \['gpt2', 'none'\]"):
+        BPETokenizer(pre_tokenizer=name)
 
 
 # ---- BPETokenizer: training ------------------------------------------------------------------
@@ -199,9 +219,9 @@ def test_bpe_learns_the_textbook_example():
     assert tokenizer.encode("aaabdaaabac") == [258, 100, 258, 97, 99]
 
 
-def naive_bpe_merges(text, n_merges, pattern=GPT2_SPLIT_PATTERN):
+def naive_bpe_merges(text, n_merges):
     """The textbook algorithm, slow and obvious: recount every pair after every merge."""
-    chunks = BPETokenizer(pattern)._split_into_chunks(text)
+    chunks = GPT2_SPLIT_REGEX.findall(text)
     words = [list(chunk.encode("utf-8")) for chunk in chunks]
     merges = []
     for new_id in range(256, 256 + n_merges):
@@ -371,7 +391,7 @@ def test_bpe_save_load_round_trip(tmp_path, trained_bpe, training_text):
     path = tmp_path / "bpe.json"
     trained_bpe.save(path)
     data = json.loads(path.read_text())
-    assert data["type"] == "bpe" and data["pattern"] == GPT2_SPLIT_PATTERN
+    assert data["type"] == "bpe" and data["pre_tokenizer"] == "gpt2" and "pattern" not in data
     assert len(data["merges"]) == 200
     sample = training_text[:3000] + "<|endoftext|>"
     for loaded in (BPETokenizer.load(path), load_tokenizer(path)):
@@ -417,22 +437,66 @@ def test_bpe_is_fast_enough():
          "field 'chars' should be list"),
         ('{"type": "char", "version": 1, "chars": ["ab"], "special_tokens": []}',
          "one character"),
-        ('{"type": "bpe", "version": 1, "pattern": "x", "special_tokens": []}',
+        ('{"type": "bpe", "version": 2, "pre_tokenizer": "gpt2", "special_tokens": []}',
          "missing the 'merges' field"),
-        ('{"type": "bpe", "version": 1, "pattern": "x", "merges": [[97, 300]], '
+        ('{"type": "bpe", "version": 2, "pre_tokenizer": "gpt2", "merges": [[97, 300]], '
          '"special_tokens": []}', "merge 0 should be a pair of ids below 256"),
-        ('{"type": "bpe", "version": 1, "pattern": "x", "merges": [[97, 98], [97, 98]], '
+        ('{"type": "bpe", "version": 2, "pre_tokenizer": "gpt2", "merges": [[97, 98], [97, 98]], '
          '"special_tokens": []}', "repeated"),
-        ('{"type": "bpe", "version": 1, "pattern": "(", "merges": [], "special_tokens": []}',
-         "not a valid tokenizer file"),
+        ('{"type": "bpe", "version": 2, "pre_tokenizer": "(", "merges": [], "special_tokens": []}',
+         "pre_tokenizer must be one of ['gpt2', 'none'], got '('"),
+        ('{"type": "bpe", "version": 2, "pattern": "x", "merges": [], "special_tokens": []}',
+         "missing the 'pre_tokenizer' field"),
+        # a version-1 file with a pattern of its own: never compiled, never run
+        ('{"type": "bpe", "version": 1, "pattern": "(a+)+$", "merges": [], "special_tokens": []}',
+         "carries a regular expression of its own ('(a+)+$')"),
+        ('{"type": "bpe", "version": 2, "pre_tokenizer": "gpt2", "merges": [], "special_tokens": [], '
+         '"byte_ids": [0, 1]}', "byte_ids should be the ids 0..255 in some order"),
+        ('{"type": "bpe", "version": 2, "pre_tokenizer": "gpt2", "merges": [], '
+         '"special_tokens": ["\\ud800"]}', "lone surrogate"),
+        ('{"type": "char", "version": 1, "chars": ["' + "x" * 10_000 + '"], "special_tokens": []}',
+         "one character, got 'xxxx"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"type": "char", "version": 1, "chars": [], "special_tokens": [], "n": 1' + "0" * 5000 + "}",
+         "invalid JSON"),
     ],
+    ids=lambda value: value[:40],
 )
 def test_malformed_files_give_clear_errors_naming_the_file(tmp_path, content, match):
     path = tmp_path / "broken.json"
     path.write_text(content)
     with pytest.raises(ValueError, match=re.escape(match)) as error:
         load_tokenizer(path)
-    assert str(path) in str(error.value)
+    assert str(path) in str(error.value) and len(str(error.value)) < 400  # quotes, never whole
+
+
+def test_version_1_files_with_the_old_pattern_load_with_gpt2s_split(tmp_path, trained_bpe):
+    data = trained_bpe.to_dict()
+    del data["pre_tokenizer"]
+    data.update(version=1, pattern=r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data))
+    loaded = load_tokenizer(path)
+    assert loaded.pre_tokenizer == "gpt2" and loaded.merges == trained_bpe.merges
+
+
+def test_merges_that_keep_doubling_a_token_are_refused_before_building_it(tmp_path):
+    # 60 merges: "a", "aa", "aaaa", ... would need 2**60 bytes for the last token
+    merges = [[97, 97]] + [[256 + i, 256 + i] for i in range(59)]
+    path = tmp_path / "bomb.json"
+    path.write_text(json.dumps({"type": "bpe", "version": 2, "pre_tokenizer": "gpt2",
+                                "merges": merges, "special_tokens": []}))
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))}: .*merges build tokens of .* bytes"):
+        load_tokenizer(path)
+
+
+def test_many_special_tokens_load_in_linear_time(tmp_path):
+    specials = [f"<s{i}>" for i in range(100_000)]  # a quadratic duplicate check: minutes
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps({"type": "char", "version": 1, "chars": list("ab"), "special_tokens": specials}))
+    start = time.perf_counter()
+    assert load_tokenizer(path).vocab_size == 100_002
+    assert time.perf_counter() - start < 10
 
 
 def test_non_utf8_file_gives_clear_error(tmp_path):
@@ -471,3 +535,58 @@ def test_decode_refuses_non_integer_ids(trained_bpe):
         trained_bpe.decode([65.0])  # int() would have truncated it quietly
     with pytest.raises(ValueError, match="integers"):
         CharTokenizer.from_text("ab").decode(np.array([0.0, 1.0]))
+
+
+# ---- GPT-2's file format (the real files: test_gpt2_tokenizer.py) ----------------------------
+
+
+def test_a_trained_tokenizer_saved_as_gpt2_files_reads_the_same_in_hugging_face(tmp_path, trained_bpe,
+                                                                                 training_text):
+    transformers = pytest.importorskip("transformers")
+    trained_bpe.save_gpt2(tmp_path / "vocab.json", tmp_path / "merges.txt")
+    theirs = transformers.GPT2Tokenizer.from_pretrained(str(tmp_path))
+    again = BPETokenizer.from_gpt2(tmp_path / "vocab.json", tmp_path / "merges.txt")
+    assert again.merges == trained_bpe.merges and again.special_tokens == trained_bpe.special_tokens
+    for text in [training_text[:2000], *TRICKY_STRINGS, "a\x1e's<|endoftext|>b"]:
+        assert theirs.encode(text) == trained_bpe.encode(text) == again.encode(text)
+
+
+def _gpt2_files(tmp_path, tokenizer):
+    encoder, merges = tmp_path / "encoder.json", tmp_path / "vocab.bpe"
+    tokenizer.save_gpt2(encoder, merges)
+    return encoder, merges
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda e, m: (e.write_text("[1, 2]"), None), "encoder.json: not a GPT-2 encoder.json: expected a JSON object"),
+    (lambda e, m: (e.write_text("[" * 50_000), None), "nested too deeply"),
+    (lambda e, m: (e.write_bytes(b"\xff\xfe"), None), "encoder.json: not a GPT-2 encoder.json: not UTF-8"),
+    (lambda e, m: (e.write_text(json.dumps({**json.loads(e.read_text()), "!": 34})), None),
+     "tokens '!' and '\"' both have the id 34"),
+    (lambda e, m: (e.write_text(json.dumps({**json.loads(e.read_text()), "!": 9999})), None),
+     "token '!' has the id 9999; the ids must be the integers 0.."),
+    (lambda e, m: (e.write_text(json.dumps({**json.loads(e.read_text()), "!": "0"})), None), "has the id '0'"),
+    (lambda e, m: (e.write_text(json.dumps({("ab" if k == "!" else k): v for k, v in
+                                            json.loads(e.read_text()).items()})), None),
+     "ids 0..255 must be the 256 one-byte tokens of GPT-2's byte alphabet; id 33 is 'ab'"),
+    (lambda e, m: (m.write_text("#version: 0.2\na b c\n"), None), "vocab.bpe, line 2: expected two tokens"),
+    (lambda e, m: (m.write_text("#version: 0.2\nzz q\n"), None), "vocab.bpe, line 2: 'zz' is not a token"),
+    (lambda e, m: (m.write_bytes(b"\xff"), None), "vocab.bpe: not a GPT-2 vocab.bpe: not UTF-8"),
+    (lambda e, m: (m.write_text("\n".join(m.read_text().splitlines()[:1] + m.read_text().splitlines()[2:])),
+                   None), "vocab.bpe, line 2: merge 0 must make the token with id 256"),
+])
+def test_from_gpt2_names_the_file_and_line_that_does_not_fit(tmp_path, trained_bpe, edit, match):
+    encoder, merges = _gpt2_files(tmp_path, trained_bpe)
+    edit(encoder, merges)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        BPETokenizer.from_gpt2(encoder, merges)
+
+
+def test_save_gpt2_refuses_what_the_files_cannot_hold(tmp_path):
+    with pytest.raises(ValueError, match="'gpt2' pre-tokenizer"):
+        BPETokenizer(pre_tokenizer="none").save_gpt2(tmp_path / "e.json", tmp_path / "m.bpe")
+    twice = BPETokenizer()
+    twice._set_merges([(97, 98), (256, 99), (98, 99), (97, 258)])  # "abc" = "ab"+"c" = "a"+"bc"
+    with pytest.raises(ValueError, match=r"ids 257 and 259 both stand for b'abc'"):
+        twice.save_gpt2(tmp_path / "e.json", tmp_path / "m.bpe")
+    assert not list(tmp_path.iterdir())  # nothing half-written

@@ -75,7 +75,10 @@ def save_checkpoint(path, tensors: dict, meta: dict | None = None) -> None:
             raise CheckpointError(f"{path}: tensor names must be non-empty strings other than "
                                   f"'__metadata__', got {name!r}")
         arrays[name] = _storable_array(path, name, value)
-    meta_text = json.dumps(_plain_json(path, {} if meta is None else meta, "meta"), ensure_ascii=False)
+    try:
+        meta_text = json.dumps(_plain_json(path, {} if meta is None else meta, "meta"), ensure_ascii=False)
+    except RecursionError:
+        raise CheckpointError(f"{path}: meta is nested too deeply to save as JSON") from None
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -116,7 +119,10 @@ def _storable_array(path, name, value) -> np.ndarray:
 
 def _plain_json(path, value, where):
     """A copy of ``value`` made of JSON types only, or a CheckpointError naming the spot."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        _check_storable_text(path, value, where)
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, np.generic) and value.dtype in _DTYPES:
         return value.item()
@@ -126,12 +132,24 @@ def _plain_json(path, value, where):
             if not isinstance(key, str):
                 raise CheckpointError(f"{path}: {where} has the key {key!r}; JSON keys are strings "
                                       f"(convert it, so that loading gives back the same dict)")
+            _check_storable_text(path, key, f"a key of {where}")
             out[key] = _plain_json(path, item, f"{where}[{key!r}]")
         return out
     if isinstance(value, (list, tuple)):
         return [_plain_json(path, item, f"{where}[{i}]") for i, item in enumerate(value)]
     hint = " (arrays belong in tensors)" if backend.array_device(value) is not None else ""
     raise CheckpointError(f"{path}: {where} is a {type(value).__name__}, which JSON cannot hold{hint}")
+
+
+def _check_storable_text(path, text, where):
+    """Refuse text that UTF-8 cannot store (a lone surrogate, e.g. from undecodable bytes in
+    a command line), naming where it is: the save would fail later, or lose the character."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise CheckpointError(f"{path}: {where} holds a lone surrogate U+{ord(text[error.start]):04X} at "
+                                  f"position {error.start}, which UTF-8 (and so the file) cannot store") from None
 
 
 def _sha256_text(text: str) -> str:
@@ -194,13 +212,16 @@ def load_checkpoint(path) -> tuple[dict, dict]:
     info = _read_metadata(path, data)
 
     meta_text = info["meta"]
+    _check_storable_text(path, meta_text, "the metadata")  # (a \ud800 escape in the header decodes to one)
     if _sha256_text(meta_text) != info["meta_sha256"]:
         raise CheckpointError(f"{path}: the metadata does not match its checksum "
                               f"(edited or corrupted)")
     try:
         meta = json.loads(meta_text)
     except ValueError as exc:
-        raise CheckpointError(f"{path}: the metadata is not valid JSON ({exc})") from exc
+        raise CheckpointError(f"{path}: the metadata is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the metadata's JSON is nested too deeply to read") from None
 
     try:
         tensors = safetensors.numpy.load(data)
@@ -226,7 +247,10 @@ def _read_metadata(path: str, data: bytes) -> dict:
         header = json.loads(data[8:8 + header_length].decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise CheckpointError(f"{path}: the header is not valid JSON ({exc}); corrupted, "
-                              f"or not a safetensors file") from exc
+                              f"or not a safetensors file") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the header's JSON is nested too deeply to read; corrupted, "
+                              f"or not a checkpoint") from None
     info = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinyllm checkpoint (no '{FORMAT}' in the "

@@ -8,25 +8,96 @@
     compress  what a model costs and how to cut it (flops, memory, quantize, prune, distill, ...)
 
 Every field of :class:`tinyllm.train.TrainConfig` can be overridden: ``--max-iters 500
---n-embd 64 --dropout 0.1``. Errors in the arguments end in argparse's usage message.
+--n-embd 64 --dropout 0.1``.
+
+Nothing is lost and nothing hangs: ``train`` refuses a run folder that holds a checkpoint
+unless told to ``--resume`` it or to ``--overwrite`` it, and checks the folder, the options
+and the memory a step needs before any work starts. Every failure ends with one line
+``error: ...`` naming the option or file and what was expected, and a non-zero exit status:
+2 for a mistake in the arguments, 1 for a problem found while running, 130 for an
+interrupt. docs/RELIABILITY.md lists what each command refuses.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
 import typing
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "ArgumentParser", "CommandError", "UsageError", "check_output_file",
+           "check_device", "write_json", "integer", "number", "optional", "path_name"]
+
+# what --resume may change; every other option must agree with the checkpoint's config
+RESUMABLE = ("max_iters", "lr_decay_iters", "eval_interval", "eval_iters", "progress", "num_samples",
+             "max_new_tokens", "temperature", "top_k", "top_p", "prompt")
 
 
-def _config_fields():
-    from .train import TrainConfig
-    hints = typing.get_type_hints(TrainConfig)
-    return [(f.name, hints[f.name], f.default) for f in dataclasses.fields(TrainConfig)]
+class CommandError(Exception):
+    """A problem found while running a command: printed as one ``error:`` line, exit status 1."""
+
+
+class UsageError(CommandError):
+    """An option's value that only the command could judge (a config out of range, options
+    that contradict a checkpoint): one ``error:`` line, exit status 2 as for argparse's."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported in one line, ``error: <what> (...)``, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+# ----------------------------------------------------------------------------- option values
+def integer(minimum, maximum=None):
+    """An argparse type: an integer in [minimum, maximum]."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(minimum=-math.inf, maximum=math.inf, open_below=False):
+    """An argparse type: a finite number in [minimum, maximum] ((minimum, ...] if open_below)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        low_ok = value > minimum if open_below else value >= minimum
+        if not (math.isfinite(value) and low_ok and value <= maximum):
+            bound = "" if (minimum, maximum) == (-math.inf, math.inf) else \
+                f" in {'(' if open_below else '['}{minimum:g}, {maximum:g}]"
+            raise argparse.ArgumentTypeError(f"expected a finite number{bound}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def optional(kind):
+    """``kind``, or None for the text "none"."""
+    def parse(text):
+        return None if text.lower() == "none" else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def path_name(text):
+    """An argparse type: a file or folder name (not empty, which would quietly mean the default)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return text
 
 
 def _parse_bool(text):
@@ -38,69 +109,90 @@ def _parse_bool(text):
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _optional(kind):
-    def parse(text):
-        return None if text.lower() == "none" else kind(text)
-    parse.__name__ = kind.__name__
-    return parse
+def _config_fields():
+    from .train import TrainConfig
+    hints = typing.get_type_hints(TrainConfig)
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(TrainConfig)]
+
+
+def _flag(field):
+    return "--" + field.replace("_", "-")
 
 
 def _add_config_overrides(parser):
     group = parser.add_argument_group("config overrides (any TrainConfig field; default: the preset's)")
-    for name, hint, _default in _config_fields():
+    for name, hint in _config_fields():
         if name in ("device", "out_dir"):
             continue  # --device and --out have their own options
         args = typing.get_args(hint)
         base = next((a for a in args if a is not type(None)), hint) if args else hint
-        kind = {bool: _parse_bool, int: int, float: float, str: str}.get(base, str)
+        kind = {bool: _parse_bool, int: integer(-sys.maxsize), float: number(), str: str}.get(base, str)
         if type(None) in args:
-            kind = _optional(kind)
-        flag = "--" + name.replace("_", "-")
-        group.add_argument(flag, dest=f"cfg_{name}", type=kind, default=None, metavar=base.__name__.upper())
+            kind = optional(kind)
+        group.add_argument(_flag(name), dest=f"cfg_{name}", type=kind, default=None,
+                           metavar=base.__name__.upper())
+
+
+def _bench_configs(text):
+    from .bench import CONFIGS
+    names = [part.strip() for part in text.split(",")]
+    unknown = [name for name in names if name not in CONFIGS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(sorted(CONFIGS))}, "
+                                         f"got {text!r}")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .train import PRESETS
-    parser = argparse.ArgumentParser(
-        prog="python -m tinyllm", description="tinyllm: a teachable LLM on NumPy/CuPy",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m tinyllm", description="tinyllm: a teachable LLM on NumPy/CuPy",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model from a preset, then sample from it")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="default: 'default'; with --resume it only names the run folder")
     train.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    train.add_argument("--out", default=None, help="run folder (checkpoint, loss.png); default runs/<preset>")
-    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--out", type=path_name, default=None,
+                       help="run folder (checkpoint, loss.png); default runs/<preset>")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run saved in --out (its model, data and tokenizer)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start again in a folder that holds a run (the old checkpoint is kept as "
+                            "ckpt.safetensors.bak until the new run's first save)")
     train.add_argument("--no-sample", action="store_true", help="skip sampling after training")
     _add_config_overrides(train)
 
     sample = sub.add_parser("sample", help="generate text (or translate) with a trained checkpoint")
-    sample.add_argument("--out", default=None, help="run folder holding ckpt.safetensors")
+    sample.add_argument("--out", type=path_name, default=None,
+                        help="run folder holding ckpt.safetensors (or that file)")
     sample.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="used to find the run folder when --out is not given")
     sample.add_argument("--device", choices=["cpu", "cuda"], default=None)
     sample.add_argument("--prompt", default=None)
-    sample.add_argument("--num-samples", type=int, default=1)
-    sample.add_argument("--max-new-tokens", type=int, default=None)
-    sample.add_argument("--temperature", type=float, default=None)
-    sample.add_argument("--top-k", type=_optional(int), default=None)
-    sample.add_argument("--top-p", type=_optional(float), default=None)
+    sample.add_argument("--num-samples", type=integer(1), default=1)
+    sample.add_argument("--max-new-tokens", type=integer(0), default=None, help="0 generates nothing")
+    sample.add_argument("--temperature", type=number(0), default=None, help="0: always the likeliest token")
+    sample.add_argument("--top-k", type=optional(integer(1)), default=None)
+    sample.add_argument("--top-p", type=optional(number(0, 1, open_below=True)), default=None)
     sample.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
-    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--seed", type=integer(0), default=None)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on its validation data")
-    evaluate.add_argument("--out", default=None)
+    evaluate.add_argument("--out", type=path_name, default=None,
+                          help="run folder holding ckpt.safetensors (or that file)")
     evaluate.add_argument("--preset", choices=sorted(PRESETS), default="default")
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    evaluate.add_argument("--eval-iters", type=int, default=None)
-    evaluate.add_argument("--json", dest="json_path", default=None, help="also write the metrics here")
+    evaluate.add_argument("--eval-iters", type=integer(1), default=None)
+    evaluate.add_argument("--json", dest="json_path", type=path_name, default=None,
+                          help="also write the metrics here")
 
     bench = sub.add_parser("bench", help="time tinyllm against PyTorch on the same GPT")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    bench.add_argument("--configs", default="S,M", help="comma-separated: S, M")
-    bench.add_argument("--steps", type=int, default=None, help="timed steps per config")
-    bench.add_argument("--json", dest="json_path", default=None, help="write the results as JSON here")
-    bench.add_argument("--plot", dest="plot_path", default=None, help="save a bar chart (PNG) here")
+    bench.add_argument("--configs", type=_bench_configs, default="S,M", help="comma-separated: S, M")
+    bench.add_argument("--steps", type=integer(1), default=None, help="timed steps per config")
+    bench.add_argument("--json", dest="json_path", type=path_name, default=None, help="write the results as JSON here")
+    bench.add_argument("--plot", dest="plot_path", type=path_name, default=None, help="save a bar chart (PNG) here")
     bench.add_argument("--quick", action="store_true", help="few steps, for a smoke test")
 
     sub.add_parser("demo", help="a small graph, its backward, numbers to check against PyTorch")
@@ -115,57 +207,87 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_from_args(args, parser):
-    from .train import PRESETS, TrainConfig
-    values = dict(PRESETS[args.preset])
-    for name, _hint, _default in _config_fields():
-        override = getattr(args, f"cfg_{name}", None)
-        if override is not None:
-            values[name] = override
-    if args.device:
-        values["device"] = args.device
-    if args.out:
-        values["out_dir"] = args.out
+# ----------------------------------------------------------------------------- checks before work
+def check_output_file(path, option, reading=()):
+    """Refuse, before any work, an output file that cannot be written or that would replace
+    something to keep: a folder, a checkpoint (``*.safetensors``), a file being read."""
+    if os.path.isdir(path):
+        raise CommandError(f"{option} {path}: a folder is there; expected a file name")
+    if path.lower().endswith(".safetensors"):
+        raise CommandError(f"{option} {path}: would write over a checkpoint file; choose a .json or .png name")
+    for source in reading:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise CommandError(f"{option} {path}: that is the file being read; choose another")
+    _check_writable_folder(os.path.dirname(os.path.abspath(path)), f"{option} {path}")
+
+
+def _check_writable_folder(folder, what):
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CommandError(f"{what}: {folder} is a file; expected a folder")
     try:
-        return TrainConfig(**values)
-    except ValueError as exc:  # a value out of range: a usage error, named by its option
-        parser.error(str(exc))
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{what}: cannot create the folder {folder} ({error.strerror or error})") from None
+    probe = os.path.join(folder, f".tinyllm-write-test-{os.getpid()}")
+    try:
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise CommandError(f"{what}: cannot write in {folder} ({error.strerror or error})") from None
 
 
-def _run_folder(args):
-    from .train import PRESETS
-    return args.out or PRESETS[args.preset]["out_dir"]
+def check_device(device):
+    """Refuse ``--device cuda`` at once where CuPy or a GPU is missing (saying which)."""
+    from . import backend
+    if device == "cuda" and not backend.cuda_available():
+        try:
+            backend.get_device("cuda")
+        except RuntimeError as error:
+            raise CommandError(f"--device cuda: {error}") from None
 
 
-def _load_trainer(args):
-    from .train import Trainer
-    folder = _run_folder(args)
-    path = os.path.join(folder, Trainer.CHECKPOINT)
-    if not os.path.exists(path):
-        raise SystemExit(f"error: no checkpoint at {path}; train first (python -m tinyllm train --out {folder})")
-    return Trainer.from_checkpoint(folder, device=getattr(args, "device", None))
+def write_json(path, data):
+    """``data`` as indented JSON in ``path``, replaced atomically (numbers NumPy made: floats)."""
+    from .checkpoint import _atomic_write
+    _atomic_write(path, (json.dumps(data, indent=2, default=float) + "\n").encode("utf-8"))
 
 
+def _one_line(error):
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+# ----------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = _sigterm_as_interrupt()
     try:
-        return _dispatch(parser, args)
+        return _dispatch(args)
     except KeyboardInterrupt:
         # the trainer catches signals during training and saves on the way out (it says so);
         # an interrupt anywhere else (preparing data, sampling) saves nothing
         if not getattr(args, "_saved_on_interrupt", False):
-            folder = getattr(args, "out", None) or (
-                _run_folder(args) if getattr(args, "preset", None) else None)
+            folder = getattr(args, "_run_folder", None)
             from .train import Trainer
             last = os.path.join(folder, Trainer.CHECKPOINT) if folder else None
             where = f"the last one, if any, is {last}" if last else "nothing was being trained"
             print(f"interrupted: no checkpoint was saved ({where})", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+    except UsageError as exc:
+        print(f"error: {_one_line(exc)} (see python -m tinyllm {args.command} --help)", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        detail = _one_line(exc) if str(exc) else "lower --batch-size, --block-size, --n-embd or --n-layer"
+        print(f"error: not enough memory: {detail}", file=sys.stderr)
+        return 1
+    except (CommandError, ValueError, RuntimeError, OSError) as exc:
         # user-facing problems (missing data, bad checkpoint, unknown device): one clear line
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug in tinyllm: still one line, and it says so
+        print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in tinyllm, "
+              f"please report it with the command that caused it", file=sys.stderr)
         return 1
     finally:
         if previous is not None:
@@ -182,7 +304,8 @@ def _sigterm_as_interrupt():
         return None
 
 
-def _dispatch(parser, args) -> int:
+def _dispatch(args) -> int:
+    check_device(getattr(args, "device", None))
     if args.command == "demo":
         from .demo import run
         run()
@@ -194,50 +317,168 @@ def _dispatch(parser, args) -> int:
         from .compress.cli import main as compress_main
         return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
     if args.command == "bench":
+        for path, option in ((args.json_path, "--json"), (args.plot_path, "--plot")):
+            if path:
+                check_output_file(path, option)
         from .bench import run_bench
-        run_bench(device=args.device, configs=args.configs.split(","), steps=args.steps,
-                  json_path=args.json_path, quick=args.quick, plot_path=args.plot_path)
+        run_bench(device=args.device, configs=args.configs, steps=args.steps, json_path=args.json_path,
+                  quick=args.quick, plot_path=args.plot_path)
         return 0
     if args.command == "train":
-        from .train import Trainer
-        cfg = _config_from_args(args, parser)
-        if args.resume and not os.path.exists(os.path.join(cfg.out_dir, Trainer.CHECKPOINT)):
-            parser.error(f"--resume: no checkpoint in {cfg.out_dir}")
-        trainer = Trainer(cfg, resume=args.resume)
-        trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
-        print(f"training {cfg.model} ({trainer.model.num_parameters():,} parameters) "
-              f"on {cfg.dataset}, {cfg.max_iters} steps, device {cfg.device}; run folder {cfg.out_dir}")
-        trainer.train()
-        result = trainer.last_eval if hasattr(trainer, "last_eval") else trainer.evaluate()
-        print(json.dumps({"step": trainer.step, "train_loss": result["train"]["loss"],
-                          "val_loss": result["val"]["loss"],
-                          **{k: v for k, v in result.items() if not isinstance(v, dict)}}))
-        if not args.no_sample:
-            for _ in range(cfg.num_samples):
-                print("-" * 60)
-                print(trainer.sample())
-        return 0
-    trainer = _load_trainer(args)
+        return _train(args)
     if args.command == "sample":
-        from . import backend
-        if args.seed is not None:
-            backend.manual_seed(args.seed)
-        options = {k: v for k, v in dict(temperature=args.temperature, top_k=args.top_k,
-                                          top_p=args.top_p).items() if v is not None}
-        if args.no_cache:
-            options["use_cache"] = False
-        for _ in range(args.num_samples):
-            print(trainer.sample(args.prompt, max_new_tokens=args.max_new_tokens, **options))
+        return _sample(args)
+    return _evaluate(args)
+
+
+# ----------------------------------------------------------------------------- train
+def _train(args) -> int:
+    from .train import PRESETS, Trainer
+    folder = args.out or PRESETS[args.preset or "default"]["out_dir"]
+    args._run_folder = folder
+    checkpoint = os.path.join(folder, Trainer.CHECKPOINT)
+    backup = checkpoint + ".bak"
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other: continue the run, or start it again")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CommandError(f"--out {folder}: a file is there; expected the run folder")
+    if args.resume:
+        if not os.path.isfile(checkpoint):
+            hint = (f"; {backup} holds the run an --overwrite set aside: rename it to {Trainer.CHECKPOINT} "
+                    f"to resume it" if os.path.isfile(backup) else "")
+            raise CommandError(f"--resume: no checkpoint at {checkpoint}{hint}")
+        cfg, state = _resumed_config(args, folder, checkpoint)
+    else:
+        cfg, state = _config_from_args(args, folder), None
+        for existing in (checkpoint, backup):
+            if os.path.exists(existing) and not args.overwrite:
+                raise CommandError(
+                    f"--out {folder}: {existing} holds a trained run; --resume continues it, --overwrite "
+                    f"starts again (keeping it as {os.path.basename(backup)} until the new run's first save)")
+    _check_writable_folder(folder, f"--out {folder}")
+
+    trainer = Trainer(cfg, resume=args.resume, checkpoint=state)  # data, tokenizer, memory checked here
+    trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
+    replacing = args.overwrite and (os.path.exists(checkpoint) or os.path.exists(backup))
+    if replacing:
+        if os.path.exists(checkpoint):
+            os.replace(checkpoint, backup)  # kept until the new run's first checkpoint is on disk
+        trainer.on_saved = lambda: _discard(backup)
+    print(f"training {cfg.model} ({trainer.model.num_parameters():,} parameters) "
+          f"on {cfg.data_path or cfg.dataset}, {cfg.max_iters} steps, device {cfg.device}; run folder {folder}")
+    if trainer.step >= cfg.max_iters:
+        print(f"(the run is at step {trainer.step} already; raise --max-iters to train further)")
+    try:
+        trainer.train()
+    finally:
+        if replacing and os.path.exists(backup) and not os.path.exists(checkpoint):
+            os.replace(backup, checkpoint)  # the new run saved nothing: the old one stays
+            print(f"(the new run saved nothing: {checkpoint} is the earlier run's again)", file=sys.stderr)
+    result = trainer.last_eval if hasattr(trainer, "last_eval") else trainer.evaluate()
+    print(json.dumps({"step": trainer.step, "train_loss": result["train"]["loss"],
+                      "val_loss": result["val"]["loss"],
+                      **{k: v for k, v in result.items() if not isinstance(v, dict)}}))
+    if not args.no_sample:
+        for _ in range(cfg.num_samples):
             print("-" * 60)
-        return 0
-    if args.command == "eval":
-        if args.eval_iters:
-            trainer.cfg.eval_iters = args.eval_iters
-        result = trainer.evaluate()
-        text = json.dumps({"step": trainer.step, **result}, indent=2)
-        print(text)
-        if args.json_path:
-            with open(args.json_path, "w") as f:
-                f.write(text + "\n")
-        return 0
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover
+            print(trainer.sample())
+    return 0
+
+
+def _discard(path):
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def _usage_error(error):
+    """A TrainConfig refusal as a usage error naming the option."""
+    return UsageError(f"{_flag(error.field)} must be {error.rule}, got {error.value!r}")
+
+
+def _config_from_args(args, folder):
+    from .train import PRESETS, ConfigError, TrainConfig
+    values = dict(PRESETS[args.preset or "default"])
+    for name, _hint in _config_fields():
+        override = getattr(args, f"cfg_{name}", None)
+        if override is not None:
+            values[name] = override
+    if args.device:
+        values["device"] = args.device
+    values["out_dir"] = folder
+    try:
+        return TrainConfig(**values)
+    except ConfigError as exc:
+        raise _usage_error(exc) from None
+
+
+def _resumed_config(args, folder, checkpoint):
+    """The checkpoint's own config, with the options that may change on resume applied;
+    an option that contradicts the checkpoint is refused, naming both values."""
+    from .train import ConfigError, TrainConfig, read_checkpoint
+    tensors, meta, saved = read_checkpoint(checkpoint)
+    values = saved.to_json()
+    for name, _hint in _config_fields():
+        given = getattr(args, f"cfg_{name}", None)
+        if given is None or given == values[name]:
+            continue
+        if name not in RESUMABLE:
+            allowed = ", ".join(_flag(field) for field in RESUMABLE)
+            raise UsageError(f"{_flag(name)} {given}: the run in {checkpoint} has {name} = {values[name]!r}; "
+                               f"--resume may change only {allowed} and --device (or start again with "
+                               f"--overwrite)")
+        values[name] = given
+    values["out_dir"] = folder
+    if args.device:
+        values["device"] = args.device
+    try:
+        cfg = TrainConfig(**values)
+    except ConfigError as exc:
+        raise _usage_error(exc) from None
+    return cfg, (checkpoint, tensors, meta)
+
+
+# ----------------------------------------------------------------------------- sample, eval
+def _checkpoint_of(args):
+    """The checkpoint ``--out`` names: a run folder's ckpt.safetensors, or that file itself."""
+    from .train import PRESETS, Trainer
+    path = args.out or PRESETS[args.preset]["out_dir"]
+    checkpoint = path if os.path.isfile(path) else os.path.join(path, Trainer.CHECKPOINT)
+    if not os.path.isfile(checkpoint):
+        raise CommandError(f"no checkpoint at {checkpoint}; train first (python -m tinyllm train --out {path})")
+    return checkpoint
+
+
+def _sample(args) -> int:
+    from . import backend
+    from .train import Trainer
+    trainer = Trainer.from_checkpoint(_checkpoint_of(args), device=args.device)
+    if args.prompt is not None:
+        try:  # (the tokenizer refuses characters it has no id for, and lone surrogates)
+            (trainer.task.tokenizer if trainer.cfg.model == "gpt" else trainer.task.src_tok).encode(args.prompt)
+        except ValueError as error:
+            raise CommandError(f"--prompt: {error}") from None
+    if args.seed is not None:
+        backend.manual_seed(args.seed)
+    options = {k: v for k, v in dict(temperature=args.temperature, top_k=args.top_k,
+                                      top_p=args.top_p).items() if v is not None}
+    if args.no_cache:
+        options["use_cache"] = False
+    for _ in range(args.num_samples):
+        print(trainer.sample(args.prompt, max_new_tokens=args.max_new_tokens, **options))
+        print("-" * 60)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .train import Trainer
+    checkpoint = _checkpoint_of(args)
+    if args.json_path:
+        check_output_file(args.json_path, "--json", reading=[checkpoint])
+    trainer = Trainer.from_checkpoint(checkpoint, device=args.device)
+    if args.eval_iters:
+        trainer.cfg.eval_iters = args.eval_iters
+    result = trainer.evaluate()
+    print(json.dumps({"step": trainer.step, **result}, indent=2))
+    if args.json_path:
+        write_json(args.json_path, {"step": trainer.step, **result})
+    return 0

@@ -183,12 +183,14 @@ def generate_text(model, tokenizer, prompt, max_new_tokens=200, **options):
 
 
 # ------------------------------------------------------------------------------ encoder-decoder
-def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_id=2):
+def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_id=2, vocab_size=None):
     """Translate a batch by always taking the most likely next token.
 
     ``src`` (S, B) ids; ``src_padding_mask`` (B, S) True at padding. The encoder runs once;
     the decoder reruns on the growing target prefix (T, B) under a causal mask.
-    Returns a list of B id lists (without BOS and EOS).
+    ``vocab_size``: only ids below it are chosen (the target vocabulary, when the model's
+    output layer also covers a larger source vocabulary). Returns a list of B id lists
+    (without BOS and EOS).
     """
     device = model.device
     src = src if isinstance(src, Tensor) else Tensor(_host_ids(src, "greedy_decode"), device=device)
@@ -210,7 +212,7 @@ def greedy_decode(model, src, src_padding_mask=None, max_len=32, bos_id=1, eos_i
                 tgt_mask = model.generate_square_subsequent_mask(t, device=device)
                 logits = model.decode(Tensor(ys, device=device), memory, tgt_mask=tgt_mask,
                                       memory_padding_mask=mask)
-                nxt = backend.to_host(logits.data[-1]).argmax(axis=-1)
+                nxt = backend.to_host(logits.data[-1, :, :vocab_size]).argmax(axis=-1)
                 nxt = np.where(done, eos_id, nxt)
                 ys = np.concatenate([ys, nxt[None]], axis=0)
                 done |= nxt == eos_id
@@ -297,5 +299,6 @@ def greedy_translate(model, texts, src_tokenizer, tgt_tokenizer, max_len=32):
         src[:len(e), i] = e
         mask[i, :len(e)] = False
     dev = model.device
-    outputs = greedy_decode(model, Tensor(src, device=dev), Tensor(mask, device=dev), max_len=max_len)
+    outputs = greedy_decode(model, Tensor(src, device=dev), Tensor(mask, device=dev), max_len=max_len,
+                            vocab_size=tgt_tokenizer.vocab_size)
     return [tgt_tokenizer.decode(o, skip_special_tokens=True) for o in outputs]

@@ -19,6 +19,8 @@ import math
 import os
 import signal
 import time
+import types
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +36,27 @@ from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
 
-__all__ = ["TrainConfig", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask", "TrainingDiverged"]
+__all__ = ["TrainConfig", "ConfigError", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask",
+           "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory",
+           "estimate_memory_bytes"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+class ConfigError(ValueError):
+    """A TrainConfig field with a value that means nothing; ``field`` names it (the command
+    line shows it as its option, ``--field-name``)."""
+
+    def __init__(self, field, rule, value):
+        self.field, self.rule, self.value = field, rule, value
+        super().__init__(f"TrainConfig.{field} must be {rule}, got {_shown(value)}")
+
+
+def _shown(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass
@@ -95,12 +113,21 @@ class TrainConfig:
         """Refuse values that mean nothing, naming the field (the CLI shows this as usage)."""
         def need(ok, field, rule):
             if not ok:
-                raise ValueError(f"TrainConfig.{field} must be {rule}, got {getattr(self, field)!r}")
+                raise ConfigError(field, rule, getattr(self, field))
+        for field in dataclasses.fields(self):  # types first: the ranges below compare values
+            value, (kinds, description) = getattr(self, field.name), _FIELD_TYPES[field.name]
+            need(isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds),
+                 field.name, description)
+            if isinstance(value, str) and not value.isascii():  # a lone surrogate (undecodable argv
+                try:                                                # bytes) could never be saved
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    need(False, field.name, "text that UTF-8 can store (it holds a lone surrogate)")
         for field in ("n_layer", "n_head", "n_embd", "block_size", "d_ff", "batch_size", "eval_interval",
-                      "eval_iters", "bpe_vocab_size", "max_new_tokens", "num_samples"):
-            need(isinstance(getattr(self, field), int) and getattr(self, field) >= 1, field, "an integer >= 1")
-        for field in ("max_iters", "warmup_iters"):
-            need(isinstance(getattr(self, field), int) and getattr(self, field) >= 0, field, "an integer >= 0")
+                      "eval_iters", "bpe_vocab_size", "num_samples"):
+            need(getattr(self, field) >= 1, field, "an integer >= 1")
+        for field in ("max_iters", "warmup_iters", "max_new_tokens", "seed"):
+            need(getattr(self, field) >= 0, field, "an integer >= 0")
         need(self.lr_decay_iters is None or self.lr_decay_iters >= 1, "lr_decay_iters", ">= 1 (or None)")
         for field in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "temperature"):
             value = getattr(self, field)
@@ -114,14 +141,42 @@ class TrainConfig:
         need(self.top_p is None or 0.0 < self.top_p <= 1.0, "top_p", "in (0, 1] (or None)")
         need(self.gelu_approximate in ("tanh", "none"), "gelu_approximate", "'tanh' or 'none'")
         need(self.n_embd % self.n_head == 0, "n_embd", f"divisible by n_head={self.n_head}")
+        need(self.model in ("gpt", "seq2seq"), "model", "'gpt' or 'seq2seq'")
+        need(self.tokenizer in ("char", "bpe"), "tokenizer", "'char' or 'bpe'")
+        need(self.schedule in ("cosine", "noam", "constant"), "schedule", "'cosine', 'noam' or 'constant'")
+        if self.model == "seq2seq":
+            need(self.dataset == "dates", "dataset", "'dates' for the seq2seq model")
+        else:
+            need(self.data_path is not None or self.dataset in ("tinytales", "shakespeare"), "dataset",
+                 "'tinytales' or 'shakespeare' (or data_path=...)")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
+    def from_json(cls, data: dict, source: str = "config") -> "TrainConfig":
+        """The config saved with :meth:`to_json`; fields it lacks take their defaults, names
+        this TrainConfig does not know are ignored. Anything else is a ValueError whose
+        message starts with ``source`` (e.g. the checkpoint's path)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object of TrainConfig fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except ConfigError as error:
+            raise ValueError(f"{source}: {error}") from None
+
+
+def _field_type(hint):
+    """``(types, description)`` of the values a field annotated ``hint`` accepts; an int is
+    accepted where a float goes, a bool never where a number goes."""
+    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    names = {int: "an integer", float: "a number", str: "text", bool: "true or false", type(None): "None"}
+    description = " or ".join(names[kind] for kind in kinds)
+    return tuple(k for kind in kinds for k in ((float, int) if kind is float else (kind,))), description
+
+
+_FIELD_TYPES = {name: _field_type(hint) for name, hint in typing.get_type_hints(TrainConfig).items()}
 
 
 PRESETS = {
@@ -156,17 +211,20 @@ class LanguageModelingTask:
         if tokenizer is None:
             if cfg.tokenizer == "char":
                 tokenizer = CharTokenizer.from_text(text)
-            elif cfg.tokenizer == "bpe":
+            else:
                 tokenizer = BPETokenizer()
                 tokenizer.train(text, cfg.bpe_vocab_size)
-            else:
-                raise ValueError(f"tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
         self.tokenizer = tokenizer
-        ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
-        train_ids, val_ids = train_val_split(ids, cfg.val_fraction)
-        self.splits = {"train": CausalLMDataset(train_ids, cfg.block_size),
-                       "val": CausalLMDataset(val_ids, cfg.block_size)}
+        source = cfg.data_path or f"dataset {cfg.dataset!r}"
+        try:
+            ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+            train_ids, val_ids = train_val_split(ids, cfg.val_fraction)
+            self.splits = {"train": CausalLMDataset(train_ids, cfg.block_size),
+                           "val": CausalLMDataset(val_ids, cfg.block_size)}
+        except ValueError as error:  # text the tokenizer cannot encode, or too short
+            raise ValueError(f"{source}: {error}") from None
         self.cfg = cfg
+        self.vocab_size = tokenizer.vocab_size
 
     def build_model(self):
         # every GPTConfig field the run's config also has (shape, dropout, bias, GELU, tying)
@@ -197,8 +255,6 @@ class TranslationTask:
     """The seed's encoder-decoder on a toy translation (dates → ISO 8601), teacher forced."""
 
     def __init__(self, cfg: TrainConfig, n_pairs: int = 20_000):
-        if cfg.dataset != "dates":
-            raise ValueError(f"the seq2seq model trains on dataset 'dates', got {cfg.dataset!r}")
         self.src_tok, self.tgt_tok = date_tokenizers()
         pairs = make_date_pairs(n_pairs, seed=cfg.seed)
         n_val = max(1, int(len(pairs) * cfg.val_fraction))
@@ -207,11 +263,11 @@ class TranslationTask:
                        for k, v in self.text_pairs.items()}
         self.cfg = cfg
         self.tokenizer = self.src_tok
+        self.vocab_size = max(self.src_tok.vocab_size, self.tgt_tok.vocab_size)
 
     def build_model(self):
         c = self.cfg
-        ntoken = max(self.src_tok.vocab_size, self.tgt_tok.vocab_size)
-        return TransformerModel(ntoken, c.n_embd, c.n_head, c.d_ff, c.n_layer, dropout=c.dropout)
+        return TransformerModel(self.vocab_size, c.n_embd, c.n_head, c.d_ff, c.n_layer, dropout=c.dropout)
 
     def batch(self, split, rng):
         return self.splits[split].get_batch(self.cfg.batch_size, rng)
@@ -238,25 +294,131 @@ class TranslationTask:
 def make_task(cfg: TrainConfig, tokenizer=None):
     if cfg.model == "seq2seq":
         return TranslationTask(cfg)
-    if cfg.model != "gpt":
-        raise ValueError(f"model must be 'gpt' or 'seq2seq', got {cfg.model!r}")
     return LanguageModelingTask(cfg, load_text(cfg), tokenizer)
 
 
 def load_text(cfg: TrainConfig) -> str:
-    """The training text named by the config (a path wins over a dataset name)."""
+    """The training text named by the config (a path wins over a dataset name). A data file
+    must be UTF-8 text: one that is not, or holds NUL bytes (binary), is refused by name."""
     from .data import corpora
-    if cfg.data_path:
-        if not os.path.exists(cfg.data_path):
-            raise FileNotFoundError(f"data_path {cfg.data_path!r} does not exist")
-        with open(cfg.data_path, encoding="utf-8") as f:
-            return f.read()
+    if cfg.data_path is not None:
+        path = cfg.data_path
+        if not os.path.isfile(path):
+            what = "is a folder" if os.path.isdir(path) else "does not exist"
+            raise FileNotFoundError(f"data_path {path}: {what}; expected a UTF-8 text file")
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"data_path {path}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+                             f"{error.start}); tinyllm trains on text files") from None
+        if "\x00" in text:
+            raise ValueError(f"data_path {path}: holds NUL characters (the first at character "
+                             f"{text.index(chr(0))}), so it is binary, not text")
+        return text
     if cfg.dataset == "tinytales":
         return corpora.load_shipped_corpus()
-    if cfg.dataset == "shakespeare":
-        return corpora.tinyshakespeare()
-    raise ValueError(f"unknown dataset {cfg.dataset!r}; expected 'tinytales', 'shakespeare' or 'dates' "
-                     f"(or data_path=...)")
+    return corpora.tinyshakespeare()
+
+
+# ------------------------------------------------------------------------------ memory, before allocating
+def estimate_memory_bytes(cfg: TrainConfig, vocab_size: int, training: bool = True) -> int:
+    """Bytes a step of this run needs, roughly, computed before anything is allocated.
+
+    Parameters P of a GPT: vocab·C + block·C (embeddings; + vocab·C untied) + L·(12C² + 13C);
+    training keeps them four times (weights, gradients, AdamW's two moments), inference once;
+    plus the activations the graph holds (``tinyllm.compress.memory.gpt_activation_bytes``).
+    The seq2seq model is counted as a GPT of 2·n_layer layers over 64 positions. float32.
+    """
+    from .compress.memory import gpt_activation_bytes
+    seq2seq = cfg.model == "seq2seq"
+    shape = GPTConfig(vocab_size=vocab_size, block_size=64 if seq2seq else cfg.block_size,
+                      n_layer=2 * cfg.n_layer if seq2seq else cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
+    c = cfg.n_embd
+    params = vocab_size * c * (1 if cfg.tie_embeddings and not seq2seq else 2) + shape.block_size * c
+    params += shape.n_layer * (12 * c * c + 13 * c + (2 * c * cfg.d_ff if seq2seq else 0))
+    return 4 * params * (4 if training else 1) + gpt_activation_bytes(shape, cfg.batch_size)
+
+
+def available_memory_bytes(device: str) -> int | None:
+    """Free memory of ``device`` in bytes (the GPU's for "cuda", else the host's
+    MemAvailable), or None where it cannot be read."""
+    if device == "cuda":
+        free, _total = backend.get_device("cuda").xp.cuda.runtime.memGetInfo()
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg: TrainConfig, vocab_size: int, training: bool = True) -> None:
+    """Refuse, before allocating, a run whose :func:`estimate_memory_bytes` exceeds the
+    device's free memory, naming the sizes that decide it."""
+    need = estimate_memory_bytes(cfg, vocab_size, training)
+    have = available_memory_bytes(cfg.device)
+    if have is not None and need > have:
+        raise MemoryError(
+            f"this run needs about {need / 1e9:,.1f} GB for one {'training' if training else 'evaluation'} step "
+            f"(batch_size={cfg.batch_size}, block_size={cfg.block_size}, n_layer={cfg.n_layer}, "
+            f"n_embd={cfg.n_embd}, vocabulary {vocab_size}), more than the {have / 1e9:,.1f} GB free on "
+            f"{cfg.device}: lower batch_size, block_size, n_embd or n_layer")
+
+
+# ------------------------------------------------------------------------------ reading a run's checkpoint
+def read_checkpoint(path) -> tuple[dict, dict, TrainConfig]:
+    """``(tensors, meta, cfg)`` of a file the trainer (or ``compress``) wrote, checked before
+    anything is built: it must be an intact checkpoint holding a valid run config, and, for a
+    GPT, the tokenizer it was trained with. Raises CheckpointError / ValueError naming the file."""
+    tensors, meta = load_checkpoint(path)
+    if not isinstance(meta, dict) or "config" not in meta:
+        raise CheckpointError(f"{path}: holds no run config (meta['config']): not written by "
+                              f"python -m tinyllm train (or compress)")
+    cfg = TrainConfig.from_json(meta["config"], f"{path}: its config")
+    checkpoint_tokenizer(cfg, meta, path)  # checked now, before anything is built
+    return tensors, meta, cfg
+
+
+def checkpoint_tokenizer(cfg, meta, path):
+    """The tokenizer saved in a run's metadata (None for seq2seq, whose are fixed)."""
+    if cfg.model == "seq2seq":
+        return None
+    data = meta.get("tokenizer")
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: holds no tokenizer (meta['tokenizer']); a GPT run's checkpoint "
+                              f"carries the one its model was trained with")
+    from .data.tokenizers import tokenizer_from_dict
+    return tokenizer_from_dict(data, f"{path}: its tokenizer")
+
+
+def check_weights(path, model, tensors, prefix="model.") -> dict:
+    """The ``prefix`` tensors of a checkpoint as ``model``'s state (prefix removed), or one
+    CheckpointError naming the file and the first name or shape that does not fit."""
+    state = {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
+    own = model.state_dict()  # (tied weights: one array under two names)
+    expected = {name: tuple(array.shape) for name, array in own.items()}
+    problems = [f"{prefix}{name} is missing" for name in expected if name not in state]
+    problems += [f"{prefix}{name} has shape {tuple(state[name].shape)}, the config gives {shape}"
+                 for name, shape in expected.items() if name in state and tuple(state[name].shape) != shape]
+    problems += [f"{_shown(prefix + name)} is not a weight of this model" for name in state if name not in expected]
+    first_of = {}
+    for name in own:
+        first = first_of.setdefault(id(own[name]), name)
+        if first != name and not problems and not np.array_equal(state[first], state[name]):
+            problems.append(f"{prefix}{first} and {prefix}{name} differ, but the config ties them "
+                            f"(tie_embeddings)")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CheckpointError(f"{path}: its weights do not fit the model its config describes: {problems[0]}{more}")
+    return state
 
 
 # ------------------------------------------------------------------------------ the trainer
@@ -267,8 +429,9 @@ class Trainer:
     CHECKPOINT = "ckpt.safetensors"
 
     def __init__(self, cfg: TrainConfig, resume: bool = False, checkpoint=None):
-        """``resume``: continue from ``cfg.out_dir``'s checkpoint; ``checkpoint``: its
-        ``(tensors, meta)`` when already read (see :meth:`from_checkpoint`)."""
+        """``resume``: continue from a checkpoint, ``cfg.out_dir``'s unless ``checkpoint``
+        names the file, or gives ``(file, tensors, meta)`` already read (see
+        :meth:`from_checkpoint`)."""
         self.cfg = cfg
         backend.manual_seed(cfg.seed)
         self.batch_rng = np.random.default_rng(cfg.seed)  # which windows train on
@@ -277,10 +440,16 @@ class Trainer:
         self.step = 0
         ckpt_meta = ckpt_tensors = None
         tokenizer = None
+        self.resumed_from = None
         if resume:
-            ckpt_tensors, ckpt_meta = checkpoint or load_checkpoint(self.checkpoint_path)
-            tokenizer = _tokenizer_from_json(ckpt_meta.get("tokenizer"))
+            if checkpoint is None or isinstance(checkpoint, (str, os.PathLike)):
+                self.resumed_from = checkpoint or self.checkpoint_path
+                ckpt_tensors, ckpt_meta = load_checkpoint(self.resumed_from)
+            else:
+                self.resumed_from, ckpt_tensors, ckpt_meta = checkpoint
+            tokenizer = checkpoint_tokenizer(cfg, ckpt_meta, self.resumed_from)
         self.task = make_task(cfg, tokenizer)
+        check_memory(cfg, self.task.vocab_size)  # before the model and its batches take it
         self.model = self.task.build_model().to(cfg.device)
         # decay every matrix, the tied token embedding included (as nanoGPT); not biases or norms
         groups = param_groups(self.model.named_parameters(), cfg.weight_decay, decay_embeddings=True)
@@ -289,17 +458,19 @@ class Trainer:
             self._restore(ckpt_tensors, ckpt_meta)
         self._stop_signal = None
         self.on_interrupt_saved = None  # called after the save a signal triggers (the CLI uses it)
+        self.on_saved = None  # called after every checkpoint written (the CLI uses it)
 
     @classmethod
-    def from_checkpoint(cls, folder, device=None) -> "Trainer":
-        """The run saved in ``folder``, with the config it was trained with (on ``device``
-        if given), ready to evaluate, sample or train on; the file is read once."""
-        tensors, meta = load_checkpoint(os.path.join(folder, cls.CHECKPOINT))
-        cfg = TrainConfig.from_json(meta["config"])
-        cfg.out_dir, cfg.progress = folder, False
+    def from_checkpoint(cls, path, device=None) -> "Trainer":
+        """The run saved in ``path`` (its folder, or the checkpoint file itself), with the
+        config it was trained with (on ``device`` if given), ready to evaluate, sample or
+        train on; the file is read once."""
+        file = os.path.join(path, cls.CHECKPOINT) if os.path.isdir(path) else path
+        tensors, meta, cfg = read_checkpoint(file)
+        cfg.out_dir, cfg.progress = os.path.dirname(file), False
         if device:
             cfg.device = device
-        return cls(cfg, resume=True, checkpoint=(tensors, meta))
+        return cls(cfg, resume=True, checkpoint=(file, tensors, meta))
 
     # ---------------------------------------------------------------- the loop, one screen
     def train(self, max_iters=None, stop_after=None):
@@ -436,22 +607,42 @@ class Trainer:
             "tokenizer": _tokenizer_to_json(self.task),
         }
         save_checkpoint(path, tensors, meta)
+        if self.on_saved is not None:
+            self.on_saved()
         return path
 
     def _restore(self, tensors, meta):
+        """Weights, optimizer, step, history and RNG streams from a checkpoint; anything
+        missing or malformed is one CheckpointError naming the file (nothing half-restored
+        is used: the trainer is not returned)."""
         from .checkpoint import optimizer_from_checkpoint
+        path = self.resumed_from
+        if "compression" in meta:
+            raise CheckpointError(f"{path}: a compressed model, not a training checkpoint; evaluate it with "
+                                  f"python -m tinyllm compress eval {path}")
         missing = [key for key in ("step", "config", "optimizer", "history", "rng") if key not in meta]
         if missing or not any(k.startswith("model.") for k in tensors):
             what = f"its metadata lacks {missing}" if missing else "it holds no model.* weights"
-            raise CheckpointError(f"{self.checkpoint_path}: not a training checkpoint: {what}")
-        model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-        self.model.load_state_dict(model_state)
-        optimizer_from_checkpoint(self.optimizer, tensors, meta["optimizer"])
-        self.step = int(meta["step"])
-        self.history = meta["history"]
-        self.train_losses = list(meta.get("train_losses", []))
-        set_generator_state(self.batch_rng, meta["rng"]["batch"])
-        set_generator_state(self.cfg.device, meta["rng"]["device"])
+            raise CheckpointError(f"{path}: not a training checkpoint: {what}")
+        self.model.load_state_dict(check_weights(path, self.model, tensors))
+        step, history, losses = meta["step"], meta["history"], meta.get("train_losses", [])
+        if type(step) is not int or step < 0:
+            raise CheckpointError(f"{path}: its step is {_shown(step)}, not an integer >= 0")
+        columns = [history.get(k) for k in self.history] if isinstance(history, dict) else [None]
+        if not (all(_numbers(column) for column in columns) and len({len(column) for column in columns}) == 1):
+            raise CheckpointError(f"{path}: its history is not lists of numbers of one length ({list(self.history)})")
+        if not _numbers(losses):
+            raise CheckpointError(f"{path}: its train_losses are not a list of numbers")
+        try:
+            optimizer_from_checkpoint(self.optimizer, tensors, meta["optimizer"])
+            for group in self.optimizer.param_groups:  # the checks a new optimizer makes, on the saved values
+                type(self.optimizer)(group["params"], **{k: v for k, v in group.items() if k != "params"})
+            set_generator_state(self.batch_rng, meta["rng"]["batch"])
+            set_generator_state(self.cfg.device, meta["rng"]["device"])
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as error:
+            raise CheckpointError(f"{path}: its optimizer or random-generator state is malformed "
+                                  f"({type(error).__name__}: {str(error)[:200]})") from None
+        self.step, self.history, self.train_losses = step, history, list(losses)
 
     def plot(self):
         """Save the loss curves as ``loss.png`` in the run's folder."""
@@ -497,19 +688,17 @@ class Trainer:
             return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok)[0]
         options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
         options.update(kwargs)
-        return generate_text(self.model, self.task.tokenizer, prompt,
-                             max_new_tokens or cfg.max_new_tokens, **options)
+        max_new_tokens = cfg.max_new_tokens if max_new_tokens is None else max_new_tokens
+        return generate_text(self.model, self.task.tokenizer, prompt, max_new_tokens, **options)
 
 
 # ------------------------------------------------------------------------------ helpers
+def _numbers(values):
+    return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def _tokenizer_to_json(task):
     if isinstance(task, TranslationTask):
         return None  # the date tokenizers are fixed; rebuilt from code
     return task.tokenizer.to_dict()
 
-
-def _tokenizer_from_json(data):
-    if data is None:
-        return None
-    from .data.tokenizers import tokenizer_from_dict
-    return tokenizer_from_dict(data, "the checkpoint's tokenizer")

@@ -145,7 +145,11 @@ def bias_experiment(n_sentences=4000, skew=0.9, iters=300, batch_size=32, block_
     from .lm import small_config, train_lm
     text = make_occupation_corpus(n_sentences, skew, seed)
     augmented = counterfactual_augment(text)
-    tokenizer = WordTokenizer.from_text(augmented)
+    # every word the templates can make, so that a small corpus still covers the prompts the
+    # score asks about (with the default 4,000 sentences the vocabulary is the same either way)
+    every_word = " ".join(template.format(job=job, **forms) for template in _SUBJECT_TEMPLATES + _POSSESSIVE_TEMPLATES
+                          for job in OCCUPATIONS for forms in _FORMS.values())
+    tokenizer = WordTokenizer.from_text(augmented + " " + every_word)
     results = {"n_sentences": n_sentences, "skew": skew, "iters": iters, "expected_bias_skewed": 2 * skew - 1}
     for name, corpus in (("skewed", text), ("augmented", augmented)):
         data = CausalLMDataset(np.array(tokenizer.encode(corpus)), block_size)

@@ -13,16 +13,20 @@
 
 Each prints a readable report, and ``--json PATH`` writes the numbers. Experiments that train
 take minutes at their defaults; docs/compute.md lists the commands behind its figures.
+Every option's value is checked before the work starts; a compressed model is written inside
+--out under a name of its own, never over the run's checkpoint or the file being read.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 
 import numpy as np
+
+from ..cli import (ArgumentParser, CommandError, check_device, check_output_file, integer, number, path_name,
+                   write_json)
 
 __all__ = ["main", "build_parser"]
 
@@ -46,100 +50,121 @@ def _temperature(text):
 
 
 def _amounts(text):
-    return [_amount(part) for part in text.split(",") if part.strip()]
+    amounts = [_amount(part) for part in text.split(",") if part.strip()]
+    if not amounts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions in [0, 1), got {text!r}")
+    return amounts
+
+
+def _file_name(text):
+    """A compressed model's file name: written inside --out, never over the run's checkpoint."""
+    from ..train import Trainer
+    if not text or os.path.basename(text) != text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"expected a file name (it is written inside --out), got {text!r}")
+    if text == Trainer.CHECKPOINT:
+        raise argparse.ArgumentTypeError(f"{text} is the run's training checkpoint; choose another name")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tinyllm compress", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from ..bench import CONFIGS
+    from ..train import PRESETS
+    parser = ArgumentParser(prog="python -m tinyllm compress", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True, metavar="COMMAND")
 
     def command(name, help):
         p = sub.add_parser(name, help=help)
-        p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
-        p.add_argument("--device", default="cpu", help="cpu or cuda")
+        p.add_argument("--json", dest="json_path", type=path_name, default=None, help="also write the results here")
+        p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
         return p
 
     def model_options(p):
-        p.add_argument("--preset", default="S", help="a bench config (S, M) or a train preset "
-                                                     "(default, shakespeare-char, seq2seq)")
-        p.add_argument("--batch-size", type=int, default=None)
+        p.add_argument("--preset", default="S", choices=sorted(CONFIGS) + sorted(PRESETS),
+                       help="a bench config (S, M) or a train preset")
+        p.add_argument("--batch-size", type=integer(1), default=None)
         for name in ("n-layer", "n-head", "n-embd", "block-size", "vocab-size"):
-            p.add_argument("--" + name, type=int, default=None, help="override the preset's")
+            p.add_argument("--" + name, type=integer(1), default=None, help="override the preset's")
 
     def run_folder(p):
-        p.add_argument("--out", default=_RUN, help=f"the trained run's folder (default {_RUN})")
-        p.add_argument("--eval-iters", type=int, default=200, help="validation batches (the trainer's: 200)")
+        p.add_argument("--out", type=path_name, default=_RUN, help=f"the trained run's folder (default {_RUN})")
+        p.add_argument("--eval-iters", type=integer(1), default=200, help="validation batches (the trainer's: 200)")
 
     flops = command("flops", "FLOPs per token and per step, memory, and (with --measure) MFU")
     model_options(flops)
-    flops.add_argument("--src-len", type=int, default=24, help="seq2seq: source length")
-    flops.add_argument("--tgt-len", type=int, default=12, help="seq2seq: target length")
+    flops.add_argument("--src-len", type=integer(1), default=24, help="seq2seq: source length")
+    flops.add_argument("--tgt-len", type=integer(1), default=12, help="seq2seq: target length")
     flops.add_argument("--measure", action="store_true", help="time training steps: MFU, measured memory")
-    flops.add_argument("--steps", type=int, default=5, help="timed steps with --measure")
-    flops.add_argument("--peak-size", type=int, default=2048, help="n of the n×n matmul that measures the peak")
+    flops.add_argument("--steps", type=integer(1), default=5, help="timed steps with --measure")
+    flops.add_argument("--peak-size", type=integer(1, 16384), default=2048,
+                       help="n of the n×n matmul that measures the peak (at most 16384: 3 GB)")
 
     memory = command("memory", "peak memory of a training step: plain, accumulation, recomputation")
     model_options(memory)
-    memory.add_argument("--accumulate", type=int, default=4, help="micro-batches for gradient accumulation")
+    memory.add_argument("--accumulate", type=integer(1), default=4, help="micro-batches for gradient accumulation")
 
     quantize = command("quantize", "int8-quantize a trained GPT: size and validation loss before/after")
     run_folder(quantize)
-    quantize.add_argument("--file", default="quantized.safetensors", help="written inside --out")
+    quantize.add_argument("--file", type=_file_name, default="quantized.safetensors", help="written inside --out")
     quantize.add_argument("--modules", default=None, help="comma-separated layer names (default: all "
                                                            "Linear and Embedding layers)")
 
     prune = command("prune", "prune a trained GPT: magnitude (--amount), heads (--heads), curves")
     run_folder(prune)
     prune.add_argument("--amount", type=_amount, default=0.5, help="fraction of Linear weights to zero, in [0, 1)")
-    prune.add_argument("--heads", type=int, default=0, help="also remove this many least important heads")
-    prune.add_argument("--finetune-iters", type=int, default=0, help="fine-tune with the masks kept")
-    prune.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
+    prune.add_argument("--heads", type=integer(0), default=0, help="also remove this many least important heads")
+    prune.add_argument("--finetune-iters", type=integer(0), default=0, help="fine-tune with the masks kept")
+    prune.add_argument("--lr", type=number(0, open_below=True), default=3e-4, help="fine-tuning learning rate")
     prune.add_argument("--curve", action="store_true", help="the sparsity-versus-loss curve instead")
     prune.add_argument("--amounts", type=_amounts, default=[0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95])
     prune.add_argument("--head-curve", action="store_true", help="the heads-removed-versus-loss curve instead")
-    prune.add_argument("--file", default="pruned.safetensors", help="written inside --out")
+    prune.add_argument("--file", type=_file_name, default="pruned.safetensors", help="written inside --out")
 
     distill = command("distill", "distil a small student from a trained run, against the student alone")
     run_folder(distill)
-    distill.add_argument("--iters", type=int, default=1000)
+    distill.add_argument("--iters", type=integer(1), default=1000)
     distill.add_argument("--temperature", type=_temperature, default=2.0)
-    distill.add_argument("--alpha", type=float, default=0.5, help="weight of the soft (KL) term, in [0, 1]")
-    distill.add_argument("--student-layers", type=int, default=2)
-    distill.add_argument("--student-heads", type=int, default=2)
-    distill.add_argument("--student-embd", type=int, default=64)
+    distill.add_argument("--alpha", type=number(0, 1), default=0.5, help="weight of the soft (KL) term, in [0, 1]")
+    distill.add_argument("--student-layers", type=integer(1), default=2)
+    distill.add_argument("--student-heads", type=integer(1), default=2)
+    distill.add_argument("--student-embd", type=integer(1), default=64)
 
     precision = command("precision", "float32 against mixed precision: time per step and losses")
     model_options(precision)
-    precision.add_argument("--steps", type=int, default=5)
+    precision.add_argument("--steps", type=integer(1), default=5)
 
     bias = command("bias", "bias from skewed data, before and after counterfactual augmentation")
-    bias.add_argument("--iters", type=int, default=300)
-    bias.add_argument("--skew", type=float, default=0.9)
-    bias.add_argument("--sentences", type=int, default=4000)
-    bias.add_argument("--seed", type=int, default=0)
+    bias.add_argument("--iters", type=integer(1), default=300)
+    bias.add_argument("--skew", type=number(0, 1), default=0.9)
+    bias.add_argument("--sentences", type=integer(10), default=4000, help="generated sentences (at least 10)")
+    bias.add_argument("--seed", type=integer(0), default=0)
 
     regularize = command("regularize", "weight decay, dropout, label smoothing: train/validation gap")
-    regularize.add_argument("--iters", type=int, default=1000)
-    regularize.add_argument("--train-chars", type=int, default=50_000)
-    regularize.add_argument("--eval-iters", type=int, default=50)
-    regularize.add_argument("--data-path", default=None, help="a text file (default: Tiny Shakespeare)")
+    regularize.add_argument("--iters", type=integer(1), default=1000)
+    regularize.add_argument("--train-chars", type=integer(1), default=50_000)
+    regularize.add_argument("--eval-iters", type=integer(1), default=50)
+    regularize.add_argument("--data-path", type=path_name, default=None, help="a text file (default: Tiny Shakespeare)")
 
     evaluate = command("eval", "evaluate a compressed model file")
-    evaluate.add_argument("file", help="e.g. runs/shakespeare-char/quantized.safetensors")
-    evaluate.add_argument("--eval-iters", type=int, default=200)
+    evaluate.add_argument("file", type=path_name, help="e.g. runs/shakespeare-char/quantized.safetensors")
+    evaluate.add_argument("--eval-iters", type=integer(1), default=200)
     return parser
 
 
 def main(argv=None) -> int:
+    from ..train import Trainer
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_device(args.device)
+    if args.json_path:  # checked before minutes of work, not after
+        if args.action == "eval":
+            reading = [args.file]
+        else:
+            reading = [os.path.join(args.out, Trainer.CHECKPOINT)] if hasattr(args, "out") else []
+        check_output_file(args.json_path, "--json", reading=reading)
     results = _ACTIONS[args.action](args)
     if args.json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json_path)), exist_ok=True)
-        with open(args.json_path, "w") as f:
-            json.dump(results, f, indent=2, default=float)
-            f.write("\n")
+        write_json(args.json_path, results)
     return 0
 
 
@@ -159,13 +184,23 @@ def _gpt_preset(args):
     elif name in PRESETS and PRESETS[name].get("model", "gpt") == "gpt":
         c = {k: PRESETS[name][k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size")}
     else:
-        raise ValueError(f"unknown preset {name!r}; expected one of {sorted(CONFIGS)} or {sorted(PRESETS)}")
+        raise CommandError(f"--preset {name}: not a GPT; this command measures GPTs (bench configs "
+                           f"{', '.join(sorted(CONFIGS))} or the GPT train presets)")
     c["vocab_size"] = VOCAB
     for key in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size"):
         if getattr(args, key, None) is not None:
             c[key] = getattr(args, key)
     batch = c.pop("batch_size")
-    return GPTConfig(**c), batch
+    config = GPTConfig(**c)
+    _check_memory(config, batch, args.device)
+    return config, batch
+
+
+def _check_memory(config, batch_size, device):
+    """The trainer's memory check (before allocating) for a GPT of ``config``."""
+    from ..train import TrainConfig, check_memory
+    sizes = {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")}
+    check_memory(TrainConfig(**sizes, batch_size=batch_size, device=device), config.vocab_size)
 
 
 def _mb(n):
@@ -249,10 +284,13 @@ def _flops_seq2seq(args):
     from .flops import FlopCounter, transformer_model_flops_per_token, transformer_model_training_flops_per_step
     from .lm import random_batch
     from .memory import measure_training_memory, parameter_bytes
+    from ..models import GPTConfig
     p = PRESETS[args.preset]
     batch = args.batch_size or p["batch_size"]
-    backend.manual_seed(0)
     vocab = 40
+    _check_memory(GPTConfig(vocab_size=vocab, block_size=max(args.src_len, args.tgt_len), n_layer=2 * p["n_layer"],
+                            n_head=p["n_head"], n_embd=p["n_embd"]), batch, args.device)  # a GPT as big, roughly
+    backend.manual_seed(0)
     model = TransformerModel(vocab, p["n_embd"], p["n_head"], p["d_ff"], p["n_layer"], dropout=0.0).to(args.device)
     s, t = args.src_len, args.tgt_len
     per_step = transformer_model_training_flops_per_step(model, batch, s, t)
@@ -290,10 +328,13 @@ def _memory(args):
     from .lm import lm_loss, random_batch
     from .memory import PeakMemory, gpt_activation_bytes
     config, batch = _gpt_preset(args)
+    k = args.accumulate
+    if batch % k:
+        raise CommandError(f"--accumulate {k}: must divide the batch size {batch} (--batch-size) into equal "
+                           f"micro-batches")
     backend.manual_seed(0)
     model = GPT(config).to(args.device)
     x, y = random_batch(config.vocab_size, batch, config.block_size, args.device)
-    k = args.accumulate
     rows, reference = [], None
     for name, recompute, micro in (("plain", False, 1), (f"accumulation ×{k}", False, k),
                                    ("recomputation", True, 1), (f"both (×{k})", True, k)):
@@ -418,9 +459,13 @@ def _row(row):
 def _distill(args):
     from .distill import distill_experiment
     from .lm import load_run, small_config
+    if args.student_embd % args.student_heads:
+        raise CommandError(f"--student-embd {args.student_embd} must be divisible by --student-heads "
+                           f"{args.student_heads}")
     teacher, data, cfg = load_run(args.out, args.device)
     student = small_config(teacher.config.vocab_size, teacher.config.block_size, args.student_layers,
                            args.student_heads, args.student_embd)
+    _check_memory(student, cfg.batch_size, args.device)
     _say(f"distilling {args.out} ({teacher.num_parameters():,} parameters) into a {args.student_layers}-layer, "
          f"{args.student_embd}-wide student, {args.iters} steps, T = {args.temperature}, α = {args.alpha}")
     r = distill_experiment(teacher, data, student, args.iters, batch_size=cfg.batch_size, temperature=args.temperature,

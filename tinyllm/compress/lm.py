@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import functional as F
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import save_checkpoint
 from ..tensor import Tensor, no_grad
 
 __all__ = ["LMData", "load_run", "evaluate_lm", "train_lm", "lm_loss", "save_compressed", "load_compressed",
@@ -44,30 +44,33 @@ def _task_data(task):
 def load_run(folder, device="cpu"):
     """Reopen a trained GPT run: ``(model, data, cfg)`` with the run's config, tokenizer and
     train/validation split (``folder`` holds ``ckpt.safetensors``)."""
-    from ..train import Trainer
+    from ..train import Trainer, read_checkpoint
     path = os.path.join(folder, Trainer.CHECKPOINT)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}; train one first: "
                                 f"python -m tinyllm train --preset shakespeare-char --out {folder}")
-    tensors, meta = load_checkpoint(path)
-    if meta["config"].get("model", "gpt") != "gpt":
-        raise ValueError(f"{path}: a {meta['config']['model']!r} run; the compression experiments need a GPT run")
-    return _rebuild(tensors, meta, device)
+    tensors, meta, cfg = read_checkpoint(path)
+    if cfg.model != "gpt":
+        raise ValueError(f"{path}: a {cfg.model!r} run; the compression experiments need a GPT run")
+    return _rebuild(path, tensors, meta, cfg, device)
 
 
-def _rebuild(tensors, meta, device, quantized=()):
+def _rebuild(path, tensors, meta, cfg, device, quantized=()):
     """``(model, data, cfg)`` from a file's tensors and metadata: the run's config and
     tokenizer give the task and an empty model (its ``quantized`` layers made int8 first),
-    then the ``model.*`` tensors fill it."""
-    from ..train import TrainConfig, _tokenizer_from_json, make_task
+    then the ``model.*`` tensors fill it; whatever does not fit is an error naming ``path``."""
+    from ..train import check_memory, check_weights, checkpoint_tokenizer, make_task
     from .quantize import quantize_model
-    cfg = TrainConfig.from_json(meta["config"])
     cfg.device = device
-    task = make_task(cfg, _tokenizer_from_json(meta.get("tokenizer")))
+    task = make_task(cfg, checkpoint_tokenizer(cfg, meta, path))
+    check_memory(cfg, task.vocab_size, training=False)
     model = task.build_model()
     if quantized:
-        quantize_model(model, quantized)
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        try:
+            quantize_model(model, quantized)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{path}: its list of quantized layers does not fit the model: {error}") from None
+    model.load_state_dict(check_weights(path, model, tensors))
     return model.to(device), _task_data(task), cfg
 
 
@@ -163,11 +166,18 @@ def save_compressed(path, model, cfg, tokenizer, compression: dict):
 
 def load_compressed(path, device="cpu"):
     """Reopen a file written by :func:`save_compressed`: ``(model, data, cfg, compression)``."""
-    tensors, meta = load_checkpoint(path)
-    if "compression" not in meta:
+    from ..train import read_checkpoint
+    tensors, meta, cfg = read_checkpoint(path)
+    compression = meta.get("compression")
+    if not isinstance(compression, dict):
         raise ValueError(f"{path}: not a compressed model (written by save_compressed); "
                          f"for a training checkpoint use python -m tinyllm eval")
-    return _rebuild(tensors, meta, device, meta["compression"].get("quantized")) + (meta["compression"],)
+    if cfg.model != "gpt":
+        raise ValueError(f"{path}: a {cfg.model!r} run; compressed models are GPTs")
+    quantized = compression.get("quantized", [])
+    if not (isinstance(quantized, list) and all(isinstance(name, str) for name in quantized)):
+        raise ValueError(f"{path}: its compression['quantized'] should be a list of layer names")
+    return _rebuild(path, tensors, meta, cfg, device, quantized) + (compression,)
 
 
 def format_bytes(n):

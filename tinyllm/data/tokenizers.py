@@ -11,6 +11,12 @@ to an id. Two classic choices live here:
 
 Both save to and load from JSON (never pickle: loading a pickle runs code). The JSON object
 has a "type" field ("char" or "bpe"), so `load_tokenizer(path)` returns the right class.
+A file is data only: it names its pre-tokenizer from a fixed set (`PRE_TOKENIZERS`) instead of
+carrying a regular expression, so no file can make `encode` run for minutes.
+
+`BPETokenizer.from_gpt2(encoder_json, vocab_bpe)` reads OpenAI's GPT-2 vocabulary files and
+encodes exactly as GPT-2 does (`save_gpt2` writes them back); with `GPT.from_gpt2` that is
+the whole GPT-2 pipeline.
 """
 
 from __future__ import annotations
@@ -23,15 +29,22 @@ import warnings
 from collections import Counter, defaultdict
 from typing import Any, ClassVar, Iterable, Self, Sequence
 
+import regex  # GPT-2's pattern needs \p{L} and \p{N}, which Python's `re` lacks
+
 __all__ = [
     "Tokenizer",
     "CharTokenizer",
     "BPETokenizer",
     "GPT2_SPLIT_PATTERN",
+    "PRE_TOKENIZERS",
     "load_tokenizer",
+    "tokenizer_from_dict",
 ]
 
-_FORMAT_VERSION = 1
+# Version 2: a BPE tokenizer names its pre-tokenizer ("pre_tokenizer") instead of storing a
+# regular expression ("pattern"). Version 1 files still load (see BPETokenizer._from_dict).
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,14 +140,22 @@ _TOKENIZER_CLASSES: dict[str, type[Tokenizer]] = {}  # "type" field -> class, fi
 
 def _read_tokenizer_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read and minimally check a tokenizer JSON file (an object with "type" and "version")."""
+    return _check_tokenizer_dict(_parse_json(_read_bytes(path), f"{path}: not a valid tokenizer file"), path)
+
+
+def _parse_json(data: bytes, what: str) -> Any:
+    """``json.loads`` whose every failure is a ValueError starting with `what`: invalid JSON,
+    text that is not UTF-8, nesting deep enough to exhaust Python's stack, numbers too long
+    to convert."""
+    text = _decode_utf8(data, what)
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not a valid tokenizer file: invalid JSON ({error})") from None
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not a valid tokenizer file: not UTF-8 text ({error})") from None
-    return _check_tokenizer_dict(data, path)
+        raise ValueError(f"{what}: invalid JSON ({error})") from None
+    except RecursionError:
+        raise ValueError(f"{what}: the JSON is nested too deeply to read") from None
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise ValueError(f"{what}: invalid JSON ({error})") from None
 
 
 def _check_tokenizer_dict(data: Any, path: str | os.PathLike) -> dict[str, Any]:
@@ -148,13 +169,13 @@ def _check_tokenizer_dict(data: Any, path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: not a valid tokenizer file: missing the \"type\" field")
     if not isinstance(data["type"], str) or data["type"] not in _TOKENIZER_CLASSES:
         raise ValueError(
-            f"{path}: unknown tokenizer type {data['type']!r}; "
+            f"{path}: unknown tokenizer type {_short(data['type'])}; "
             f"known types: {sorted(_TOKENIZER_CLASSES)}"
         )
-    if data.get("version") != _FORMAT_VERSION:
+    if type(data.get("version")) is not int or data["version"] not in _READABLE_VERSIONS:
         raise ValueError(
-            f"{path}: unsupported tokenizer file version {data.get('version')!r} "
-            f"(this code reads version {_FORMAT_VERSION})"
+            f"{path}: unsupported tokenizer file version {_short(data.get('version'))} "
+            f"(this code reads versions {', '.join(map(str, _READABLE_VERSIONS))})"
         )
     return data
 
@@ -193,10 +214,15 @@ def _check_special_tokens(special_tokens: Sequence[str]) -> list[str]:
     tokens = list(special_tokens)
     for token in tokens:
         if not isinstance(token, str) or not token:
-            raise ValueError(f"a special token must be a non-empty str, got {token!r}")
-    duplicates = sorted({token for token in tokens if tokens.count(token) > 1})
+            raise ValueError(f"a special token must be a non-empty str, got {_short(token)}")
+        if not token.isascii():  # (isascii is fast; the UTF-8 check only for other text)
+            try:
+                token.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _lone_surrogate_error(token) from None
+    duplicates = sorted(token for token, count in Counter(tokens).items() if count > 1)
     if duplicates:
-        raise ValueError(f"special tokens repeated: {duplicates}")
+        raise ValueError(f"special tokens repeated: {_short(duplicates)}")
     return tokens
 
 
@@ -247,19 +273,20 @@ class CharTokenizer(Tokenizer):
         chars = list(chars)
         for character in chars:
             if not isinstance(character, str) or len(character) != 1:
-                raise ValueError(f"each vocabulary entry must be one character, got {character!r}")
+                raise ValueError(f"each vocabulary entry must be one character, got {_short(character)}")
         repeated = sorted({c for c, count in Counter(chars).items() if count > 1})
         if repeated:
-            raise ValueError(f"characters repeated in the vocabulary: {repeated}")
+            raise ValueError(f"characters repeated in the vocabulary: {_short(repeated)}")
         if unk is not None:
             if not isinstance(unk, str) or len(unk) != 1:
-                raise ValueError(f"unk must be a single character, got {unk!r}")
+                raise ValueError(f"unk must be a single character, got {_short(unk)}")
             if unk not in chars:
                 chars.append(unk)
         special_list = _check_special_tokens(special_tokens)
-        clashes = [token for token in special_list if token in chars]
+        char_set = set(chars)
+        clashes = [token for token in special_list if token in char_set]
         if clashes:
-            raise ValueError(f"special tokens that are also vocabulary characters: {clashes}")
+            raise ValueError(f"special tokens that are also vocabulary characters: {_short(clashes)}")
 
         self.chars: list[str] = chars
         self.unk = unk
@@ -355,23 +382,64 @@ class CharTokenizer(Tokenizer):
 
 # GPT-2 first splits text into chunks (words with their leading space, numbers, runs of
 # punctuation, runs of whitespace) and learns merges only inside a chunk, so "dog." and
-# "dog!" share the token " dog" instead of each gluing punctuation to the word. GPT-2's
-# pattern is
-#     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-# Python's `re` has no \p{L} (letter) or \p{N} (number), so we approximate with classes it has:
-#     \p{N}  ~  \d          decimal digits (Unicode category Nd)
-#     \p{L}  ~  [^\W\d_]    "word" characters that are not digits or "_": letters, plus the
-#                           few non-decimal numbers such as "²" and "½" (GPT-2: \p{N})
-#     [^\s\p{L}\p{N}]  ~  [^\s\w]|_   everything else: punctuation, symbols, emoji, and
-#                           combining marks (which are not \p{L} in GPT-2 either)
-# Every character falls into one class, so the chunks cover the whole text.
-GPT2_SPLIT_PATTERN = (
-    r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"
-)
+# "dog!" share the token " dog" instead of each gluing punctuation to the word. This is GPT-2's
+# own pattern, run by the `regex` package as GPT-2's encoder runs it: \p{L} is any letter,
+# \p{N} any number (digits, and also "²" or "½"), \s is Unicode white space (not the
+# separators U+001C..U+001F, which Python's `re` counts as space). Every character is a
+# letter, a number, white space or something else, so the chunks cover the whole text.
+GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+# The pre-tokenizers a tokenizer can name, in code and in files. A file never carries a
+# pattern of its own: one like "(a+)+$" backtracks for minutes on a short line.
+#   "gpt2"  GPT-2's split above.
+#   "none"  no split: merges may cross word and space boundaries (the contrast that shows
+#           what pre-tokenization buys; a text is one chunk, so training on a long text is slow).
+PRE_TOKENIZERS: dict[str, str | None] = {"gpt2": GPT2_SPLIT_PATTERN, "none": None}
+_SPLITTERS = {name: regex.compile(pattern) for name, pattern in PRE_TOKENIZERS.items() if pattern}
+
+# Version-1 files stored this pattern, the approximation of GPT-2's that Python's `re` allows.
+# They load with "gpt2", which splits differently only around U+001C..U+001F and numbers
+# that are not decimal digits ("²", "½").
+_VERSION_1_PATTERN = r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"
 
 # Encoding caches the ids of each chunk seen; past this many entries the cache starts afresh
 # so that encoding a huge, varied text cannot use unbounded memory.
 _ENCODE_CACHE_LIMIT = 200_000
+
+# Every token's bytes are kept in memory. Merges that keep doubling a token (a, aa, aaaa, ...)
+# would need 2**n bytes for n merges: a tokenizer whose tokens add up to more is refused.
+# (GPT-2's 50,257 tokens hold 0.3 MB.)
+_MAX_TOKEN_BYTES = 1 << 27
+
+
+def _gpt2_byte_alphabet() -> list[str]:
+    """GPT-2's printable stand-in for each byte value (its files store tokens as text).
+
+    Bytes that print as themselves in Latin-1 ("!".."~", "¡".."¬", "®".."ÿ") stand for
+    themselves; the 68 others (control characters, space, DEL, no-break space, soft hyphen)
+    take U+0100, U+0101, ... in byte order, so a space is "Ġ" (U+0120), a newline "Ċ" (U+010A).
+    """
+    printable = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)}
+    alphabet, others = [], 0
+    for byte in range(256):
+        if byte in printable:
+            alphabet.append(chr(byte))
+        else:
+            alphabet.append(chr(256 + others))
+            others += 1
+    return alphabet
+
+
+_GPT2_BYTE_ALPHABET = _gpt2_byte_alphabet()
+
+
+def _lone_surrogate_error(text: str) -> ValueError:
+    """The error for text that UTF-8 cannot encode, naming the first lone surrogate."""
+    surrogate = re.search("[\ud800-\udfff]", text)
+    return ValueError(
+        f"cannot encode a lone surrogate {_describe_character(surrogate[0])} at position "
+        f"{surrogate.start()}: it is not valid Unicode text and has no UTF-8 bytes"
+    )
 
 
 def _merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -401,9 +469,11 @@ class BPETokenizer(Tokenizer):
 
     Ids: 0..255 are the byte values; the i-th learned merge creates id ``256 + i``; special
     tokens come last, ``256 + len(merges) + j``. So
-    ``vocab_size == 256 + len(merges) + len(special_tokens)``.
+    ``vocab_size == 256 + len(merges) + len(special_tokens)``. (GPT-2's files number the 256
+    bytes in another order, id 0 being "!": a tokenizer from `from_gpt2` keeps that order, so
+    its ids are GPT-2's.)
 
-    Training (`train`): split the text into chunks with `pattern` (see
+    Training (`train`): split the text into chunks with the pre-tokenizer (see
     `GPT2_SPLIT_PATTERN`), write each chunk as its UTF-8 bytes, then repeat: count every
     adjacent pair of ids in every chunk, give the most frequent pair a new id, and replace
     it everywhere. Merges never cross a chunk boundary.
@@ -417,7 +487,8 @@ class BPETokenizer(Tokenizer):
     to the exact text.
 
     Args:
-        pattern: regular expression that splits text into chunks before merging.
+        pre_tokenizer: how text is split into chunks before merging, a name from
+            `PRE_TOKENIZERS`: "gpt2" (GPT-2's split, the default) or "none".
         special_tokens: strings such as "<|endoftext|>" that get their own id and are never
             split or merged. When `encode` is called with ``allow_special=True`` (the
             default), their occurrences in the text become those ids.
@@ -425,20 +496,41 @@ class BPETokenizer(Tokenizer):
 
     type_name = "bpe"
 
-    def __init__(
-        self, pattern: str = GPT2_SPLIT_PATTERN, special_tokens: Sequence[str] = ()
-    ) -> None:
-        self.pattern = pattern
-        self._splitter = re.compile(pattern)
+    def __init__(self, pre_tokenizer: str = "gpt2", special_tokens: Sequence[str] = ()) -> None:
+        if not isinstance(pre_tokenizer, str) or pre_tokenizer not in PRE_TOKENIZERS:
+            raise ValueError(
+                f"pre_tokenizer must be one of {sorted(PRE_TOKENIZERS)}, got {pre_tokenizer!r}"
+            )
+        self.pre_tokenizer = pre_tokenizer
+        self._splitter = _SPLITTERS.get(pre_tokenizer)
         self._special_list = _check_special_tokens(special_tokens)
-        self._set_merges([])
+        self._set_merges([], byte_ids=range(256))
 
-    def _set_merges(self, merges: list[tuple[int, int]]) -> None:
-        """Install a list of merges (pair for id 256, pair for id 257, ...) and derived tables."""
+    def _set_merges(self, merges: list[tuple[int, int]], byte_ids: Iterable[int] | None = None) -> None:
+        """Install a list of merges (pair for id 256, pair for id 257, ...), and optionally the
+        order of the bytes (``byte_ids[b]``: the id of byte value b, a permutation of
+        0..255), then the tables derived from them.
+
+        Raises:
+            ValueError: if the tokens would hold more than `_MAX_TOKEN_BYTES` bytes.
+        """
+        lengths = [1] * 256
+        for first, second in merges:
+            lengths.append(lengths[first] + lengths[second])
+        if sum(lengths) > _MAX_TOKEN_BYTES:
+            raise ValueError(
+                f"the merges build tokens of {sum(lengths):,} bytes in all, more than the "
+                f"{_MAX_TOKEN_BYTES:,} allowed (merges that keep doubling a token?)"
+            )
+        if byte_ids is not None:
+            self._byte_ids = list(byte_ids)
+            self._bytes_are_ids = self._byte_ids == list(range(256))
         # pair -> id it merges into. Since ids are given in learning order, a smaller new id
         # means an earlier merge: encoding uses the id as the merge's priority.
         self.merges: dict[tuple[int, int], int] = {}
-        self._token_bytes: list[bytes] = [bytes([value]) for value in range(256)]
+        self._token_bytes: list[bytes] = [b""] * 256
+        for value, token_id in enumerate(self._byte_ids):
+            self._token_bytes[token_id] = bytes([value])
         for new_id, (first, second) in enumerate(merges, start=256):
             self.merges[(first, second)] = new_id
             self._token_bytes.append(self._token_bytes[first] + self._token_bytes[second])
@@ -466,23 +558,18 @@ class BPETokenizer(Tokenizer):
         """The bytes that `token_id` stands for, e.g. ``b" the"`` (special tokens: their UTF-8)."""
         return self._token_bytes[self._check_ids([token_id])[0]]
 
+    def _ids_of_bytes(self, text: str) -> list[int]:
+        """The ids of the UTF-8 bytes of `text`, before any merge."""
+        data = text.encode("utf-8")
+        return list(data) if self._bytes_are_ids else [self._byte_ids[value] for value in data]
+
     # ---- training -------------------------------------------------------------------------
 
     def _split_into_chunks(self, text: str) -> list[str]:
-        """Split `text` with the pattern. Text the pattern skips becomes a chunk of its own,
-        so ``"".join(chunks) == text`` holds for any pattern."""
-        chunks = []
-        position = 0
-        for match in self._splitter.finditer(text):
-            start, end = match.span()
-            if start > position:
-                chunks.append(text[position:start])
-            if end > start:
-                chunks.append(text[start:end])
-            position = max(position, end)
-        if position < len(text):
-            chunks.append(text[position:])
-        return chunks
+        """Split `text` with the pre-tokenizer; ``"".join(chunks) == text``."""
+        if self._splitter is None:
+            return [text] if text else []
+        return self._splitter.findall(text)
 
     def _split_special(self, text: str, allow_special: bool) -> list[tuple[str, bool]]:
         """Split `text` into (piece, is_special_token) parts."""
@@ -526,7 +613,10 @@ class BPETokenizer(Tokenizer):
         for piece, is_special in self._split_special(text, allow_special=True):
             if not is_special:
                 chunk_counts.update(self._split_into_chunks(piece))
-        words: list[list[int]] = [list(chunk.encode("utf-8")) for chunk in chunk_counts]
+        try:
+            words: list[list[int]] = [self._ids_of_bytes(chunk) for chunk in chunk_counts]
+        except UnicodeEncodeError:
+            raise _lone_surrogate_error(text) from None
         weights: list[int] = list(chunk_counts.values())
 
         # pair_counts[pair]: occurrences of the pair in the whole text.
@@ -539,7 +629,7 @@ class BPETokenizer(Tokenizer):
                 words_with_pair[pair].add(word_index)
 
         merges: list[tuple[int, int]] = []
-        token_bytes = [bytes([value]) for value in range(256)]  # for verbose printing only
+        token_bytes = self._token_bytes[:256]  # for verbose printing only
         for merge_index in range(n_merges):
             if not pair_counts:
                 warnings.warn(
@@ -592,7 +682,7 @@ class BPETokenizer(Tokenizer):
         cached = self._encode_cache.get(chunk)
         if cached is not None:
             return cached
-        ids = list(chunk.encode("utf-8"))
+        ids = self._ids_of_bytes(chunk)
         merges = self.merges
         never_learned = self.vocab_size  # ranks after every learned merge's id
         while len(ids) >= 2:
@@ -630,12 +720,7 @@ class BPETokenizer(Tokenizer):
                 try:
                     ids.extend(self._encode_chunk(chunk))
                 except UnicodeEncodeError:
-                    surrogate = re.search("[\ud800-\udfff]", text)
-                    raise ValueError(
-                        f"cannot encode a lone surrogate {_describe_character(surrogate[0])} "
-                        f"at position {surrogate.start()}: it is not valid Unicode text and "
-                        f"has no UTF-8 bytes"
-                    ) from None
+                    raise _lone_surrogate_error(text) from None
         return ids
 
     def decode(self, ids: Iterable[int], *, skip_special_tokens: bool = False) -> str:
@@ -656,20 +741,40 @@ class BPETokenizer(Tokenizer):
     # ---- saving and loading ---------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type_name,
             "version": _FORMAT_VERSION,
-            "pattern": self.pattern,
+            "pre_tokenizer": self.pre_tokenizer,
             # In learning order: merges[i] is the pair that id 256 + i stands for.
             "merges": [list(pair) for pair in self.merges],
             "special_tokens": list(self._special_list),
         }
+        if not self._bytes_are_ids:
+            data["byte_ids"] = list(self._byte_ids)  # byte_ids[b]: the id of byte value b
+        return data
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any], source: str) -> BPETokenizer:
-        pattern = _require_field(data, "pattern", str, source)
+        invalid = f"{source}: not a valid tokenizer file"
+        if "pre_tokenizer" not in data and data["version"] == 1 and "pattern" in data:
+            pattern = _require_field(data, "pattern", str, source)
+            if pattern != _VERSION_1_PATTERN:
+                raise ValueError(
+                    f"{invalid}: it carries a regular expression of its own "
+                    f"({_short(pattern)}); tinyllm runs none from files, a tokenizer names its "
+                    f"pre-tokenizer, one of {sorted(PRE_TOKENIZERS)}"
+                )
+            pre_tokenizer = "gpt2"
+        else:
+            pre_tokenizer = _require_field(data, "pre_tokenizer", str, source)
         merges = _require_field(data, "merges", list, source)
         special_tokens = _require_field(data, "special_tokens", list, source)
+        byte_ids = data.get("byte_ids", range(256))
+        if not isinstance(byte_ids, (list, range)) or sorted(
+            b if type(b) is int else -1 for b in byte_ids
+        ) != list(range(256)):
+            raise ValueError(f"{invalid}: byte_ids should be the ids 0..255 in some order, "
+                             f"found {_short(byte_ids)}")
         pairs = []
         for index, entry in enumerate(merges):
             new_id = 256 + index
@@ -680,24 +785,141 @@ class BPETokenizer(Tokenizer):
                 or not all(type(part) is int and 0 <= part < new_id for part in entry)
             ):
                 raise ValueError(
-                    f"{source}: not a valid tokenizer file: merge {index} should be a pair "
-                    f"of ids below {new_id}, found {entry!r}"
+                    f"{invalid}: merge {index} should be a pair of ids below {new_id}, "
+                    f"found {_short(entry)}"
                 )
             pairs.append((entry[0], entry[1]))
         if len(set(pairs)) != len(pairs):
-            raise ValueError(f"{source}: not a valid tokenizer file: a merge is repeated")
+            raise ValueError(f"{invalid}: a merge is repeated")
         try:
-            tokenizer = cls(pattern=pattern, special_tokens=special_tokens)
-        except (ValueError, re.error) as error:
-            raise ValueError(f"{source}: not a valid tokenizer file: {error}") from None
-        tokenizer._set_merges(pairs)
+            tokenizer = cls(pre_tokenizer=pre_tokenizer, special_tokens=special_tokens)
+            tokenizer._set_merges(pairs, byte_ids)
+        except ValueError as error:
+            raise ValueError(f"{invalid}: {error}") from None
         return tokenizer
+
+    # ---- GPT-2's files --------------------------------------------------------------------
+
+    @classmethod
+    def from_gpt2(cls, encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> BPETokenizer:
+        """GPT-2's tokenizer, from OpenAI's two files (Hugging Face names them ``vocab.json``
+        and ``merges.txt``): its `encode` gives the ids GPT-2 was trained on.
+
+        * ``encoder_json``: a JSON object, token -> id. A token is written in GPT-2's byte
+          alphabet (one printable character per byte; a space is "Ġ"). Ids 0..255 are the 256
+          one-byte tokens, in GPT-2's order (id 0 is "!"); the ids after the merges are
+          special tokens, written as themselves ("<|endoftext|>" = 50256).
+        * ``vocab_bpe``: the merges in learning order, one "first second" pair per line after
+          a "#version" line. Merge i joins two tokens into the token with id 256 + i.
+
+        The split into chunks is GPT-2's (`GPT2_SPLIT_PATTERN`).
+
+        Raises:
+            FileNotFoundError: if a file is missing.
+            ValueError: naming the file, and the line or token, that does not fit this form.
+        """
+        encoder = _parse_json(_read_bytes(encoder_json), f"{encoder_json}: not a GPT-2 encoder.json")
+        if not isinstance(encoder, dict):
+            raise ValueError(f"{encoder_json}: not a GPT-2 encoder.json: expected a JSON object "
+                             f"(token -> id), found {type(encoder).__name__}")
+        text_of_id: dict[int, str] = {}
+        for text, token_id in encoder.items():
+            if type(token_id) is not int or not 0 <= token_id < len(encoder):
+                raise ValueError(f"{encoder_json}: token {_short(text)} has the id {_short(token_id)}; "
+                                 f"the ids must be the integers 0..{len(encoder) - 1}, each once")
+            if token_id in text_of_id:
+                raise ValueError(f"{encoder_json}: tokens {_short(text_of_id[token_id])} and "
+                                 f"{_short(text)} both have the id {token_id}")
+            text_of_id[token_id] = text
+        byte_of_character = {character: value for value, character in enumerate(_GPT2_BYTE_ALPHABET)}
+        byte_ids = [0] * 256
+        for token_id in range(256):
+            text = text_of_id.get(token_id)
+            if text not in byte_of_character:
+                raise ValueError(f"{encoder_json}: ids 0..255 must be the 256 one-byte tokens of "
+                                 f"GPT-2's byte alphabet; id {token_id} is {_short(text)}")
+            byte_ids[byte_of_character[text]] = token_id
+
+        lines = _decode_utf8(_read_bytes(vocab_bpe), f"{vocab_bpe}: not a GPT-2 vocab.bpe").split("\n")
+        merges: list[tuple[int, int]] = []
+        for line_number, line in enumerate(lines, start=1):
+            if not line or (line_number == 1 and line.startswith("#")):
+                continue
+            where = f"{vocab_bpe}, line {line_number}"
+            parts = line.split(" ")
+            if len(parts) != 2 or not all(parts):
+                raise ValueError(f"{where}: expected two tokens separated by one space, found {_short(line)}")
+            new_id = 256 + len(merges)
+            for part in parts:
+                if encoder.get(part, new_id) >= new_id:
+                    raise ValueError(f"{where}: {_short(part)} is not a token of {encoder_json} made "
+                                     f"before merge {len(merges)} (id {new_id})")
+            if encoder.get(parts[0] + parts[1]) != new_id:
+                raise ValueError(f"{where}: merge {len(merges)} must make the token with id {new_id}, "
+                                 f"but {encoder_json} gives {_short(parts[0] + parts[1])} the id "
+                                 f"{encoder.get(parts[0] + parts[1])}")
+            merges.append((encoder[parts[0]], encoder[parts[1]]))
+        special_tokens = [text_of_id[token_id] for token_id in range(256 + len(merges), len(encoder))]
+        try:
+            tokenizer = cls(pre_tokenizer="gpt2", special_tokens=special_tokens)
+        except ValueError as error:
+            raise ValueError(f"{encoder_json}: the ids after the merges are special tokens: {error}") from None
+        tokenizer._set_merges(merges, byte_ids)
+        return tokenizer
+
+    def save_gpt2(self, encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> None:
+        """Write this tokenizer as GPT-2's two files (see `from_gpt2`), which GPT-2's own code
+        and Hugging Face's ``GPT2Tokenizer`` read. Each file is replaced atomically.
+
+        Raises:
+            ValueError: if the pre-tokenizer is not "gpt2" (the files cannot say so), or if
+                two ids stand for the same bytes (training can build one string from two
+                different pairs; GPT-2's files name tokens by their text, so they cannot hold
+                both).
+        """
+        from ..checkpoint import _atomic_write
+        if self.pre_tokenizer != "gpt2":
+            raise ValueError(f"save_gpt2: GPT-2's files imply the 'gpt2' pre-tokenizer; this "
+                             f"tokenizer uses {self.pre_tokenizer!r}")
+        texts = ["".join(_GPT2_BYTE_ALPHABET[value] for value in data) for data in self._token_bytes]
+        encoder: dict[str, int] = {}
+        for token_id in range(256 + len(self.merges)):
+            if texts[token_id] in encoder:
+                raise ValueError(f"save_gpt2: ids {encoder[texts[token_id]]} and {token_id} both stand "
+                                 f"for {self._token_bytes[token_id]!r}; GPT-2's files cannot hold both")
+            encoder[texts[token_id]] = token_id
+        for token, token_id in self.special_tokens.items():
+            if token in encoder:
+                raise ValueError(f"save_gpt2: the special token {token!r} reads as the regular "
+                                 f"token {encoder[token]} in GPT-2's byte alphabet")
+            encoder[token] = token_id
+        merges = "".join(f"{texts[first]} {texts[second]}\n" for first, second in self.merges)
+        _atomic_write(os.fspath(encoder_json), json.dumps(encoder, ensure_ascii=False).encode("utf-8"))
+        _atomic_write(os.fspath(vocab_bpe), ("#version: 0.2\n" + merges).encode("utf-8"))
 
     def __repr__(self) -> str:
         return (
             f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
             f"special_tokens={list(self.special_tokens)})"
         )
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _decode_utf8(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{what}: not UTF-8 text ({error})") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to `limit` characters: error messages quote files, never whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _TOKENIZER_CLASSES.update({cls.type_name: cls for cls in (CharTokenizer, BPETokenizer)})

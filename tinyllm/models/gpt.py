@@ -138,7 +138,9 @@ class KVCache:
         advances only in :meth:`advance`, after every layer has written."""
         end = self.position + k.shape[2]
         if end > self.max_length:
-            raise ValueError(f"KVCache: {end} positions do not fit max_length={self.max_length}")
+            room = self.max_length - self.position
+            raise ValueError(f"KVCache: {k.shape[2]} new positions after {self.position} cached ones do not fit "
+                             f"max_length={self.max_length}; feed at most {room}, or reset() or crop() the cache")
         cached = self.keys[layer]
         shape = k.shape[:2] + (self.max_length, k.shape[3])
         if (cached is None or cached.shape != shape or cached.dtype != k.dtype
@@ -236,6 +238,38 @@ class Block(nn.Module):
 _CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
+def _gpt2_shapes(state) -> dict:
+    """name -> shape of every tensor a GPT-2 state dict (Hugging Face names, Conv1D (in, out)
+    layout) must hold, given its embeddings: the layers are ``h.0``, ``h.1``, ... as long as
+    ``h.{i}.ln_1.weight`` is there, so no name can ask for more layers than the weights hold.
+    A missing ``lm_head.weight`` is filled with wte (a tied checkpoint may store only wte)."""
+    for name in ("transformer.wte.weight", "transformer.wpe.weight"):
+        if name not in state:
+            raise ValueError(f"GPT.from_gpt2: the state dict has no {name!r} (is it a GPT-2 checkpoint?)")
+        if state[name].ndim != 2 or 0 in state[name].shape:
+            raise ValueError(f"GPT.from_gpt2: {name} has shape {state[name].shape}; expected (rows, n_embd)")
+    (vocab, c), block = state["transformer.wte.weight"].shape, state["transformer.wpe.weight"].shape[0]
+    head = state.setdefault("lm_head.weight", state["transformer.wte.weight"])
+    if head.shape != (vocab, c):
+        raise ValueError(f"GPT.from_gpt2: lm_head.weight has shape {head.shape}, transformer.wte.weight "
+                         f"{(vocab, c)}; they must match")
+    shapes = {"transformer.wte.weight": (vocab, c), "transformer.wpe.weight": (block, c),
+              "transformer.ln_f.weight": (c,), "transformer.ln_f.bias": (c,), "lm_head.weight": (vocab, c)}
+    block_shapes = {"ln_1.weight": (c,), "ln_1.bias": (c,), "attn.c_attn.weight": (c, 3 * c),
+                    "attn.c_attn.bias": (3 * c,), "attn.c_proj.weight": (c, c), "attn.c_proj.bias": (c,),
+                    "ln_2.weight": (c,), "ln_2.bias": (c,), "mlp.c_fc.weight": (c, 4 * c),
+                    "mlp.c_fc.bias": (4 * c,), "mlp.c_proj.weight": (4 * c, c), "mlp.c_proj.bias": (c,)}
+    layer = 0
+    while f"transformer.h.{layer}.ln_1.weight" in state:
+        shapes.update({f"transformer.h.{layer}.{name}": shape for name, shape in block_shapes.items()})
+        layer += 1
+    missing = [name for name in shapes if name not in state]
+    if missing:
+        raise ValueError(f"GPT.from_gpt2: the state dict has no {missing[0]!r}"
+                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return shapes
+
+
 class GPT(nn.Module):
     """A GPT language model (see the module docstring). ``GPT(GPTConfig(...))``."""
 
@@ -317,9 +351,15 @@ class GPT(nn.Module):
                 raise ValueError(f"GPT: kv_cache has {kv_cache.n_layer} layers, the model {self.config.n_layer}")
             start = kv_cache.position
         if start + length > self.config.block_size:
+            block = self.config.block_size
             what = f"{length} tokens" + (f" after {start} cached ones" if start else "")
-            raise ValueError(f"GPT: a sequence of {what} is longer than block_size={self.config.block_size}; "
-                             f"crop the input to its last {self.config.block_size - start} tokens")
+            if not start:
+                fix = f"crop the input to its last {block} tokens"
+            elif start < block:
+                fix = f"feed at most {block - start} new tokens, or cache.reset() and feed the last {block}"
+            else:
+                fix = f"the cache is full: cache.reset() (or crop() it) and feed the last {block} tokens"
+            raise ValueError(f"GPT: a sequence of {what} is longer than block_size={block}; {fix}")
         t = self.transformer
         positions = Tensor(t.wte.weight.xp.arange(start, start + length))
         x = t.drop(t.wte(idx) + t.wpe(positions))  # (B, T, C) + (T, C)
@@ -362,20 +402,24 @@ class GPT(nn.Module):
         state = {}
         for name, value in state_dict.items():
             array = np.asarray(value)
+            if not isinstance(name, str):
+                raise ValueError(f"GPT.from_gpt2: tensor names must be strings, got {name!r}")
             if name.endswith(".attn.masked_bias") or (name.endswith(".attn.bias") and array.ndim == 4):
                 continue  # old checkpoints store the causal mask as a buffer
             if not name.startswith(("transformer.", "lm_head.")):
                 name = "transformer." + name
             state[name] = array
-        try:
-            wte, wpe = state["transformer.wte.weight"], state["transformer.wpe.weight"]
-        except KeyError as missing:
-            raise ValueError(f"GPT.from_gpt2: the state dict has no {missing} (is it a GPT-2 checkpoint?)") from None
-        n_layer = 1 + max((int(k.split(".")[2]) for k in state if k.startswith("transformer.h.")), default=-1)
-        head = state.setdefault("lm_head.weight", wte)  # a tied checkpoint may store only wte
-        if head.shape != wte.shape:
-            raise ValueError(f"GPT.from_gpt2: lm_head.weight has shape {head.shape}, transformer.wte.weight "
-                             f"{wte.shape}; they must match")
+        expected = _gpt2_shapes(state)  # from the expected names only, before allocating anything
+        problems = [f"{name} has shape {state[name].shape}, expected {shape}"
+                    for name, shape in expected.items() if state[name].shape != shape]
+        problems += [f"{name} has dtype {state[name].dtype}, not a float type"
+                     for name in expected if not np.issubdtype(state[name].dtype, np.floating)]
+        problems += [f"{name[:80]!r} is not a GPT-2 weight" for name in state if name not in expected]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ValueError(f"GPT.from_gpt2: {problems[0]}{more}")
+        wte, wpe, head = state["transformer.wte.weight"], state["transformer.wpe.weight"], state["lm_head.weight"]
+        n_layer = sum(name.endswith(".ln_1.weight") for name in expected)
         config = GPTConfig(vocab_size=wte.shape[0], block_size=wpe.shape[0], n_layer=n_layer, n_head=n_head,
                            n_embd=wte.shape[1], bias=True, gelu_approximate="tanh",
                            tie_embeddings=bool(np.array_equal(head, wte)))
@@ -404,26 +448,47 @@ _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, 
 
 
 def load_safetensors(path) -> dict:
-    """name → NumPy array from a ``.safetensors`` file.
+    """name -> NumPy array from a ``.safetensors`` file.
 
     The format: 8 bytes (little-endian length n), n bytes of JSON mapping each name to
     its dtype, shape and byte range, then the raw little-endian data. bfloat16 tensors are
-    widened to float32 (bfloat16 is the top half of a float32's bits)."""
+    widened to float32 (bfloat16 is the top half of a float32's bits). A truncated or
+    malformed file raises a ValueError naming it and the problem."""
     with open(path, "rb") as f:
-        header_length = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(header_length))
         data = f.read()
+
+    def malformed(problem):
+        return ValueError(f"load_safetensors: {path}: {problem}")
+    if len(data) < 8:
+        raise malformed(f"{len(data)} bytes is too short for a .safetensors file (truncated or empty)")
+    header_length = int.from_bytes(data[:8], "little")
+    if header_length > len(data) - 8:
+        raise malformed(f"the header claims {header_length} bytes, the file has {len(data) - 8} after its "
+                        f"length (truncated, or not a .safetensors file)")
+    try:
+        header = json.loads(data[8:8 + header_length].decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        raise malformed(f"the header is not readable JSON ({type(error).__name__}); not a .safetensors file?") from None
+    if not isinstance(header, dict):
+        raise malformed("the header is not a JSON object")
+    body = data[8 + header_length:]
     tensors = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        start, end = info["data_offsets"]
-        raw = data[start:end]
-        if info["dtype"] == "BF16":
+        try:
+            kind, shape, (start, end) = info["dtype"], info["shape"], info["data_offsets"]
+            itemsize = 2 if kind == "BF16" else np.dtype(_SAFETENSORS_DTYPES[kind]).itemsize
+            if not (all(type(n) is int and n >= 0 for n in (*shape, start, end))
+                    and start <= end <= len(body) and math.prod(shape) * itemsize == end - start):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise malformed(f"tensor {name[:80]!r}: its dtype, shape or byte range is malformed, unsupported "
+                            f"or past the end of the file ({str(info)[:120]})") from None
+        raw = body[start:end]
+        if kind == "BF16":
             array = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        elif info["dtype"] in _SAFETENSORS_DTYPES:
-            array = np.frombuffer(raw, dtype=np.dtype(_SAFETENSORS_DTYPES[info["dtype"]]).newbyteorder("<"))
         else:
-            raise ValueError(f"load_safetensors: {name} has unsupported dtype {info['dtype']}")
-        tensors[name] = array.reshape(info["shape"]).copy()
+            array = np.frombuffer(raw, dtype=np.dtype(_SAFETENSORS_DTYPES[kind]).newbyteorder("<"))
+        tensors[name] = array.reshape(shape).copy()
     return tensors
