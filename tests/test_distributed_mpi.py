@@ -115,6 +115,53 @@ def test_a_rank_that_hangs_is_reported_by_the_others_timeout():
     assert seconds < 30
 
 
+CLI_TINY = ["--eval-iters", "2", "--n-layer", "1", "--n-embd", "8", "--n-head", "2", "--block-size", "8",
+            "--batch-size", "5", "--progress", "false", "--no-sample"]
+
+
+@needs_mpi
+def test_the_command_line_on_two_ranks_prints_once_and_matches_one_process(tmp_path, capsys):
+    """`train --nproc 2` (= mpiexec -n 2 ... --distributed): rank 0 alone prints, and the result is
+    the one-process run's (float32)."""
+    from tinyllm.cli import main
+    args = ["train", "--max-iters", "4", "--eval-interval", "2", *CLI_TINY]
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
+    one = json.loads(capsys.readouterr().out.splitlines()[-1])
+    done = subprocess.run([sys.executable, "-m", "tinyllm", *args, "--out", str(tmp_path / "two"), "--nproc", "2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "data parallel: 2 ranks (mpi), global batch 5 = 3 + 2 rows per rank"
+    assert len(lines) == 3 and lines[1].startswith("training gpt")  # and the result: rank 0's lines only
+    two = json.loads(lines[-1])
+    assert two.keys() == one.keys() and two["step"] == 4
+    for key in ("train_loss", "val_loss"):
+        assert abs(two[key] - one[key]) < 1e-5
+
+
+@needs_mpi
+def test_sigterm_stops_every_rank_at_the_same_step_with_one_resumable_checkpoint(tmp_path):
+    from tinyllm.distributed.launch import find_mpiexec
+    from tinyllm.train import Trainer
+    out = tmp_path / "run"
+    process = subprocess.Popen([find_mpiexec(), "-n", "2", sys.executable, "-m", "tinyllm", "train", "--distributed",
+                                "--max-iters", "1000000", "--eval-interval", "1000000", *CLI_TINY, "--out", str(out)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not process.stdout.readline().startswith("training gpt"):
+            assert process.poll() is None, process.stderr.read()
+        time.sleep(1.0)  # some steps
+        process.terminate()  # mpiexec passes SIGTERM on to the ranks
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-3000:]
+    saved = [line for line in stdout.splitlines() if line.startswith("SIGTERM: saved a resumable checkpoint")]
+    assert len(saved) == 1
+    step = int(saved[0].split("at step ")[1].split()[0])
+    assert step > 0 and Trainer.from_checkpoint(str(out)).step == step
+
+
 # ----------------------------------------------------------------------------- what the ranks run
 TINY = dict(dataset="tinytales", n_layer=1, n_head=2, n_embd=8, block_size=8, batch_size=5, max_iters=6,
             eval_interval=100, eval_iters=1, schedule="constant", learning_rate=3e-3, grad_clip=0.5,

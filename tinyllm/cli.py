@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run folder (checkpoint, loss.png); default runs/<preset>")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--no-sample", action="store_true", help="skip sampling after training")
+    # several processes (tinyllm.distributed): one rank of `mpiexec -n N`, or start N ranks
+    train.add_argument("--distributed", nargs="?", const="auto", choices=["auto", "mpi", "nccl"], default=None,
+                       help="data-parallel training, this process being one rank of `mpiexec -n N`")
+    train.add_argument("--nproc", type=int, default=None, help="run this command on N ranks under mpiexec")
     _add_config_overrides(train)
 
     sample = sub.add_parser("sample", help="generate text (or translate) with a trained checkpoint")
@@ -149,6 +153,9 @@ def _load_trainer(args):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "nproc", None):  # `train --nproc N`: the same command on N ranks (tinyllm.distributed.launch)
+        from .distributed.launch import run_under_mpiexec
+        return run_under_mpiexec(sys.argv[1:] if argv is None else list(argv), args.nproc)
     previous = _sigterm_as_interrupt()
     try:
         return _dispatch(parser, args)
@@ -203,7 +210,11 @@ def _dispatch(parser, args) -> int:
         cfg = _config_from_args(args, parser)
         if args.resume and not os.path.exists(os.path.join(cfg.out_dir, Trainer.CHECKPOINT)):
             parser.error(f"--resume: no checkpoint in {cfg.out_dir}")
-        trainer = Trainer(cfg, resume=args.resume)
+        if args.distributed:  # one rank of a data-parallel run (tinyllm.distributed.training)
+            from .distributed.training import DistributedTrainer
+            trainer = DistributedTrainer.from_command_line(cfg, args.resume, args.distributed)
+        else:
+            trainer = Trainer(cfg, resume=args.resume)
         trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
         print(f"training {cfg.model} ({trainer.model.num_parameters():,} parameters) "
               f"on {cfg.dataset}, {cfg.max_iters} steps, device {cfg.device}; run folder {cfg.out_dir}")

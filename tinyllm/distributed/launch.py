@@ -18,7 +18,7 @@ import subprocess
 import sys
 import sysconfig
 
-__all__ = ["find_mpiexec", "run_under_mpiexec"]
+__all__ = ["find_mpiexec", "launch_environment", "rank_command", "run_under_mpiexec"]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -46,11 +46,10 @@ def launch_environment(nproc: int) -> dict:
     return env
 
 
-def run_under_mpiexec(argv: list[str], nproc: int) -> int:
-    """Run ``python -m tinyllm <argv>`` on ``nproc`` ranks (``--nproc`` removed, ``--distributed``
-    added); returns mpiexec's exit status. Ctrl-C reaches the ranks directly (they share this
-    terminal); SIGTERM sent to this process is passed on to mpiexec."""
-    if not isinstance(nproc, int) or nproc < 1:
+def rank_command(argv: list[str], nproc: int) -> list[str]:
+    """``mpiexec -n nproc python -m tinyllm <argv>``, with ``--nproc`` taken out of argv and
+    ``--distributed`` put in."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ValueError(f"--nproc must be a number of processes >= 1, got {nproc!r}")
     args, skip = [], False
     for token in argv:
@@ -62,8 +61,13 @@ def run_under_mpiexec(argv: list[str], nproc: int) -> int:
             args.append(token)
     if not any(a == "--distributed" or a.startswith("--distributed=") for a in args):
         args.append("--distributed")
-    command = [find_mpiexec(), "-n", str(nproc), sys.executable, "-m", "tinyllm", *args]
-    process = subprocess.Popen(command, env=launch_environment(nproc))
+    return [find_mpiexec(), "-n", str(nproc), sys.executable, "-m", "tinyllm", *args]
+
+
+def run_under_mpiexec(argv: list[str], nproc: int) -> int:
+    """Run :func:`rank_command` and return mpiexec's exit status. Ctrl-C reaches the ranks
+    directly (they share this terminal); SIGTERM sent to this process is passed on to mpiexec."""
+    process = subprocess.Popen(rank_command(argv, nproc), env=launch_environment(nproc))
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
                 signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))}
     try:
