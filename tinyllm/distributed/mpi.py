@@ -44,18 +44,20 @@ class MPICommunicator(Communicator):
 
     def local_rank(self) -> int:
         """This rank's number among the ranks on the same machine (which GPU it should use)."""
-        return self.mpi_comm.Split_type(self.MPI.COMM_TYPE_SHARED).Get_rank()
+        local = self.mpi_comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        rank = local.Get_rank()
+        local.Free()
+        return rank
 
     def abort(self, code: int = 1) -> None:
         self.mpi_comm.Abort(code)
 
     @staticmethod
     def _back(array, host):
-        """Write the host result into the device ``array`` (nothing to do for NumPy)."""
+        """The result in ``array``: already there for NumPy, copied back for a device array."""
         if host is not array:
             array[...] = backend.to_device(host, backend.array_device(array))
-            return array
-        return host
+        return array
 
     def _wait(self, request, what, host):
         self._poll(request.Test, what, f" ({host.dtype} array of shape {host.shape})")
@@ -70,18 +72,18 @@ class MPICommunicator(Communicator):
         return self._back(array, host)
 
     def _broadcast(self, array, root):
-        host = backend.to_host(array)  # NumPy: the array itself; a device array: a copy
+        host = backend.to_host(array)
         self._wait(self.mpi_comm.Ibcast(host, root=root), "broadcast", host)
         return self._back(array, host)
 
     def _all_gather(self, array):
-        host = backend.to_host(array)  # NumPy: the array itself; a device array: a copy
+        host = backend.to_host(array)
         out = np.empty((self.size * host.shape[0],) + host.shape[1:], dtype=host.dtype)
         self._wait(self.mpi_comm.Iallgather(host, out), "all_gather", host)
         return backend.to_device(out, backend.array_device(array))
 
     def _reduce_scatter(self, array, op):
-        host = backend.to_host(array)  # NumPy: the array itself; a device array: a copy
+        host = backend.to_host(array)
         out = np.empty((host.shape[0] // self.size,) + host.shape[1:], dtype=host.dtype)
         self._wait(self.mpi_comm.Ireduce_scatter_block(host, out, op=self._op(op)), "reduce_scatter", host)
         return backend.to_device(out, backend.array_device(array))

@@ -8,6 +8,8 @@ joins the NCCL communicator with it::
     mpiexec -n 4 python -m tinyllm train --device cuda --distributed nccl
 
 Each rank uses GPU ``local_rank % number of GPUs`` (NCCL refuses two ranks on one GPU).
+Small host arrays (a loss to print, a flag, a count) still travel by MPI: a collective on a
+NumPy array is the MPI communicator's.
 NCCL calls are queued on the current CUDA stream and return at once; a CUDA event recorded
 after each call is polled until the call is done, or until ``timeout``, when the NCCL
 communicator is aborted and :class:`CollectiveTimeout` raised.
@@ -67,8 +69,7 @@ class NCCLCommunicator(Communicator):
     def _arguments(self, array, what):
         """(pointer, dtype code, stream pointer) of a CuPy ``array``, or a clear error."""
         if not isinstance(array, self.cupy.ndarray):
-            raise TypeError(f"{what}: NCCL works on CuPy arrays (device='cuda'), got {type(array).__name__}; "
-                            f"use the MPI backend for host arrays")
+            raise TypeError(f"{what}: NCCL works on CuPy arrays (device='cuda'), got {type(array).__name__}")
         if array.dtype not in self._dtypes:
             raise TypeError(f"{what}: NCCL has no type for {array.dtype}; expected one of "
                             f"{sorted(str(d) for d in self._dtypes)}")
@@ -89,18 +90,24 @@ class NCCLCommunicator(Communicator):
 
     # ---------------------------------------------------------------- the collectives
     def _all_reduce(self, array, op):
+        if isinstance(array, np.ndarray):
+            return self.mpi.all_reduce(array, op)
         ptr, dtype, stream = self._arguments(array, "all_reduce")
         self.nccl_comm.allReduce(ptr, ptr, array.size, dtype, self._ops[op], stream)
         self._wait("all_reduce", array)
         return array
 
     def _broadcast(self, array, root):
+        if isinstance(array, np.ndarray):
+            return self.mpi.broadcast(array, root)
         ptr, dtype, stream = self._arguments(array, "broadcast")
         self.nccl_comm.broadcast(ptr, ptr, array.size, dtype, root, stream)
         self._wait("broadcast", array)
         return array
 
     def _all_gather(self, array):
+        if isinstance(array, np.ndarray):
+            return self.mpi.all_gather(array)
         ptr, dtype, stream = self._arguments(array, "all_gather")
         out = self.cupy.empty((self.size * array.shape[0],) + array.shape[1:], dtype=array.dtype)
         self.nccl_comm.allGather(ptr, out.data.ptr, array.size, dtype, stream)
@@ -108,6 +115,8 @@ class NCCLCommunicator(Communicator):
         return out
 
     def _reduce_scatter(self, array, op):
+        if isinstance(array, np.ndarray):
+            return self.mpi.reduce_scatter(array, op)
         ptr, dtype, stream = self._arguments(array, "reduce_scatter")
         out = self.cupy.empty((array.shape[0] // self.size,) + array.shape[1:], dtype=array.dtype)
         self.nccl_comm.reduceScatter(ptr, out.data.ptr, out.size, dtype, self._ops[op], stream)

@@ -119,6 +119,8 @@ class ZeroRedundancyAdamW:
             for group, local in zip(self.param_groups, self.local.param_groups):
                 local.update(self._hyperparameters(group))  # a schedule may have changed lr
             self.local.step()
+            for tensor, *_ in self.pieces:
+                tensor.grad = None  # views of grad_block: let it go
         gathered = comm.all_gather(self.shard)
         for index, lo, hi in self._stretches():
             if had_grad[index]:
