@@ -46,14 +46,10 @@ def launch(n, *args, module=None, timeout=120, env=None):
     return done.returncode, done.stdout, done.stderr, time.monotonic() - start
 
 
-def reports(stdout):
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-
-
-def run_scenarios(n, names):
-    code, out, err, _ = launch(n, *names)
+def run_scenarios(n, names, tmp_path):
+    code, out, err, _ = launch(n, *names, env={"TINYLLM_TEST_REPORTS": str(tmp_path)})
     assert code == 0, f"mpiexec -n {n} failed ({code}):\n{out}\n{err[-4000:]}"
-    found = reports(out)
+    found = [json.loads(line) for r in range(n) for line in (tmp_path / f"rank{r}.jsonl").read_text().splitlines()]
     assert sorted({r["rank"] for r in found}) == list(range(n))
     return found
 
@@ -61,8 +57,8 @@ def run_scenarios(n, names):
 # ----------------------------------------------------------------------------- the tests
 @needs_mpi
 @pytest.mark.parametrize("n", [2, 3])
-def test_collectives_ddp_zero_and_tensor_parallel_equal_one_process(n):
-    found = run_scenarios(n, ["collectives", "ddp", "zero", "tensor_parallel"])
+def test_collectives_ddp_zero_and_tensor_parallel_equal_one_process(n, tmp_path):
+    found = run_scenarios(n, ["collectives", "ddp", "zero", "tensor_parallel"], tmp_path)
     by_scenario = {}
     for r in found:
         by_scenario.setdefault(r["scenario"], []).append(r)
@@ -188,7 +184,15 @@ def use_float64():
 
 
 def report(comm, scenario, **values):
-    print(json.dumps({"rank": comm.rank, "scenario": scenario, **values}), flush=True)
+    """One JSON line of results: into TINYLLM_TEST_REPORTS/rank<r>.jsonl (ranks printing to one
+    pipe may run their lines together), or printed when run by hand."""
+    line = json.dumps({"rank": comm.rank, "scenario": scenario, **values})
+    folder = os.environ.get("TINYLLM_TEST_REPORTS")
+    if folder is None:
+        print(line, flush=True)
+        return
+    with open(os.path.join(folder, f"rank{comm.rank}.jsonl"), "a") as f:
+        f.write(line + "\n")
 
 
 def max_diff(a, b):
