@@ -13,7 +13,9 @@ thread per rank (``--threads``): N ranks then use N cores, the same work per cor
 2. trains the ``shakespeare-char`` GPT (4 layers, 128 wide, block 64, global batch 12,
    float32) on random tokens with :class:`DistributedDataParallel` + AdamW, then with
    :class:`ZeroRedundancyAdamW`, timing each part of a step (the slowest rank's time, as the
-   step waits for it);
+   step waits for it; a barrier before the gradients' reduction, there for the measurement,
+   separates the wait for the slowest rank from the reduction itself), and the CPU time one rank spends on a step (which other jobs on a
+   shared machine do not inflate, as they do wall time);
 3. counts the optimizer state it holds (bytes of m and v) and the bytes that stay allocated
    after a step (``tracemalloc``: state, flat buffers, scratch; gradients released), and its
    peak resident memory.
@@ -33,7 +35,8 @@ import numpy as np
 
 __all__ = ["main"]
 
-SIZES = [1 << k for k in range(12, 25, 2)]  # bytes: 4 KB … 16 MB
+SIZES = [1 << k for k in range(12, 25)]  # bytes: 4 KB, 8 KB, … 16 MB
+LARGE = 4 << 20  # from here on, buffers no longer fit in the caches: β is fitted on these
 MODEL = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False, tie_embeddings=False)
 BATCH = 12
 
@@ -51,14 +54,16 @@ def time_all_reduce(comm, nbytes, repeats):
 
 
 def fit_ring(sizes, times, n):
-    """α, β of t = 2(N−1)α + 2(N−1)/N·nβ, by least squares on the relative error (so that the
-    small messages fit α and the large ones β); None for one rank (no messages)."""
+    """α and β of t = 2(N−1)α + 2(N−1)/N·nβ: α from the smallest buffer (where nβ is
+    negligible), β by least squares on the buffers of LARGE bytes and more (those that do not
+    fit in the caches, as a model's gradients do not). None for one rank: no messages."""
     if n == 1:
         return None, None
-    times = np.asarray(times)
-    design = np.stack([np.full(len(sizes), 2.0 * (n - 1)), 2.0 * (n - 1) / n * np.asarray(sizes, float)], axis=1)
-    (alpha, beta), *_ = np.linalg.lstsq(design / times[:, None], np.ones(len(sizes)), rcond=None)
-    return float(alpha), float(beta)
+    sizes, times = np.asarray(sizes, float), np.asarray(times)
+    alpha = times[0] / (2 * (n - 1))
+    large = sizes >= LARGE
+    x, y = 2 * (n - 1) / n * sizes[large], times[large] - 2 * (n - 1) * alpha
+    return float(alpha), float(x @ y / (x @ x))
 
 
 def time_training(comm, steps, zero):
@@ -80,17 +85,20 @@ def time_training(comm, steps, zero):
         """One training step; the times of its parts."""
         x = rng.integers(0, MODEL["vocab_size"], size=(BATCH, MODEL["block_size"] + 1))
         comm.barrier()
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         _, loss = model(tl.Tensor(x[rows, :-1]), tl.Tensor(x[rows, 1:]))
         optimizer.zero_grad()
         loss.backward()
         t1 = time.perf_counter()
+        comm.barrier()  # for the measurement only: the wait for the slowest rank, apart from the sync
+        t1b = time.perf_counter()
         if not zero:
             model.sync_gradients(weight)
         t2 = time.perf_counter()
         optimizer.step(weight) if zero else optimizer.step()
         t3 = time.perf_counter()
-        return t1 - t0, t2 - t1, t3 - t2, t3 - t0
+        return t1 - t0, t1b - t1, t2 - t1b, t3 - t2, t3 - t0, time.process_time() - cpu0
 
     # memory: what the optimizer and the gradient buffers keep after a step (gradients released)
     tracemalloc.start()
@@ -107,7 +115,7 @@ def time_training(comm, steps, zero):
     comm.all_reduce(medians, op="max")
     state = (optimizer.state_nbytes() if zero else
              sum(v.nbytes for entry in optimizer.state.values() for v in entry.values() if hasattr(v, "nbytes")))
-    names = ("forward_backward", "gradient_sync", "optimizer", "step")
+    names = ("forward_backward", "wait", "gradient_sync", "optimizer", "step", "step_cpu")
     return {**{f"{name}_ms": 1e3 * float(m) for name, m in zip(names, medians)},
             "optimizer_state_bytes": int(state), "held_after_step_bytes": int(held),
             "parameters": model.module.num_parameters()}
@@ -161,13 +169,15 @@ def print_tables(results):
         if r["ranks"] > 1:
             print(f"{r['ranks']} ranks: α = {1e6 * r['alpha_s']:.1f} µs, 1/β = {1e-9 / r['beta_s_per_byte']:.2f} GB/s")
     print("\ntraining step, shakespeare-char GPT, global batch 12, float32 (median ms, slowest rank)")
-    print(f"{'ranks':>5} {'optimizer':>9} {'fwd+bwd':>8} {'sync':>7} {'update':>7} {'step':>7}  "
+    print(f"{'ranks':>5} {'optimizer':>9} {'fwd+bwd':>8} {'wait':>6} {'sync':>7} {'update':>7} {'step':>7} "
+          f"{'CPU/rank':>8}  "
           f"{'state bytes per rank':>22} {'held after step per rank':>26}")
     for r in results:
         for kind in ("ddp", "zero"):
             t = r[kind]
             print(f"{r['ranks']:>5} {('AdamW' if kind == 'ddp' else 'ZeRO-1'):>9} {t['forward_backward_ms']:8.1f} "
-                  f"{t['gradient_sync_ms']:7.2f} {t['optimizer_ms']:7.2f} {t['step_ms']:7.1f}  "
+                  f"{t['wait_ms']:6.1f} {t['gradient_sync_ms']:7.2f} {t['optimizer_ms']:7.2f} {t['step_ms']:7.1f} "
+                  f"{t['step_cpu_ms']:8.1f}  "
                   f"{max(t['optimizer_state_bytes']):>22,} {max(t['held_after_step_bytes']):>26,}")
     print(f"\nparameters: {results[0]['ddp']['parameters']:,}")
 
