@@ -153,7 +153,9 @@ def _load_trainer(args):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "nproc", None):  # `train --nproc N`: the same command on N ranks (tinyllm.distributed.launch)
+    if getattr(args, "nproc", None) is not None:  # `train --nproc N`: this command on N ranks under mpiexec
+        if args.nproc < 1:
+            parser.error(f"--nproc must be a number of processes >= 1, got {args.nproc}")
         from .distributed.launch import run_under_mpiexec
         return run_under_mpiexec(sys.argv[1:] if argv is None else list(argv), args.nproc)
     previous = _sigterm_as_interrupt()

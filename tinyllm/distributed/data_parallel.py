@@ -105,7 +105,7 @@ def _check_same_layout(tensors, comm: Communicator, what: str) -> None:
 def broadcast_parameters(module: Module, comm: Communicator, root: int = 0) -> None:
     """Copy rank ``root``'s parameters and buffers into every rank's ``module``, in place
     (one packed broadcast per dtype). Written tensors' version counters are bumped."""
-    tensors = list(module.parameters()) + [b for b in module.buffers()]
+    tensors = list(module.parameters()) + list(module.buffers())
     _check_same_layout(tensors, comm, "broadcast_parameters")
     if comm.size == 1:
         return

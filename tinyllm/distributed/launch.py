@@ -65,9 +65,15 @@ def rank_command(argv: list[str], nproc: int) -> list[str]:
 
 
 def run_under_mpiexec(argv: list[str], nproc: int) -> int:
-    """Run :func:`rank_command` and return mpiexec's exit status. Ctrl-C reaches the ranks
-    directly (they share this terminal); SIGTERM sent to this process is passed on to mpiexec."""
-    process = subprocess.Popen(rank_command(argv, nproc), env=launch_environment(nproc))
+    """Run :func:`rank_command` and return mpiexec's exit status (1, with the reason, when
+    there is no mpiexec). Ctrl-C reaches the ranks directly (they share this terminal);
+    SIGTERM sent to this process is passed on to mpiexec."""
+    try:
+        command = rank_command(argv, nproc)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    process = subprocess.Popen(command, env=launch_environment(nproc))
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
                 signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))}
     try:
