@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -77,13 +78,14 @@ def test_collectives_ddp_zero_and_tensor_parallel_equal_one_process(n, tmp_path)
 
 
 @needs_mpi
-def test_a_run_saved_on_two_ranks_resumes_on_three_as_if_uninterrupted(tmp_path):
+def test_a_run_saved_on_two_ranks_resumes_on_three_as_if_uninterrupted(tmp_path, monkeypatch):
     """float64 trainer: 3 steps on 2 ranks, saved; 3 more on 3 ranks = 6 steps in one process."""
     from tinyllm.checkpoint import load_checkpoint
     out = tmp_path / "run"
     for n, args in ((2, ["--stop-after", 3]), (3, ["--resume"])):
         code, stdout, stderr, _ = launch(n, "trainer", out, *args)
         assert code == 0, stderr[-4000:]
+    use_float64(monkeypatch.setattr)  # undone after the test
     reference = reference_trainer(tmp_path / "reference")
     reference.train()
     tensors, meta = load_checkpoint(out / "ckpt.safetensors")
@@ -143,6 +145,8 @@ def test_sigterm_stops_every_rank_at_the_same_step_with_one_resumable_checkpoint
     process = subprocess.Popen([find_mpiexec(), "-n", "2", sys.executable, "-m", "tinyllm", "train", "--distributed",
                                 "--max-iters", "1000000", "--eval-interval", "1000000", *CLI_TINY, "--out", str(out)],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, process.kill)  # nothing here may hang CI
+    watchdog.start()
     try:
         while not process.stdout.readline().startswith("training gpt"):
             assert process.poll() is None, process.stderr.read()
@@ -150,6 +154,7 @@ def test_sigterm_stops_every_rank_at_the_same_step_with_one_resumable_checkpoint
         process.terminate()  # mpiexec passes SIGTERM on to the ranks
         stdout, stderr = process.communicate(timeout=60)
     finally:
+        watchdog.cancel()
         process.kill()
     assert process.returncode == 130, stderr[-3000:]
     saved = [line for line in stdout.splitlines() if line.startswith("SIGTERM: saved a resumable checkpoint")]
@@ -165,22 +170,20 @@ TINY = dict(dataset="tinytales", n_layer=1, n_head=2, n_embd=8, block_size=8, ba
 
 
 def reference_trainer(out_dir, **overrides):
-    """The one-process float64 run the distributed trainer must repeat."""
+    """The one-process run the distributed trainer must repeat (float64 after use_float64)."""
     from tinyllm.train import TrainConfig, Trainer
-    use_float64()
     return Trainer(TrainConfig(**{**TINY, "out_dir": str(out_dir), **overrides}))
 
 
-def use_float64():
-    """Make the trainer's models float64 (the test's precision), once per process."""
+def use_float64(setattr=setattr):
+    """Make the trainer build float64 models (the test's precision); in the test process,
+    pass monkeypatch.setattr so that other tests get float32 again."""
     from tinyllm import train
-    if not getattr(train.LanguageModelingTask.build_model, "float64", False):
-        build = train.LanguageModelingTask.build_model
+    build = train.LanguageModelingTask.build_model
 
-        def build_float64(self):
-            return build(self).double()
-        build_float64.float64 = True
-        train.LanguageModelingTask.build_model = build_float64
+    def build_float64(self):
+        return build(self).double()
+    setattr(train.LanguageModelingTask, "build_model", build_float64)
 
 
 def report(comm, scenario, **values):

@@ -32,7 +32,7 @@ import numpy as np
 from ..data import Seq2SeqBatch
 from ..tensor import Tensor, is_grad_enabled
 from ..train import Trainer, TrainConfig
-from .communicator import Communicator, init_communicator
+from .communicator import Communicator, init_communicator, shard_range
 from .data_parallel import DistributedDataParallel, batch_share
 
 __all__ = ["DistributedTrainer", "DataParallelTask", "DataParallelLoss"]
@@ -67,8 +67,7 @@ class DistributedTrainer(Trainer):
         comm = init_communicator(backend_name)
         if comm.rank != 0:
             sys.stdout = open(os.devnull, "w")
-        rows = [batch_share(cfg.batch_size, r, comm.size)[0] for r in range(comm.size)] \
-            if cfg.batch_size >= comm.size else []
+        rows = [shard_range(cfg.batch_size, r, comm.size) for r in range(comm.size)]
         print(f"data parallel: {comm.size} ranks ({comm.backend}), global batch {cfg.batch_size} = "
               f"{' + '.join(str(r.stop - r.start) for r in rows)} rows per rank")
         return cls(cfg, resume=resume, communicator=comm)
