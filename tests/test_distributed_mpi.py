@@ -205,11 +205,11 @@ def max_diff(a, b):
 
 
 def scenario_collectives(comm):
-    """Each collective against its definition, on NumPy and on the strict device (device arrays
-    through the host)."""
+    """Each collective against its definition, on NumPy, on the strict device (device arrays
+    through the host) and, when there is one, on the GPU (the ranks sharing it through the host)."""
     from tinyllm import backend
     diffs = {}
-    for device in ("cpu", "strict"):
+    for device in ("cpu", "strict") + (("cuda",) if backend.cuda_available() else ()):
         def on(a):
             return backend.to_device(np.array(a, dtype=np.float64), device)
         rows = np.arange(6.0).reshape(3, 2)

@@ -154,7 +154,7 @@ def run(ranks, steps, repeats, threads):
 
 
 def print_tables(results):
-    print(f"all_reduce of float32 buffers (median, slowest rank), against the ring model fitted per world size")
+    print("all_reduce of float32 buffers (median, slowest rank), against the ring model (α fitted on the smallest buffer, β on 4 MB and more)")
     print(f"{'bytes':>10} " + " ".join(f"{r['ranks']:>3} ranks: measured / ring model" for r in results if r["ranks"] > 1))
     for size in SIZES:
         cells = []
