@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start again in a folder that holds a run (the old checkpoint is kept as "
                             "ckpt.safetensors.bak until the new run's first save)")
     train.add_argument("--no-sample", action="store_true", help="skip sampling after training")
+    # several processes (tinyllm.distributed): one rank of `mpiexec -n N`, or start N ranks
+    train.add_argument("--distributed", nargs="?", const="auto", choices=["auto", "mpi", "nccl"], default=None,
+                       help="data-parallel training, this process being one rank of `mpiexec -n N`")
+    train.add_argument("--nproc", type=int, default=None, help="run this command on N ranks under mpiexec")
     _add_config_overrides(train)
 
     sample = sub.add_parser("sample", help="generate text (or translate) with a trained checkpoint")
@@ -261,6 +265,11 @@ def _one_line(error):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "nproc", None) is not None:  # `train --nproc N`: this command on N ranks under mpiexec
+        if args.nproc < 1:
+            parser.error(f"--nproc must be a number of processes >= 1, got {args.nproc}")
+        from .distributed.launch import run_under_mpiexec
+        return run_under_mpiexec(sys.argv[1:] if argv is None else list(argv), args.nproc)
     previous = _sigterm_as_interrupt()
     try:
         return _dispatch(args)
@@ -357,9 +366,14 @@ def _train(args) -> int:
                     f"starts again (keeping it as {os.path.basename(backup)} until the new run's first save)")
     _check_writable_folder(folder, f"--out {folder}")
 
-    trainer = Trainer(cfg, resume=args.resume, checkpoint=state)  # data, tokenizer, memory checked here
+    if args.distributed:  # one rank of a data-parallel run (tinyllm.distributed.training)
+        from .distributed.training import DistributedTrainer
+        trainer = DistributedTrainer.from_command_line(cfg, args.resume, args.distributed, checkpoint=state)
+    else:
+        trainer = Trainer(cfg, resume=args.resume, checkpoint=state)  # data, tokenizer, memory checked here
     trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
-    replacing = args.overwrite and (os.path.exists(checkpoint) or os.path.exists(backup))
+    writer = getattr(trainer, "communicator", None) is None or trainer.communicator.rank == 0  # files: rank 0 only
+    replacing = writer and args.overwrite and (os.path.exists(checkpoint) or os.path.exists(backup))
     if replacing:
         if os.path.exists(checkpoint):
             os.replace(checkpoint, backup)  # kept until the new run's first checkpoint is on disk
