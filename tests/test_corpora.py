@@ -28,11 +28,12 @@ from tinyllm.data.corpora import (
 )
 
 SHIPPED = corpora.DATA_DIR / corpora.TINYTALES_FILENAME
-# The machine's shared copy of Tiny Shakespeare, beside the repository; never copied into it.
-SHARED_SHAKESPEARE = corpora.REPOSITORY_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+# A copy of Tiny Shakespeare outside the project, named by $TINYLLM_DATA (CI sets it); never copied in.
+_FOLDER = corpora.data_folder_from_environment()
+SHARED_SHAKESPEARE = _FOLDER / "tinyshakespeare.txt" if _FOLDER else None
 needs_shared_shakespeare = pytest.mark.skipif(
-    not SHARED_SHAKESPEARE.is_file(), reason=f"no local Tiny Shakespeare at {SHARED_SHAKESPEARE}"
-)
+    SHARED_SHAKESPEARE is None or not SHARED_SHAKESPEARE.is_file(),
+    reason="no Tiny Shakespeare in the folder $TINYLLM_DATA names")
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +50,7 @@ def isolated_dirs(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     monkeypatch.setattr(corpora, "DATA_DIR", data_dir)
-    monkeypatch.setattr(corpora, "SHARED_DATA_DIR", tmp_path / "no-shared-data")
+    monkeypatch.setenv(corpora.DATA_ENV_VAR, str(tmp_path / "no-shared-data"))
     return data_dir
 
 
@@ -152,14 +153,19 @@ def test_explicit_path_is_used_as_is(tmp_path):
         tinyshakespeare(tmp_path / "missing.txt")
 
 
-def test_data_dir_copy_comes_before_the_shared_one(isolated_dirs):
+def test_data_dir_copy_comes_before_the_shared_one(isolated_dirs, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "tinyshakespeare.txt").write_text("the copy $TINYLLM_DATA names")
+    monkeypatch.setenv(corpora.DATA_ENV_VAR, str(elsewhere))
+    assert tinyshakespeare() == "the copy $TINYLLM_DATA names"
     (isolated_dirs / "tinyshakespeare.txt").write_text("local copy")
     assert tinyshakespeare() == "local copy"
 
 
 @needs_shared_shakespeare
 def test_shared_copy_is_found_and_has_the_published_checksum(isolated_dirs, monkeypatch):
-    monkeypatch.setattr(corpora, "SHARED_DATA_DIR", SHARED_SHAKESPEARE.parent)
+    monkeypatch.setenv(corpora.DATA_ENV_VAR, str(SHARED_SHAKESPEARE.parent))
     text = tinyshakespeare()
     assert len(text) == 1_115_394 and len(set(text)) == 65
     assert sha256_of_file(SHARED_SHAKESPEARE) == TINYSHAKESPEARE_SHA256
@@ -213,7 +219,7 @@ def test_download_with_a_wrong_checksum_keeps_nothing(isolated_dirs, monkeypatch
 
 def test_without_a_repository_downloads_go_to_the_user_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(corpora, "DATA_DIR", tmp_path / "site-packages" / "data")  # absent
-    monkeypatch.setattr(corpora, "SHARED_DATA_DIR", tmp_path / "no-shared-data")
+    monkeypatch.setenv(corpora.DATA_ENV_VAR, str(tmp_path / "no-shared-data"))
     monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
     serve(monkeypatch, error=urllib.error.URLError("offline"))
     with pytest.raises(DownloadError, match=str(tmp_path / "home" / ".cache" / "tinyllm")):

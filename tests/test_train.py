@@ -103,9 +103,10 @@ def test_gelu_and_bias_choices_reach_the_model_and_travel_with_the_checkpoint(tm
 
 def test_shakespeare_char_preset_is_nanogpts_shape_with_untied_embeddings(tmp_path):
     from tinyllm.data import corpora
-    shared = corpora.REPOSITORY_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
-    if not shared.is_file():
-        pytest.skip(f"no local Tiny Shakespeare at {shared}")
+    folder = corpora.data_folder_from_environment()
+    shared = folder / "tinyshakespeare.txt" if folder else None
+    if shared is None or not shared.is_file():
+        pytest.skip("no Tiny Shakespeare in the folder $TINYLLM_DATA names")
     cfg = TrainConfig(**{**PRESETS["shakespeare-char"], "data_path": str(shared), "max_iters": 3,
                          "eval_interval": 3, "eval_iters": 1, "progress": False, "out_dir": str(tmp_path)})
     fixed_by_the_recipe = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, learning_rate=1e-3,

@@ -46,8 +46,15 @@ __all__ = [
 # tinyllm/data/corpora.py -> the repository root is two folders above tinyllm/data/.
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPOSITORY_ROOT / "data"
-# Where a shared checkout may keep large data beside the project (never copied into it).
-SHARED_DATA_DIR = REPOSITORY_ROOT.parent / "shared" / "data"
+# A folder of data files kept outside the project (a lab machine's copy of Tiny Shakespeare,
+# say), named by this environment variable; looked at after data/ and before any download.
+DATA_ENV_VAR = "TINYLLM_DATA"
+
+
+def data_folder_from_environment() -> Path | None:
+    """The folder named by ``$TINYLLM_DATA``, or None when the variable is unset or empty."""
+    folder = os.environ.get(DATA_ENV_VAR, "").strip()
+    return Path(folder) if folder else None
 
 TINYTALES_FILENAME = "tinytales.txt"
 TINYTALES_SEED = 2025
@@ -593,7 +600,7 @@ def tinyshakespeare(
 
     1. `path`, if given (used as it is; no checksum, so you may pass your own variant);
     2. ``data/tinyshakespeare.txt`` in the repository (or in `data_dir`);
-    3. ``../shared/data/tinyshakespeare.txt`` beside the repository root;
+    3. ``tinyshakespeare.txt`` in the folder named by the environment variable ``TINYLLM_DATA``;
     4. otherwise, if `download` is True, downloads it from `TINYSHAKESPEARE_URL` into
        ``data/tinyshakespeare.txt`` (ignored by git), checking `TINYSHAKESPEARE_SHA256`.
 
@@ -621,8 +628,9 @@ def tinyshakespeare(
         # package), a per-user cache rather than a folder inside site-packages.
         data_dir = DATA_DIR if DATA_DIR.is_dir() else Path.home() / ".cache" / "tinyllm"
     local_copy = Path(data_dir) / TINYSHAKESPEARE_FILENAME
-    for candidate in (local_copy, SHARED_DATA_DIR / TINYSHAKESPEARE_FILENAME):
-        if candidate.is_file():
+    elsewhere = data_folder_from_environment()
+    for candidate in (local_copy, elsewhere / TINYSHAKESPEARE_FILENAME if elsewhere else None):
+        if candidate is not None and candidate.is_file():
             return candidate.read_text(encoding="utf-8")
 
     by_hand = (
