@@ -10,9 +10,10 @@
 """
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .backend import cuda_available, manual_seed
 from .tensor import Tensor, Function, no_grad, enable_grad, is_grad_enabled, unbroadcast
+from . import tensor_methods  # noqa: F401  (installs +, @, sum, reshape, ... on Tensor)
 from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, randn, rand, arange,
                        concatenate, stack, split, where, maximum, minimum, broadcast_to)
 from .gradcheck import gradcheck, GradcheckError

@@ -15,13 +15,13 @@ fails wherever CuPy would), through :func:`register_device`.
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
 __all__ = [
     "Device", "get_device", "register_device", "cuda_available", "array_device",
-    "to_device", "to_host", "memory_owner", "scatter_add", "erf", "default_generator", "manual_seed", "parallel_for",
+    "to_device", "to_host", "memory_owner", "scatter_add", "erf", "default_generator", "random_uniform",
+    "host_generator", "manual_seed", "unbroadcast",
 ]
 
 
@@ -31,12 +31,14 @@ class Device:
     ``xp`` is the NumPy-like module; ``from_host(a)`` copies a host NumPy array onto the
     device; ``to_host(a)`` copies a device array back into a NumPy array; ``owns(a)`` tells
     whether an array is one of this device's arrays; ``storage(a)`` is the array that owns
-    ``a``'s memory (``a`` itself, or the array it is a view of).
+    ``a``'s memory (``a`` itself, or the array it is a view of); ``kernel_family`` names the
+    fast kernels that may run on it ("cpu" for NumPy arrays, "cuda" for CuPy's).
     """
 
     def __init__(self, name, xp, array_type, from_host, to_host, scatter_add, erf, generator_factory,
-                 storage=None):
+                 storage=None, kernel_family=None):
         self.name = name
+        self.kernel_family = kernel_family or name  # which kernels may run here (tinyllm.kernels)
         self.storage = storage or memory_owner
         self.xp = xp
         self.array_type = array_type
@@ -85,6 +87,27 @@ def memory_owner(array):
     while isinstance(array.base, type(array)):
         array = array.base
     return array
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting.
+
+    Broadcasting copies a value along new leading axes and along axes of size 1; in the
+    backward pass each copy sends back its gradient, so the copies' gradients are summed:
+    ``∂L/∂x = Σ_{broadcast axes} ∂L/∂y``.
+    """
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"cannot unbroadcast gradient of shape {grad.shape} to larger shape {tuple(shape)}")
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if extra:
+        grad = grad.reshape(shape)
+    return grad
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -259,33 +282,6 @@ def random_uniform(device, shape, dtype):
         sample = gen.random(shape, dtype=dt if dt in (np.float32, np.float64) else np.float32)
         return device.from_host(sample.astype(dt, copy=False))
     return gen.random_sample(shape).astype(dtype, copy=False)  # cupy RandomState
-
-
-# ----------------------------------------------------------------------------- CPU threads
-_pool = None
-
-
-def parallel_for(device, n, kernel, grain=1 << 16):
-    """Run ``kernel(start, stop)`` over ``range(n)`` cut into pieces of about ``grain`` items.
-
-    NumPy runs each elementwise operation on one core and streams the whole array through
-    memory once per operation. On the CPU, for large ``n``, the pieces go to a thread pool
-    (NumPy releases the GIL inside its loops), so every core works, and each piece is small
-    enough that a kernel's several passes over it stay in the cache. On a GPU (one kernel
-    launch already uses the whole device) and for small ``n``, it is one call:
-    ``kernel(0, n)``. The kernel must write only inside its own piece.
-    """
-    global _pool
-    workers = os.cpu_count() or 1
-    if get_device(device).name != "cpu" or workers == 1 or n < 2 * grain:
-        kernel(0, n)
-        return
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-        _pool = ThreadPoolExecutor(workers, thread_name_prefix="tinyllm")
-    bounds = list(range(0, n, grain)) + [n]
-    for future in [_pool.submit(kernel, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
-        future.result()
 
 
 def manual_seed(seed: int) -> None:

@@ -2,9 +2,10 @@
 
 Activations, losses and attention. Softmax, log-softmax with cross-entropy, layer norm,
 GELU and attention are *fused*: one op with one hand-written backward instead of a chain
-of primitives. That is faster (fewer passes over memory, fewer saved arrays) and more
-stable (max-subtraction inside the op). The tests check each fused op against the same
-function composed from primitives, and against PyTorch.
+of primitives. That is more stable (max-subtraction inside the op) and does less work than
+the chain. Each is written here as its formula; a faster implementation of the same formula
+may run instead (:mod:`tinyllm.kernels`, e.g. the softmax rows on all cores). The tests check
+each fused op against the same function composed from primitives, and against PyTorch.
 
 Notation: ``y`` the output, ``g = ∂L/∂y`` the incoming gradient.
 """
@@ -15,8 +16,8 @@ import warnings
 
 import numpy as np
 
-from . import backend
-from .ops import Where, _shape
+from . import backend, kernels
+from .ops import Where, shape_of
 from .tensor import Function, Tensor, unbroadcast
 
 __all__ = [
@@ -127,9 +128,10 @@ def tanh(x):
     return _float_tensor(x).tanh()
 
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_A = 0.044715
 
 
 class GELU(Function):
@@ -140,79 +142,33 @@ class GELU(Function):
     * "tanh":  y = ½ x (1 + t),  t = tanh(u),  u = √(2/π) (x + 0.044715 x³);
       ∂y/∂x = ½ (1 + t) + ½ x (1 − t²) · √(2/π) (1 + 3 · 0.044715 x²).
 
-    The tanh form runs as a kernel over pieces of the array (:func:`backend.parallel_for`:
-    all cores, each piece's passes in cache), written with in-place operations
-    (``x*x*x``, never ``x**3``: NumPy's generic power is ~70× slower)."""
+    Half floats are computed in float32 (x² overflows them at |x| ≥ 256). ``x*x*x``, not
+    ``x**3``: NumPy's generic power is ~70× slower."""
+
+    kernel_name = "GELU"  # a faster implementation may run instead: tinyllm/kernels/cpu.py
 
     def forward(self, x, approximate="none"):
         xp = self.xp
         out_dtype = x.dtype
-        if x.dtype == np.float16:  # x² overflows half floats at |x| ≥ 256: compute in float32
+        if x.dtype == np.float16:
             x = x.astype(np.float32)
         if approximate == "tanh":
-            x = xp.ascontiguousarray(x)
-            y, t = xp.empty_like(x), xp.empty_like(x)
-            xf, yf, tf = x.reshape(-1), y.reshape(-1), t.reshape(-1)
-
-            def kernel(lo, hi):
-                _gelu_tanh_forward(xp, xf[lo:hi], yf[lo:hi], tf[lo:hi])
-            backend.parallel_for(self.device, xf.size, kernel)
-            self.save(x, t, approximate)
-            return y.astype(out_dtype, copy=False)
-        phi_cdf = backend.erf(self.device, x * _INV_SQRT_2)
-        phi_cdf += 1
-        phi_cdf *= 0.5
-        self.save(x, phi_cdf, approximate)
-        return (x * phi_cdf).astype(out_dtype, copy=False)
+            t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_A * x * x * x))
+            y = 0.5 * x * (1 + t)
+        else:
+            t = 0.5 * (1 + backend.erf(self.device, x * INV_SQRT_2))  # Φ(x)
+            y = x * t
+        self.save(x, t, approximate)
+        return y.astype(out_dtype, copy=False)
 
     def backward(self, g):
-        x, s, approximate = self.saved
-        xp = self.xp
-        g = g.astype(x.dtype, copy=False)  # float16 inputs were computed in float32
+        x, t, approximate = self.saved
         if approximate == "tanh":
-            g = xp.ascontiguousarray(g)
-            grad = xp.empty_like(x)
-            xf, tf, gf, outf = x.reshape(-1), s.reshape(-1), g.reshape(-1), grad.reshape(-1)
-
-            def kernel(lo, hi):
-                _gelu_tanh_backward(xp, xf[lo:hi], tf[lo:hi], gf[lo:hi], outf[lo:hi])
-            backend.parallel_for(self.device, xf.size, kernel)
-            return (grad,)
-        density = x * x
-        density *= -0.5
-        xp.exp(density, out=density)
-        density *= _INV_SQRT_2PI
-        density *= x
-        density += s
-        return (g * density,)
-
-
-_GELU_A = 0.044715
-
-
-def _gelu_tanh_forward(xp, x, y, t):
-    """y = ½ x (1 + tanh(√(2/π) (x + a x³))), keeping t = tanh(…) for the backward."""
-    xp.multiply(x, x, out=t)
-    t *= _GELU_A * _SQRT_2_OVER_PI
-    t += _SQRT_2_OVER_PI
-    t *= x                      # u = √(2/π) (x + a x³)
-    xp.tanh(t, out=t)
-    xp.add(t, 1.0, out=y)
-    y *= x
-    y *= 0.5
-
-
-def _gelu_tanh_backward(xp, x, t, g, out):
-    """out = g · (½ (1 + t) + ½ x (1 − t²) √(2/π) (1 + 3a x²))."""
-    xp.multiply(x, x, out=out)
-    out *= 3 * _GELU_A * _SQRT_2_OVER_PI
-    out += _SQRT_2_OVER_PI      # du/dx
-    out *= x
-    out *= 1.0 - t * t          # x (1 − t²) du/dx
-    out += t
-    out += 1.0
-    out *= 0.5
-    out *= g
+            du = SQRT_2_OVER_PI * (1 + 3 * GELU_A * x * x)
+            dy = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+        else:
+            dy = t + x * self.xp.exp(-0.5 * x * x) * INV_SQRT_2PI
+        return (g * dy,)
 
 
 def gelu(x, approximate="none"):
@@ -225,26 +181,37 @@ def gelu(x, approximate="none"):
 
 
 # ----------------------------------------------------------------------------- softmax family
+@kernels.replaceable
+def softmax_rows(device, x):
+    """Softmax along the last axis of ``x``, with each row's max m and log Σ_j e^{x_j − m}:
+
+        p = e^{x − m} / Σ_j e^{x_j − m}
+
+    Subtracting m changes nothing but keeps every e^{x − m} ≤ 1: no overflow. Returns
+    ``(p, m, log_sum)``, m and log_sum with a last axis of 1. (log Σ e^x = m + log_sum.)"""
+    xp = device.xp
+    m = x.max(axis=-1, keepdims=True)
+    e = xp.exp(x - m)
+    s = e.sum(axis=-1, keepdims=True)
+    return e / s, m, xp.log(s)
+
+
 class Softmax(Function):
-    r"""y_i = e^{x_i − m} / Σ_j e^{x_j − m} along an axis (m = max x: the same value,
+    r"""y_i = e^{x_i} / Σ_j e^{x_j} along an axis (computed from x − max x: the same value,
     no overflow);  ∂L/∂x = y ⊙ (g − Σ_j g_j y_j)."""
 
     def forward(self, x, axis=-1):
         xp = self.xp
         if x.size == 0:  # nothing to normalise (an empty axis, or no rows)
-            self.save(x, axis)
-            return x.copy()
-        # the same row kernel attention uses, on a copy with the softmax axis last
-        y = _softmax_last_axis_(self.device, xp.moveaxis(x, axis, -1).copy())
-        y = xp.moveaxis(y, -1, axis)
+            y = x.copy()
+        else:
+            y = xp.moveaxis(softmax_rows(self.device, xp.moveaxis(x, axis, -1))[0], -1, axis)
         self.save(y, axis)
         return y
 
     def backward(self, g):
         y, axis = self.saved
-        gy = g * y
-        gy -= y * gy.sum(axis=axis, keepdims=True)
-        return (gy,)
+        return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
 
 
 def softmax(x, axis=-1):
@@ -259,9 +226,8 @@ class LogSoftmax(Function):
     r"""y = x − logΣexp(x) = (x − m) − log Σ_j e^{x_j − m} along an axis (m = max x);
     ∂L/∂x = g − softmax(x) · Σ_j g_j.
 
-    One pass of the softmax row kernel gives softmax(x) (kept for the backward), m and the
-    log-sum. Subtracting m first keeps x − m exact: x − (m + log s) would round the log-sum
-    away when |x| is huge (1e300 − (1e300 + log 2) = 0, not −log 2)."""
+    Subtracting m first keeps x − m exact: x − (m + log s) would round the log-sum away
+    when |x| is huge (1e300 − (1e300 + log 2) = 0, not −log 2)."""
 
     def forward(self, x, axis=-1):
         xp = self.xp
@@ -269,10 +235,7 @@ class LogSoftmax(Function):
             self.save(x, axis)
             return x.copy()
         moved = xp.moveaxis(x, axis, -1)
-        m = xp.empty(moved.shape[:-1] + (1,), dtype=x.dtype)
-        log_sum = xp.empty_like(m)
-        p = _softmax_last_axis_(self.device, moved.copy(), max_out=m.reshape(-1, 1),
-                                log_sum_out=log_sum.reshape(-1, 1))
+        p, m, log_sum = softmax_rows(self.device, moved)
         self.save(xp.moveaxis(p, -1, axis), axis)
         return xp.moveaxis((moved - m) - log_sum, -1, axis)
 
@@ -345,9 +308,7 @@ class CrossEntropy(Function):
     def forward(self, z, t, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
         xp = self.xp
         n, c = z.shape
-        m = xp.empty((n, 1), dtype=z.dtype)  # max_c z_c, per row
-        log_sum = xp.empty_like(m)           # log Σ_c e^{z_c − m}: log p = (z − m) − log_sum
-        p = _softmax_last_axis_(self.device, z.copy(), max_out=m, log_sum_out=log_sum)
+        p, m, log_sum = softmax_rows(self.device, z)  # log p = (z − m) − log_sum
         if t.ndim == 2:  # soft targets (class probabilities)
             q = t if label_smoothing == 0 else t * (1 - label_smoothing) + label_smoothing / c
             losses = -(q * ((z - m) - log_sum)).sum(axis=1)
@@ -463,7 +424,7 @@ def mse_loss(input, target, reduction="mean"):
 
     ∂L/∂input = 2 (input − target) / N for "mean" (composed from primitives)."""
     _float_tensor(input, "input")
-    target_shape = target.shape if isinstance(target, Tensor) else _shape(np.asarray(target))
+    target_shape = target.shape if isinstance(target, Tensor) else shape_of(np.asarray(target))
     if tuple(target_shape) != input.shape:
         raise ValueError(f"mse_loss: input has shape {input.shape} but target has shape "
                          f"{tuple(target_shape)}; they must match")
@@ -569,45 +530,41 @@ class LayerNorm(Function):
 
         ∂L/∂x = (1/√(σ² + ε)) · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂))
         ∂L/∂w = Σ_rows g ⊙ x̂,   ∂L/∂b = Σ_rows g
-    """
+
+    Each row is first shifted by its first element (x̂ does not change): a constant row then
+    gives exact zeros, not the rounding of its mean divided by √ε. Half floats are computed in
+    float32 (a spread of 256 overflows their squares)."""
+
+    kernel_name = "LayerNorm"  # a faster implementation may run instead: tinyllm/kernels/cpu.py
 
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
         out_dtype = x.dtype
-        if x.dtype == np.float16:  # statistics of half floats overflow (spread ≥ 256): use float32
+        if x.dtype == np.float16:
             x = x.astype(np.float32)
-        d = x.shape[-1]
-        mean_of = xp.full((d,), 1.0 / d, dtype=x.dtype)  # x @ mean_of = row means (one BLAS call)
-        # shift each row by its first element before averaging: a constant row becomes exact
-        # zeros (x − μ is then exactly 0, as it should be), and the mean loses no digits
-        xhat = x - x[..., :1]
-        xhat -= (xhat @ mean_of)[..., None]
-        var = xp.einsum("...i,...i->...", xhat, xhat) / d  # row sums of squares, no temporary
-        rstd = (1.0 / xp.sqrt(var + eps))[..., None]
-        xhat *= rstd
-        self.save(xhat, rstd, weight, mean_of)
-        y = xhat * weight if weight is not None else xhat.copy()
+        x = x - x[..., :1]
+        centered = x - x.mean(axis=-1, keepdims=True)
+        rstd = 1 / xp.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)  # 1/√(σ² + ε)
+        xhat = centered * rstd
+        y = xhat * weight if weight is not None else xhat
         if bias is not None:
-            y += bias
+            y = y + bias
+        self.save(xhat, rstd, weight)
         return y.astype(out_dtype, copy=False)
 
     def backward(self, g):
-        xhat, rstd, weight, mean_of = self.saved
-        xp = self.xp
+        xhat, rstd, weight = self.saved
         need = self.needs_grad
         g = g.astype(xhat.dtype, copy=False)  # float16 inputs: backward in float32 too
-        d = xhat.shape[-1]
-        rows, xrows = g.reshape(-1, d), xhat.reshape(-1, d)
-        gw = xp.einsum("ij,ij->j", rows, xrows) if weight is not None and need[1] else None
-        gb = rows.sum(axis=0) if len(need) > 2 and need[2] else None
-        gx = None
+        rows, xhat_rows = g.reshape(-1, xhat.shape[-1]), xhat.reshape(-1, xhat.shape[-1])
+        gx = gw = gb = None
         if need[0]:
-            gh = g * weight if weight is not None else g.copy()  # ĝ, the gradient reaching x̂
-            mean_gh_xhat = xp.einsum("...i,...i->...", gh, xhat) / d
-            gh -= (gh @ mean_of)[..., None]
-            gh -= xhat * mean_gh_xhat[..., None]
-            gh *= rstd
-            gx = gh
+            gh = g * weight if weight is not None else g  # ĝ
+            gx = rstd * (gh - gh.mean(axis=-1, keepdims=True) - xhat * (gh * xhat).mean(axis=-1, keepdims=True))
+        if len(need) > 1 and need[1]:
+            gw = (rows * xhat_rows).sum(axis=0)
+        if len(need) > 2 and need[2]:
+            gb = rows.sum(axis=0)
         return (gx, gw, gb)[:len(need)]
 
 
@@ -686,7 +643,7 @@ class Embedding(Function):
         return (grad,)
 
 
-def _as_index_array(ids, device, what, num_embeddings=None):
+def as_index_array(ids, device, what, num_embeddings=None):
     """``ids`` as an integer array on ``device`` (a Tensor there, or host ids for the CPU),
     each in [0, num_embeddings) when that is given: CuPy would wrap others around silently."""
     if isinstance(ids, Tensor):
@@ -714,7 +671,7 @@ def embedding(ids, weight):
     _float_tensor(weight, "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got shape {weight.shape}")
-    ids = _as_index_array(ids, weight._device, "embedding", num_embeddings=weight.shape[0])
+    ids = as_index_array(ids, weight._device, "embedding", num_embeddings=weight.shape[0])
     return Embedding.apply(weight, ids=ids)
 
 
@@ -765,8 +722,8 @@ def masked_fill(x, mask, value):
 _causal_cache = {}
 
 
-def _causal_mask(device, length, source_length):
-    """(L, S) boolean, True above the diagonal: position i may not look at j > i."""
+def causal_mask(device, length, source_length):
+    """(L, S) boolean, True above the diagonal: position i may not look at j > i (cached)."""
     key = (device.name, length, source_length)
     mask = _causal_cache.get(key)
     if mask is None:
@@ -781,95 +738,59 @@ def _causal_mask(device, length, source_length):
 class Attention(Function):
     r"""Scaled dot-product attention, fused:  O = softmax(Q Kᵀ · s + M) V,  s = 1/√d_k.
 
-    Forward, with P the attention weights (rows sum to 1; a fully masked row is all 0):
+    Forward, with P the attention weights (rows sum to 1; a row whose every key is masked
+    is all 0) and D the dropout mask (each kept entry 1/(1 − p)):
 
-        S = (Q · s) Kᵀ (+ mask),  P = softmax(S) (dropped out: P̃ = P ⊙ D),  O = P̃ V
+        S = Q Kᵀ · s (+ mask),   P = softmax(S),   P̃ = P ⊙ D,   O = P̃ V
 
-    Backward, with G = ∂L/∂O:
+    Backward, with G = ∂L/∂O, the chain rule through each line in turn:
 
-        ∂L/∂V = P̃ᵀ G,   ∂L/∂P = (G Vᵀ) ⊙ D,   ∂L/∂S = P ⊙ (∂L/∂P − r),
+        ∂L/∂V = P̃ᵀ G,   ∂L/∂P = (G Vᵀ) ⊙ D,   ∂L/∂S = P ⊙ (∂L/∂P − rowsum(∂L/∂P ⊙ P)),
         ∂L/∂Q = ∂L/∂S · K · s,   ∂L/∂K = (∂L/∂S)ᵀ · Q · s
 
-    where r = rowsum(∂L/∂P ⊙ P) = rowsum(G ⊙ O): Σ_j P̃_ij (G_i · V_j) = G_i · O_i, so the
-    row sums come from the (L, d_v) output instead of the (L, S) weights (the trick
-    FlashAttention uses). Scaling Q (L × d_k numbers) instead of the scores (L × S) and
-    masking in place keep the passes over the big (L, S) arrays to a minimum.
+    ``mask`` is boolean (True = masked out: −∞ added) or float (added). The weights P̃ stay
+    on ``self.weights`` for :func:`attention`.
     """
 
-    def forward(self, q, k, v, mask=None, scale=1.0, dropout_p=0.0, rows_may_be_empty=False):
+    kernel_name = "Attention"  # a faster implementation may run instead: tinyllm/kernels/cpu.py
+
+    __slots__ = ("weights",)
+
+    def forward(self, q, k, v, mask=None, scale=1.0, dropout_p=0.0):
         xp = self.xp
-        scores = (q * scale) @ k.swapaxes(-1, -2)  # (..., L, S)
+        scores = (q @ k.swapaxes(-1, -2)) * scale
         if mask is not None:
-            if mask.dtype == np.bool_:
-                xp.copyto(scores, scores.dtype.type(-np.inf), where=mask)
-            else:
-                scores += mask
-        p = _softmax_last_axis_(self.device, scores, rows_may_be_empty)
+            scores = xp.where(mask, -np.inf, scores) if mask.dtype == np.bool_ else scores + mask
+        m = scores.max(axis=-1, keepdims=True)
+        e = xp.exp(scores - xp.where(xp.isfinite(m), m, 0))  # a row of −∞ (every key masked): e = 0 ...
+        total = e.sum(axis=-1, keepdims=True)
+        p = e / xp.where(total == 0, 1, total)               # ... and weights 0, not 0/0
         drop = None
-        p_used = p
         if dropout_p > 0.0:
-            drop = (backend.random_uniform(self.device, p.shape, p.dtype) >= dropout_p).astype(p.dtype)
-            drop *= 1.0 / (1.0 - dropout_p)
-            p_used = p * drop
-        out = p_used @ v
-        self.save(q, k, v, p, drop, p_used, out, scale)
-        self.weights = p_used
-        return out
+            drop = (backend.random_uniform(self.device, p.shape, p.dtype) >= dropout_p) / (1.0 - dropout_p)
+            drop = drop.astype(p.dtype, copy=False)
+        self.weights = p if drop is None else p * drop
+        self.save(q, k, v, p, drop, scale)
+        return self.weights @ v
 
     def backward(self, g):
-        q, k, v, p, drop, p_used, out, scale = self.saved
-        need_q, need_k, need_v = self.needs_grad[:3]
-        gq = gk = gv = None
-        if need_v:
-            gv = unbroadcast(p_used.swapaxes(-1, -2) @ g, v.shape)
+        q, k, v, p, drop, scale = self.saved
+        need_q, need_k, need_v = self.needs_grad
+        p_used = p if drop is None else p * drop
+        gv = unbroadcast(p_used.swapaxes(-1, -2) @ g, v.shape) if need_v else None
+        gq = gk = None
         if need_q or need_k:
-            gs = g @ v.swapaxes(-1, -2)  # ∂L/∂P̃, (..., L, S)
+            gp = g @ v.swapaxes(-1, -2)  # ∂L/∂P̃
             if drop is not None:
-                gs *= drop
-            gs -= (g * out).sum(axis=-1, keepdims=True)  # − r
-            gs *= p  # ∂L/∂S
-            if need_q:
-                gq = unbroadcast(gs @ k, q.shape)
-                gq *= scale
-            if need_k:
-                gk = unbroadcast(gs.swapaxes(-1, -2) @ q, k.shape)
-                gk *= scale
-        grads = (gq, gk, gv)
-        return grads + (None,) * (len(self.needs_grad) - 3)
+                gp = gp * drop           # ∂L/∂P
+            gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))  # ∂L/∂S
+            gq = unbroadcast(gs @ k, q.shape) * scale if need_q else None
+            gk = unbroadcast(gs.swapaxes(-1, -2) @ q, k.shape) * scale if need_k else None
+        return gq, gk, gv
 
     def release(self):
         super().release()
         self.weights = None
-
-    __slots__ = ("weights",)
-
-
-def _softmax_last_axis_(device, scores, rows_may_be_empty=False, max_out=None, log_sum_out=None):
-    """softmax over the last axis, in place in ``scores`` (contiguous), by pieces of rows
-    on all cores; a row of -inf becomes all 0 when ``rows_may_be_empty`` (else 0/0 = nan).
-    ``max_out`` and ``log_sum_out`` (rows, 1), if given, receive each row's max m and
-    log Σ e^{x − m} (log Σ e^x = m + log Σ e^{x − m})."""
-    xp = device.xp
-    scores = xp.ascontiguousarray(scores)  # so that the row view below writes into it
-    rows = scores.reshape(-1, scores.shape[-1])
-
-    def kernel(lo, hi):
-        block = rows[lo:hi]
-        row_max = block.max(axis=-1, keepdims=True)
-        if rows_may_be_empty:
-            row_max[~xp.isfinite(row_max)] = 0
-        block -= row_max
-        xp.exp(block, out=block)
-        total = block.sum(axis=-1, keepdims=True)
-        if rows_may_be_empty:
-            total[total == 0] = 1  # 0/1 = 0 on fully masked rows
-        if max_out is not None:
-            max_out[lo:hi] = row_max
-        if log_sum_out is not None:
-            log_sum_out[lo:hi] = xp.log(total)
-        block *= 1.0 / total
-    backend.parallel_for(device, rows.shape[0], kernel, grain=max(1, (1 << 15) // rows.shape[1]))
-    return scores
 
 
 def check_mask(mask, owner, name, device, true_means):
@@ -902,7 +823,7 @@ def _attention_mask(attn_mask, is_causal, q, k):
                              f"scores' shape {expected} (..., L, S)") from None
         mask = ~m.data if m.dtype == np.bool_ else m.data.astype(q.dtype, copy=False)
     if is_causal:
-        causal = _causal_mask(device, length, source_length)
+        causal = causal_mask(device, length, source_length)
         if mask is None:
             mask = causal
         elif mask.dtype == np.bool_:
@@ -931,10 +852,7 @@ def attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=Non
         raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
     mask = _attention_mask(attn_mask, is_causal, q, k)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    # causality alone never masks a whole row (key 0 is always visible); a user mask can
-    rows_may_be_empty = attn_mask is not None
-    out, fn = Attention.apply_with_context(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p,
-                                           rows_may_be_empty=rows_may_be_empty)
+    out, fn = Attention.apply_with_context(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p)
     weights = Tensor._wrap(fn.weights, q._device)
     if out._ctx is None:
         fn.release()  # no graph: nothing will call backward, free the saved arrays now

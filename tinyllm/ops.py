@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import array_device
+from .backend import array_device, scatter_add, to_device
 from .tensor import Function, Tensor, unbroadcast
 
 
-def _shape(x):
+def shape_of(x):
     """The shape of an array, or () for a Python number (without asking NumPy, which
     would dispatch on CuPy arrays)."""
     return getattr(x, "shape", ())
@@ -43,7 +43,7 @@ class Add(Function):
     """y = a + b;  ∂L/∂a = g,  ∂L/∂b = g (each summed over the axes it was broadcast along)."""
 
     def forward(self, a, b):
-        self.save(_shape(a), _shape(b))
+        self.save(shape_of(a), shape_of(b))
         return a + b
 
     def backward(self, g):
@@ -57,7 +57,7 @@ class Sub(Function):
     """y = a − b;  ∂L/∂a = g,  ∂L/∂b = −g."""
 
     def forward(self, a, b):
-        self.save(_shape(a), _shape(b))
+        self.save(shape_of(a), shape_of(b))
         return a - b
 
     def backward(self, g):
@@ -75,7 +75,7 @@ class Mul(Function):
 
     def forward(self, a, b):
         need_a, need_b = self.needs_grad
-        self.save(_shape(a), _shape(b), b if need_a else None, a if need_b else None)
+        self.save(shape_of(a), shape_of(b), b if need_a else None, a if need_b else None)
         return a * b
 
     def backward(self, g):
@@ -90,7 +90,7 @@ class Div(Function):
 
     def forward(self, a, b):
         y = a / b
-        self.save(_shape(a), b, y if self.needs_grad[1] else None)
+        self.save(shape_of(a), b, y if self.needs_grad[1] else None)
         return y
 
     def backward(self, g):
@@ -98,7 +98,7 @@ class Div(Function):
         need_a, need_b = self.needs_grad
         ga = g / b
         return (unbroadcast(ga, shape_a) if need_a else None,
-                unbroadcast(-ga * y, _shape(b)) if need_b else None)
+                unbroadcast(-ga * y, shape_of(b)) if need_b else None)
 
 
 class Clone(Function):
@@ -155,9 +155,9 @@ class PowTensor(Function):
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):  # 0⁻¹, ln 0 and ln(−1): inf and nan, as torch
             if need_a:
-                ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, b - 1)), _shape(a))
+                ga = unbroadcast(xp.where(b == 0, 0, g * b * xp.power(a, b - 1)), shape_of(a))
             if need_b:
-                gb = unbroadcast(xp.where((a == 0) & (b >= 0), 0, g * y * xp.log(a)), _shape(b))
+                gb = unbroadcast(xp.where((a == 0) & (b >= 0), 0, g * y * xp.log(a)), shape_of(b))
         return ga, gb
 
 
@@ -196,52 +196,35 @@ class MatMul(Function):
     """y = a @ b (NumPy's matmul, batch axes broadcast);
     ∂L/∂a = g @ bᵀ,  ∂L/∂b = aᵀ @ g (summed over broadcast batch axes).
 
-    A stack of inputs times one matrix, ``(..., n, k) @ (k, m)``, runs as one
-    ``(N, k) @ (k, m)`` matrix product, forward and backward: one large BLAS call instead
-    of one per batch item."""
+    A vector operand is a matrix for matmul: (k,) → (1, k) on the left, (k, 1) on the right,
+    and that axis is dropped from y; the backward puts it back on g, then all are matrices."""
+
+    kernel_name = "MatMul"  # a faster implementation may run instead: tinyllm/kernels/cpu.py
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul: both operands need at least one dimension (use * for scalars)")
-        ka = a.shape[-1]
-        kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        ka, kb = a.shape[-1], (b.shape[-2] if b.ndim > 1 else b.shape[0])
         if ka != kb:
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: "
                              f"{ka} (last axis of the first) != {kb} (axis -2 of the second)")
         need_a, need_b = self.needs_grad
         self.save(a if need_b else None, b if need_a else None, a.shape, b.shape)  # ∂a needs b, ∂b needs a
-        if b.ndim == 2 and a.ndim > 2:
-            return (a.reshape(-1, ka) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
     def backward(self, g):
         a, b, shape_a, shape_b = self.saved
-        # matmul promotes a vector to a matrix, (k,) → (1, k) on the left and (k, 1) on the
-        # right, and drops that axis from the result; undo the drop on g, then it is all matrices
-        shape_a2 = (1,) + shape_a if len(shape_a) == 1 else shape_a
-        shape_b2 = shape_b + (1,) if len(shape_b) == 1 else shape_b
-        a2 = None if a is None else a.reshape(shape_a2)
-        b2 = None if b is None else b.reshape(shape_b2)
-        g = g.reshape(g.shape[:max(len(shape_a2), len(shape_b2)) - 2] + (shape_a2[-2], shape_b2[-1]))
+        a_mat, b_mat = matrix_shapes(shape_a, shape_b)
+        g = g.reshape(g.shape[:max(len(a_mat), len(b_mat)) - 2] + (a_mat[-2], b_mat[-1]))
         need_a, need_b = self.needs_grad
-        ga = gb = None
-        if len(shape_b2) == 2 and len(shape_a2) > 2:  # (..., n, k) @ (k, m): flatten the stack
-            k, m = shape_b2
-            g2 = g.reshape(-1, m)
-            if need_a:
-                ga = (g2 @ b2.T).reshape(shape_a2)
-            if need_b:
-                gb = a2.reshape(-1, k).T @ g2
-        else:
-            if need_a:
-                ga = g @ b2.swapaxes(-1, -2)
-            if need_b:
-                gb = a2.swapaxes(-1, -2) @ g
-        if ga is not None:
-            ga = unbroadcast(ga, shape_a2).reshape(shape_a)
-        if gb is not None:
-            gb = unbroadcast(gb, shape_b2).reshape(shape_b)
+        ga = unbroadcast(g @ b.reshape(b_mat).swapaxes(-1, -2), a_mat).reshape(shape_a) if need_a else None
+        gb = unbroadcast(a.reshape(a_mat).swapaxes(-1, -2) @ g, b_mat).reshape(shape_b) if need_b else None
         return ga, gb
+
+
+def matrix_shapes(shape_a, shape_b):
+    """The shapes matmul gives its operands: a vector becomes a row (left) or a column (right)."""
+    return ((1,) + shape_a if len(shape_a) == 1 else shape_a), (shape_b + (1,) if len(shape_b) == 1 else shape_b)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -434,7 +417,6 @@ class GetItem(Function):
         if _picks_each_once(index):
             grad[index] = g
         else:
-            from .backend import scatter_add
             scatter_add(self.device, grad, index, g)
         return (grad,)
 
@@ -468,7 +450,7 @@ class Where(Function):
     """y = cond ? a : b;  ∂L/∂a = g where cond, ∂L/∂b = g where not cond."""
 
     def forward(self, cond, a, b):
-        self.save(cond, _shape(a), _shape(b))
+        self.save(cond, shape_of(a), shape_of(b))
         return self.xp.where(cond, a, b)
 
     def backward(self, g):
@@ -489,8 +471,8 @@ class Maximum(Function):
         a, b = self.saved
         xp = self.xp
         shared = xp.where(a == b, g / 2, g)  # where a NaN makes every comparison False, both get g (as torch)
-        return (unbroadcast(xp.where(a < b, 0, shared), _shape(a)),
-                unbroadcast(xp.where(a > b, 0, shared), _shape(b)))
+        return (unbroadcast(xp.where(a < b, 0, shared), shape_of(a)),
+                unbroadcast(xp.where(a > b, 0, shared), shape_of(b)))
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -561,12 +543,10 @@ class ToDevice(Function):
     """y = x copied to another device;  ∂L/∂x = g copied back."""
 
     def forward(self, x, device):
-        from .backend import to_device
         self.save(self.device)
         self.device = device  # the output lives on the target device
         return to_device(x, device)
 
     def backward(self, g):
-        from .backend import to_device
         (source,) = self.saved
         return (to_device(g, source),)

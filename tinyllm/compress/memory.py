@@ -203,6 +203,5 @@ def measure_training_memory(model, loss_fn, optimizer=None) -> dict:
     if optimizer is not None:
         state = [a for entry in optimizer.state.values() for a in entry.values()
                  if backend.array_device(a) is not None]
-        state += list(getattr(optimizer, "_scratch_buffers", {}).values())
         out["optimizer_state"] = int(sum(a.nbytes for a in state))
     return out

@@ -191,7 +191,7 @@ class QuantizedEmbedding(Module):
         return Tensor(dequantize(self.weight, self.weight_scale))
 
     def forward(self, ids):
-        ids = F._as_index_array(ids, self.weight._device, "QuantizedEmbedding", self.num_embeddings)
+        ids = F.as_index_array(ids, self.weight._device, "QuantizedEmbedding", self.num_embeddings)
         return QuantizedEmbeddingFunction.apply(self.weight, self.weight_scale, ids=ids)
 
     def extra_repr(self):

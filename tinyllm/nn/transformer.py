@@ -61,7 +61,7 @@ def generate_square_subsequent_mask(sz, device=None, dtype=None) -> Tensor:
     dev = backend.get_device(device)
     xp = dev.xp
     dt = np.dtype(dtype or np.float32)
-    upper = F._causal_mask(dev, sz, sz)  # the boolean triangle attention uses, cached
+    upper = F.causal_mask(dev, sz, sz)  # the boolean triangle attention uses, cached
     return Tensor(xp.where(upper, dt.type(-np.inf), dt.type(0)).astype(dt, copy=False))
 
 

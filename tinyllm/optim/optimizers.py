@@ -15,11 +15,11 @@ carries over to the other::
         clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-Speed: an update is a handful of passes over every parameter, so it is memory-bound. Each
-formula below is written with in-place array operations (``*=``, ``+=``, ``out=``) into
-state buffers made once, plus a scratch buffer per dtype reused by every parameter, so after
-the first step a step allocates nothing. ``θ.grad`` is only read (another tensor may share it); ``θ.data``
-is changed in place (a tied weight shares it, and must see the change).
+Each update below is written as its formula. ``θ.grad`` is only read (another tensor may
+share it); ``θ.data`` and the state arrays are changed in place (a tied weight shares θ, and
+must see the change), and the parameter's version counter records the write. On the CPU a
+faster implementation of the Adam update runs instead (:mod:`tinyllm.kernels`: the same
+formula in pieces on all cores, allocating nothing after the first step).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "param_groups", "clip_grad_norm_"]
@@ -52,7 +52,6 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict] = []
         self.state: dict = {}  # parameter -> {"step": int, buffer name: array}
-        self._scratch_buffers: dict = {}
         try:
             groups = list(params)
         except TypeError:
@@ -151,16 +150,6 @@ class Optimizer:
                                        f"{key!r} is on {getattr(where, 'name', '?')!r} (the parameter moved "
                                        f"after the optimizer's first step); move the model before "
                                        f"making the optimizer, or load its state_dict again")
-
-    def _scratch(self, param: Tensor, index: int = 0):
-        """A work array shaped like ``param`` (same device and dtype), reused across
-        parameters and steps. Its content is garbage until written."""
-        key = (param.device, param.dtype, index)
-        flat = self._scratch_buffers.get(key)
-        if flat is None or flat.size < param.size:
-            flat = param.xp.empty(param.size, dtype=param.dtype)
-            self._scratch_buffers[key] = flat
-        return flat[:param.size].reshape(param.shape)
 
     # ------------------------------------------------------------------ saving and loading
     def _parameters(self) -> list:
@@ -277,27 +266,17 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                xp, grad = p.xp, p.grad
-                if weight_decay:  # g + λθ, into scratch: p.grad itself is never written
-                    grad = xp.multiply(p.data, weight_decay, out=self._scratch(p, 0))
-                    grad += p.grad
-                update = grad
+                g = p.grad + weight_decay * p.data if weight_decay else p.grad  # g + λθ
                 if momentum:
                     state = self.state.setdefault(p, {})
                     buffer = state.get("momentum_buffer")
                     if buffer is None:
-                        buffer = state["momentum_buffer"] = grad.copy()
-                    else:
+                        buffer = state["momentum_buffer"] = g.copy()
+                    else:  # b ← μb + (1 − τ)g, in place: the state keeps the same array
                         buffer *= momentum
-                        buffer += grad if not dampening else xp.multiply(
-                            grad, 1.0 - dampening, out=self._scratch(p, 1))
-                    if group["nesterov"]:
-                        update = xp.multiply(buffer, momentum, out=self._scratch(p, 1))
-                        update += grad
-                    else:
-                        update = buffer
-                # scratch 0 may hold grad, which is no longer needed
-                p.data -= xp.multiply(update, lr, out=self._scratch(p, 0))
+                        buffer += (1.0 - dampening) * g
+                    g = g + momentum * buffer if group["nesterov"] else buffer
+                p.data -= lr * g
                 p.bump_version()
 
 
@@ -317,9 +296,6 @@ class Adam(Optimizer):
 
     ``m`` and ``v`` start at zero, which is why the bias corrections divide by 1 − βᵗ.
     The state per parameter is ``step``, ``exp_avg`` (m) and ``exp_avg_sq`` (v), as torch.
-
-    The code folds the bias corrections into two scalars, so no array pass is spent on them:
-    lr·m̂/(√v̂ + ε) = [lr·√(1−β₂ᵗ)/(1−β₁ᵗ)] · m / (√v + ε·√(1−β₂ᵗ)).
     """
 
     decoupled_weight_decay = False
@@ -362,48 +338,31 @@ class Adam(Optimizer):
                 self._eps_checked.add((p.dtype, term))
 
     def _update(self, p, lr, beta1, beta2, eps, weight_decay):
-        xp, g = p.xp, p.grad
         state = self.state.get(p)
         if state is None:
-            state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
-                                     "exp_avg_sq": xp.zeros_like(p.data)}
+            state = self.state[p] = {"step": 0, "exp_avg": p.xp.zeros_like(p.data),
+                                     "exp_avg_sq": p.xp.zeros_like(p.data)}
         state["step"] += 1
-        t = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        bias_correction1 = 1.0 - beta1 ** t
-        sqrt_bias_correction2 = math.sqrt(1.0 - beta2 ** t)
-        step_size = lr * sqrt_bias_correction2 / bias_correction1
-        eps_hat = eps * sqrt_bias_correction2
-        decay = 1.0 - lr * weight_decay if weight_decay and self.decoupled_weight_decay else None
-        l2 = weight_decay if weight_decay and not self.decoupled_weight_decay else 0.0
-        # flat views: the update is elementwise, so it runs on pieces on all cores
-        if not p.data.flags.c_contiguous:
-            p.data = xp.ascontiguousarray(p.data)  # so the flat view below writes into it
-        theta, grad = p.data.reshape(-1), xp.ascontiguousarray(g).reshape(-1)
-        m, v = m.reshape(-1), v.reshape(-1)
-        work = self._scratch(p, 0).reshape(-1)
-        work2 = self._scratch(p, 1).reshape(-1) if l2 else None
-
-        def kernel(lo, hi):
-            th, gr, mm, vv, w = theta[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], work[lo:hi]
-            if decay is not None:
-                th *= decay                                     # AdamW: θ ← θ − lr·λθ
-            if l2:
-                gr = xp.multiply(th, l2, out=work2[lo:hi])
-                gr += grad[lo:hi]                               # Adam: g ← g + λθ
-            mm *= beta1                                         # m ← β₁m + (1−β₁)g
-            mm += xp.multiply(gr, 1.0 - beta1, out=w)
-            vv *= beta2                                         # v ← β₂v + (1−β₂)g²
-            xp.multiply(gr, gr, out=w)
-            w *= 1.0 - beta2
-            vv += w
-            denominator = xp.sqrt(vv, out=w)                    # √v + ε√(1−β₂ᵗ)
-            denominator += eps_hat
-            update = xp.divide(mm, denominator, out=w)
-            update *= step_size
-            th -= update                                        # θ ← θ − lr·m̂/(√v̂+ε)
-        backend.parallel_for(p.device, theta.size, kernel)
+        adam_update(p._device, p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
+                    lr, beta1, beta2, eps, weight_decay, self.decoupled_weight_decay)
         p.bump_version()
+
+
+@kernels.replaceable
+def adam_update(device, theta, g, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """One Adam step of one parameter, in place on θ, m and v (the formulas of :class:`Adam`
+    and :class:`AdamW`); ``step`` is t, counted from 1."""
+    if decoupled:
+        theta *= 1.0 - lr * weight_decay          # AdamW: θ ← θ − lr·λθ
+    elif weight_decay:
+        g = g + weight_decay * theta              # Adam: g ← g + λθ
+    m *= beta1
+    m += (1.0 - beta1) * g                        # m ← β₁m + (1−β₁)g
+    v *= beta2
+    v += (1.0 - beta2) * g * g                    # v ← β₂v + (1−β₂)g²
+    m_hat = m / (1.0 - beta1 ** step)
+    v_hat = v / (1.0 - beta2 ** step)
+    theta -= lr * m_hat / (device.xp.sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):

@@ -261,4 +261,5 @@ def register():
         from_host=_from_host, to_host=_to_host, scatter_add=_scatter_add, erf=_erf,
         generator_factory=lambda seed: np.random.default_rng(seed),
         storage=lambda a: backend.memory_owner(a._a),
+        kernel_family="cpu",  # the CPU kernels run here too: proof that they use only xp
     ))

@@ -1,0 +1,307 @@
+"""The NumPy-style surface of a Tensor: operators, reductions, shapes, conversions.
+
+Each method is one line onto a primitive of :mod:`tinyllm.ops`, plus the argument checks
+NumPy and torch users expect. They are written as the methods of ``_Methods`` and installed on
+:class:`~tinyllm.tensor.Tensor` when tinyllm is imported (the engine in ``tensor.py`` cannot
+import ``ops``, which is built on it). Methods speak NumPy (``axis=``, ``keepdims=``,
+``transpose(*axes)``); arithmetic promotes dtypes as torch does (an integer tensor meeting a
+float becomes float32, never float64).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .backend import array_device, get_device
+from .tensor import Tensor, is_grad_enabled
+
+__all__ = ["install"]
+
+
+class _Methods:
+    # ---------------------------------------------------------------- arithmetic
+    def __add__(self, other):
+        return ops.Add.apply(*_promote(self, other))
+
+    def __radd__(self, other):
+        return ops.Add.apply(*_promote(other, self))
+
+    def __sub__(self, other):
+        return ops.Sub.apply(*_promote(self, other))
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(*_promote(other, self))
+
+    def __mul__(self, other):
+        return ops.Mul.apply(*_promote(self, other))
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(*_promote(other, self))
+
+    def __truediv__(self, other):
+        return ops.Div.apply(*_promote(self, other, true_division=True))
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(*_promote(other, self, true_division=True))
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return ops.PowTensor.apply(*_promote(self, exponent))
+        base, exponent = _promote(self, exponent)
+        return ops.Pow.apply(base, exponent=exponent)
+
+    def __rpow__(self, base):
+        return ops.PowTensor.apply(*_promote(base, self))
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(other, self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.Abs.apply(self)
+
+    # ---------------------------------------------------------------- indexing
+    def __getitem__(self, index):
+        return ops.GetItem.apply(self, index=ops.device_index(index, self._device))
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt "
+                               "its gradient; assign under tl.no_grad() or to a copy (tensor.clone())")
+        value = value.data if isinstance(value, Tensor) else value
+        if array_device(value) not in (None, self._device):
+            raise RuntimeError(f"cannot assign an array on {array_device(value).name!r} into a tensor "
+                               f"on {self.device!r}")
+        self.data[ops.device_index(index, self._device)] = value
+        self.bump_version()
+
+    def __iter__(self):
+        """The sub-tensors along the first axis (``self[0]``, ``self[1]``, …), as torch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    # ---------------------------------------------------------------- comparisons (no gradient)
+    def _compare(self, other, op):
+        if isinstance(other, Tensor):
+            if other._device is not self._device:
+                raise RuntimeError(f"comparison of tensors on different devices: {self.device!r} and "
+                                   f"{other.device!r}")
+            other_data = other.data
+        else:
+            other_data = Tensor._constant(other, self._device).data
+        return Tensor._wrap(op(self.data, other_data), self._device)
+
+    def __eq__(self, other):
+        return self._compare(other, lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda a, b: a != b)
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    def __invert__(self):
+        return Tensor._wrap(~self.data, self._device)
+
+    # ---------------------------------------------------------------- reductions
+    def sum(self, axis=None, keepdims=False):
+        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return ops.Var.apply(self, axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return ops.Std.apply(self, axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return -ops.Max.apply(-self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return Tensor._wrap(_argreduce(self.xp.argmax, self.data, axis, keepdims), self._device)
+
+    def argmin(self, axis=None, keepdims=False):
+        return Tensor._wrap(_argreduce(self.xp.argmin, self.data, axis, keepdims), self._device)
+
+    # ---------------------------------------------------------------- shapes
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def flatten(self):
+        return self.reshape(-1)
+
+    def transpose(self, *axes):
+        """A permutation of the axes (NumPy's meaning: all of them reversed by default);
+        :meth:`swapaxes` swaps two (torch's ``transpose``)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(reversed(range(self.ndim)))
+        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"transpose axes {axes} are not a permutation of the {self.ndim} axes of shape {self.shape}")
+        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def swapaxes(self, axis1, axis2):
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return ops.Transpose.apply(self, axes=tuple(axes))
+
+    def squeeze(self, axis=None):
+        if axis is None:
+            shape = tuple(n for n in self.shape if n != 1)
+        else:
+            axes = {a % self.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+            for a in axes:
+                if self.shape[a] != 1:
+                    raise ValueError(f"cannot squeeze axis {a} of size {self.shape[a]} (shape {self.shape})")
+            shape = tuple(n for i, n in enumerate(self.shape) if i not in axes)
+        return self.reshape(shape)
+
+    def unsqueeze(self, axis):
+        axis = axis % (self.ndim + 1)
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    expand_dims = unsqueeze
+
+    # ---------------------------------------------------------------- elementwise
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self)
+
+    def tanh(self):
+        return ops.Tanh.apply(self)
+
+    def abs(self):
+        return ops.Abs.apply(self)
+
+    def clip(self, a_min=None, a_max=None):
+        return ops.Clip.apply(self, a_min=a_min, a_max=a_max)
+
+    # ---------------------------------------------------------------- copies, dtypes, devices
+    def clone(self):
+        """A copy in new memory that stays in the graph (∂copy/∂self = 1), as torch's ``clone``:
+        write into the copy without touching ``self`` or anything saved from it."""
+        return ops.Clone.apply(self)
+
+    def astype(self, dtype):
+        """A copy with another dtype; gradients flow back cast to this tensor's dtype. An
+        integer or boolean result is outside the graph (it cannot carry a gradient), as torch."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if not np.issubdtype(dtype, np.floating):
+            return Tensor._wrap(self.data.astype(dtype), self._device)
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def to(self, device=None, dtype=None):
+        """This tensor on another device and/or dtype (a differentiable copy)."""
+        out = self
+        if device is not None and get_device(device) is not self._device:
+            out = ops.ToDevice.apply(out, device=get_device(device))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = out.astype(dtype)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+
+def install():
+    """Put the methods above on Tensor (done once, when tinyllm is imported)."""
+    for name, value in vars(_Methods).items():
+        # (a class body with __eq__ gets __hash__ = None; Tensor keeps its identity hash)
+        if name not in ("__module__", "__qualname__", "__dict__", "__weakref__", "__doc__", "__hash__"):
+            setattr(Tensor, name, value)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _is_float(x):
+    return x.dtype.kind == "f" if isinstance(x, Tensor) else isinstance(x, float)
+
+
+def _promote(a, b, true_division=False):
+    """(a, b) with an integer or boolean tensor cast to float where torch would make the
+    result float: when the other side is floating (a Python float: float32; a float tensor:
+    its dtype), or for true division. Floating tensors and int-with-int pass unchanged."""
+    a_int = isinstance(a, Tensor) and a.data.dtype.kind in "biu"
+    b_int = isinstance(b, Tensor) and b.data.dtype.kind in "biu"
+    if not (a_int or b_int):
+        return a, b
+    if a_int and (_is_float(b) or true_division):
+        a = a.astype(b.dtype if isinstance(b, Tensor) and b.dtype.kind == "f" else np.float32)
+    if b_int and (_is_float(a) or true_division):
+        b = b.astype(a.dtype if isinstance(a, Tensor) and a.dtype.kind == "f" else np.float32)
+    return a, b
+
+
+def _norm_axis(axis, ndim):
+    """``axis`` as a sorted tuple of axes in [0, ndim), or None for all of them. A 0-d tensor
+    accepts axis 0 or −1 (as torch's dim) and reduces over nothing."""
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, (list, tuple)) else (axis,)
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
+    if ndim == 0:
+        return None
+    normalised = tuple(sorted(a % ndim for a in axes))
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"repeated axis in {axis}")
+    return normalised
+
+
+def _argreduce(fn, data, axis, keepdims):
+    if axis is None:  # index into the flattened array
+        out = fn(data)
+        return out.reshape((1,) * data.ndim) if keepdims else out
+    return fn(data, axis=axis, keepdims=keepdims)
+
+
+install()
