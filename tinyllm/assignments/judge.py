@@ -141,7 +141,7 @@ class TaskRun:
     def __init__(self, assignment, task, program, job):
         self.assignment, self.task, self.program, self.job = assignment, task, program, job
         self.timeout = float(job["timeout"])
-        self.loading, self.isolation, self.errors = None, None, []
+        self.loading, self.loaded, self.isolation, self.errors = None, False, None, []
 
     def run(self):
         start = time.monotonic()
@@ -174,6 +174,7 @@ class TaskRun:
         protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid})
         try:
             loaded = peer.request("load", None, [self.program, graded_names(self.assignment)])
+            self.loaded = True
             peer.deadline = time.monotonic() + self.timeout  # the time limit starts once the file loaded
             self.errors = list(loaded["refusals"]) + list(loaded["errors"])
             namespace = self._namespace(peer, loaded["names"])
@@ -199,8 +200,9 @@ class TaskRun:
         return f"{self.assignment.name}.py"
 
     def _note(self, header):
-        if isinstance(header.get("loading"), list):
-            self.loading = header["loading"]
+        loading = header.get("loading")
+        if isinstance(loading, list) and len(loading) == 2:
+            self.loading = [str(loading[0])[:200], loading[1] if isinstance(loading[1], int) else "?"]
         if isinstance(header.get("isolation"), list):
             self.isolation = [str(x)[:60] for x in header["isolation"]]
 
@@ -253,18 +255,16 @@ class TaskRun:
         else:
             message = f"the process running your code sent the grader something it cannot read ({exc})"
         tail = output.last_line()
-        if self.loading and self.loading[0]:
+        if not self.loaded and self.loading:
             message += f" while loading your file, at {self.loading[0]} line {self.loading[1]}"
         return Outcome("crash", message + (f": {tail}" if tail else ""))
 
     def _timeout_hint(self, where):
         hint = f"timed out after {self.timeout:g} s"
-        if where:
-            return f"{hint} at {where} (an endless loop?)"
-        if self.loading and self.loading[0]:
+        if not self.loaded and self.loading:
             return f"{hint} while loading your file: the statement at {self.loading[0]} line {self.loading[1]} " \
                    f"did not finish (a loop at the top level?)"
-        return hint + " (an endless loop?)"
+        return f"{hint} at {where} (an endless loop?)" if where else hint + " (an endless loop?)"
 
     def hint(self, exc) -> str:
         """The student's hint: the failure's message, and where in their code it happened."""
