@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -195,7 +195,7 @@ def _run_judge(assignment, file, task_ids, timeout, visible_only, salt, memory_m
            "visible_only": bool(visible_only), "salt": salt}
     ours, theirs = socket.socketpair()  # a socket: no other process can reopen it through /proc
     proc = subprocess.Popen([sys.executable, "-m", "tinyllm.assignments.judge", str(theirs.fileno())],
-                            env=_judge_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            cwd=tempfile.gettempdir(), env=_judge_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),), start_new_session=True)
     theirs.close()
     outcomes, isolation = {}, []
@@ -232,8 +232,9 @@ def grade_file(assignment, file, timeout=30.0, visible_only=False, tasks=None, s
     new one). ``isolation``: a list to extend with how the code was confined."""
     chosen = [t for t in assignment.tasks if tasks is None or t.id in tasks]
     salt = secrets.randbits(64) if salt is None else salt
-    outcomes, confined = _run_judge(assignment, file, [t.id for t in chosen], timeout, visible_only, salt,
-                                    memory_mb)
+    with sandbox.undumpable():  # the students' code cannot read this process through /proc meanwhile
+        outcomes, confined = _run_judge(assignment, file, [t.id for t in chosen], timeout, visible_only, salt,
+                                        memory_mb)
     if isolation is not None:
         isolation.extend(x for x in confined if x not in isolation)
     results = []
@@ -284,7 +285,7 @@ def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, j
         return grade_file(assignment, file, timeout, visible_only, salt=salt, memory_mb=memory_mb,
                           isolation=isolation)
 
-    with sandbox.undumpable(), ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         graded = list(pool.map(run, work))
     reports = {student: StudentReport(student, isolation=isolation, seed=salt) for student in found}
     copies = {}

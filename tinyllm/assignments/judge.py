@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import json
+import linecache
 import os
 import secrets
 import shutil
@@ -44,6 +45,7 @@ from .source import Assignment, parse_py, release_code, validate
 __all__ = ["read_cells", "student_program", "graded_names", "worker_environment"]
 
 STARTUP_SECONDS = 30.0  # for a worker to import NumPy and tinyllm on a busy machine
+GRACE_SECONDS = 5.0  # past the task's time, before a worker that ignores its alarm is killed
 
 
 # ----------------------------------------------------------------------------- what the worker runs
@@ -169,14 +171,16 @@ class TaskRun:
         return status, hint, round(time.monotonic() - start, 3)
 
     def _grade(self, sock, deadline, proc, output):
-        peer = protocol.Peer(sock, "j", deadline=deadline, on_note=self._note)
+        self.peer = peer = protocol.Peer(sock, "j", deadline=deadline, on_note=self._note)
         forbid = self.task.tests.metadata.get("forbid", "").split()
         protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid})
         try:
             loaded = peer.request("load", None, [self.program, graded_names(self.assignment)])
             self.loaded = True
-            peer.deadline = time.monotonic() + self.timeout  # the time limit starts once the file loaded
-            self.errors = list(loaded["refusals"]) + list(loaded["errors"])
+            lists = [loaded.get(key) for key in ("refusals", "errors")] if isinstance(loaded, dict) else [None]
+            if not (isinstance(loaded.get("names"), dict) and all(isinstance(x, list) for x in lists)):
+                raise protocol.ProtocolError("a malformed answer to 'load'")
+            self.errors = [str(e) for e in lists[0] + lists[1]]
             namespace = self._namespace(peer, loaded["names"])
             tests = self.task.tests.source
             if self.job.get("visible_only"):
@@ -203,8 +207,9 @@ class TaskRun:
         loading = header.get("loading")
         if isinstance(loading, list) and len(loading) == 2:
             self.loading = [str(loading[0])[:200], loading[1] if isinstance(loading[1], int) else "?"]
-        if isinstance(header.get("isolation"), list):
+        if isinstance(header.get("isolation"), list) and self.isolation is None:  # sent before the student's code ran
             self.isolation = [str(x)[:60] for x in header["isolation"]]
+            self.peer.deadline = time.monotonic() + self.timeout + GRACE_SECONDS  # the worker is up: its time runs
 
     def _namespace(self, peer, names):
         """The tests' namespace: stand-ins for the graded names, then the setup cells."""
@@ -242,7 +247,7 @@ class TaskRun:
         if isinstance(exc, protocol.Deadline):
             return Outcome("timeout", self._timeout_hint(""))
         try:
-            code = proc.wait(timeout=2.0)
+            code = proc.wait(timeout=2.0) if isinstance(exc, protocol.ChannelClosed) else None
         except subprocess.TimeoutExpired:
             code = None
         if code is not None and code < 0:
@@ -343,6 +348,7 @@ def grade(job, report):
             report({"op": "result", "task": task_id, "status": "fail", "seconds": 0.0,
                     "hint": f"could not read the submission: {type(exc).__name__}: {_one_line(exc)}"})
         return
+    linecache.cache[f"{name}.py"] = (len(text), None, text.splitlines(True), f"{name}.py")  # the tests' lines
     for task_id in job["tasks"]:
         run = TaskRun(assignment, assignment.task(task_id), program, job)
         status, hint, seconds = run.run()

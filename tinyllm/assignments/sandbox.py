@@ -28,6 +28,7 @@ import resource
 import signal
 import stat
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,14 +58,24 @@ def set_dumpable(flag: bool) -> bool:
     return previous
 
 
+_undumpable = {"depth": 0, "previous": True, "lock": threading.Lock()}
+
+
 @contextmanager
 def undumpable():
-    """This process is not dumpable inside the block (and as before after it)."""
-    previous = set_dumpable(False)
+    """This process is not dumpable inside the block, and as before after the last of the
+    blocks that threads entered side by side."""
+    with _undumpable["lock"]:
+        if _undumpable["depth"] == 0:
+            _undumpable["previous"] = set_dumpable(False)
+        _undumpable["depth"] += 1
     try:
         yield
     finally:
-        set_dumpable(previous)
+        with _undumpable["lock"]:
+            _undumpable["depth"] -= 1
+            if _undumpable["depth"] == 0:
+                set_dumpable(_undumpable["previous"])
 
 
 def become_subreaper() -> None:

@@ -67,12 +67,16 @@ class Guard:
         from .protocol import LibrarySolutionRefused
 
         self.tl, self.refused_error = tl, LibrarySolutionRefused
-        self.forbidden = {}  # id(object) -> dotted name
+        self.forbidden, self.forbidden_modules = {}, set()  # id(object) -> dotted name; module names
         for name in forbid:
             try:
-                self.forbidden[id(_resolve(name))] = name
+                value = _resolve(name)
             except (ImportError, AttributeError):
-                pass
+                continue
+            if isinstance(value, types.ModuleType):
+                self.forbidden_modules.add(value.__name__)
+            else:
+                self.forbidden[id(value)] = name
         self.active = []  # "Softmax.forward" while a student's Function method runs
         self.refusals = []
         self._views = {}
@@ -89,8 +93,7 @@ class Guard:
         if name.startswith("tinyllm.assignments") and name not in ("tinyllm.assignments",
                                                                     "tinyllm.assignments.checks"):
             self.refuse(f"importing {name} is refused: it holds the assignments' solutions")
-        module = sys.modules.get(name)
-        if module is not None and id(module) in self.forbidden:
+        if any(name == m or name.startswith(m + ".") for m in self.forbidden_modules):
             self.refuse(f"importing {name} is refused in this task: it solves it")
 
     def check_object(self, owner, name, value):
@@ -136,7 +139,7 @@ class Guard:
     # -- Functions
     def _guard_library_functions(self):
         """Every library Function refuses to run inside a student's forward or backward."""
-        tl, seen, stack = self.tl, set(), [self.tl.Function]
+        seen, stack = set(), [self.tl.Function]
         while stack:
             cls = stack.pop()
             for sub in cls.__subclasses__():
@@ -147,10 +150,9 @@ class Guard:
             if cls.__module__.startswith("tinyllm") and cls.__module__ != "tinyllm.assignments.protocol":
                 for method in ("forward", "backward"):
                     if method in cls.__dict__:
-                        setattr(cls, method, self._library_method(cls, method, cls.__dict__[method]))
-        del tl
+                        setattr(cls, method, self._library_method(cls, cls.__dict__[method]))
 
-    def _library_method(self, cls, name, method):
+    def _library_method(self, cls, method):
         guard, where = self, f"{cls.__module__}.{cls.__qualname__}"
 
         def guarded(fn, *args, **kwargs):
@@ -176,8 +178,6 @@ class Guard:
 
     def library_origin(self, value):
         """The library object a graded name is (or inherits from), or None."""
-        if id(value) in self.forbidden:
-            return self.forbidden[id(value)]
         if isinstance(value, type):
             for base in value.__mro__:
                 if base not in (object, self.tl.Function) and base.__module__.startswith("tinyllm"):
