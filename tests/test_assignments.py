@@ -389,6 +389,10 @@ def test_release_replaces_each_solution_with_nbgraders_stub_at_its_indentation()
     ('# %% tests task="t" points=1\n### BEGIN HIDDEN TESTS\npass\n', "without END HIDDEN TESTS"),
     ("# %% [markdown]\n# just text\n", "nothing to grade"),
     ("# %% exercise\npass\n", "unknown cell kind"),
+    ('# %% tests task="t" points=1\nx = 1\ntl.gradcheck(f, x)\n', "ends with an expression that has a value"),
+    ('# %% tests task="t" points=1\nassert f()\n### BEGIN HIDDEN TESTS\nassert g()\n### END HIDDEN TESTS\n'
+     'x\n', "tests cell ends with an expression"),
+    ('# %% tests task="t" points=1 forbid=3\npass\n', "forbid= takes a string in quotes"),
 ])
 def test_format_errors_are_explained(text, message):
     with pytest.raises(AssignmentFormatError, match=re.escape(message)):

@@ -31,8 +31,10 @@ tests:
 
     python -m tinyllm.assignments grade --visible-only .
 
-The grader also runs hidden tests. Each task is graded on its own: a mistake in one task
-costs only that task's points. Do not rename the functions and classes you are asked to write.
+The grader also runs hidden tests, on random inputs drawn anew each time it grades. Each
+task is graded on its own: a mistake in one task costs only that task's points. Do not
+rename the functions and classes you are asked to write, and write them yourself: the
+library's own versions (tinyllm.ops, tinyllm.functional's classes) are refused when graded.
 """
 
 

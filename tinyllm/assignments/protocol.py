@@ -8,13 +8,14 @@ worker and receives what the student's code returned. Only *values* cross:
 
 * ``None``, booleans, numbers, strings, bytes; lists, tuples, dicts, sets of them;
 * NumPy arrays and scalars (dtype and shape in the header, the raw bytes in a blob; numbers
-  and booleans only, checked on arrival), Tensors (data, ``requires_grad``, ``.grad``), NumPy random generators
-  (their state);
+  and booleans only, checked on arrival), Tensors (data, ``requires_grad``, ``.grad``),
+  NumPy random generators (their state);
 * functions and ``tl.Function`` classes, by reference: calling one calls back to the side
   that owns it (a test's ``loss_fn``, a reference helper a hidden test swapped in).
 
-Never pickle: nothing the worker sends can make the judge run code. A message is a JSON
-header and binary blobs, after a 12-byte prefix (magic, JSON length, number of blobs).
+Never pickle: what a worker sends can make the judge run no code but the functions the
+judge itself handed over. A message is a JSON header and binary blobs, after a 12-byte
+prefix (magic, JSON length, number of blobs).
 
 **Gradients.** A Tensor that requires grad and comes back from a call is joined to the
 caller's graph by a :class:`Bridge` Function, whose backward asks the other side for the
