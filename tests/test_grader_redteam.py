@@ -318,7 +318,7 @@ def test_the_teachers_file_is_not_rewritten_and_later_students_are_graded_on_the
     assert [r.earned for r in later] == [0]
 
 
-def test_the_grader_warns_when_a_task_file_changed_during_grading(tmp_path):
+def test_task_files_are_read_only_while_grading_and_a_change_is_reported(tmp_path, monkeypatch):
     folder = tmp_path / "mycourse"
     folder.mkdir()
     shutil.copy(BUILTIN["a6_bpe"].path, folder)
@@ -327,9 +327,17 @@ def test_the_grader_warns_when_a_task_file_changed_during_grading(tmp_path):
     student.mkdir(parents=True)
     (student / "a6_bpe.py").write_text(release_py(assignment), encoding="utf-8")
     (folder / "a6_bpe.py").write_text(assignment.text + "\n# changed\n", encoding="utf-8")  # as if rewritten
-    warnings = []
+    warnings, modes = [], []
+    grade_file = grader.grade_file
+
+    def watching(*args, **kwargs):  # the task file's permissions while a file is graded
+        modes.append((folder / "a6_bpe.py").stat().st_mode & 0o222)
+        return grade_file(*args, **kwargs)
+
+    monkeypatch.setattr(grader, "grade_file", watching)
     grader.grade_paths([tmp_path / "class"], [assignment], by_student=True, warn=warnings.append, timeout=20)
     assert any("changed while grading" in w and "a6_bpe.py" in w for w in warnings), warnings
+    assert modes == [0] and (folder / "a6_bpe.py").stat().st_mode & 0o200  # read-only meanwhile, not after
 
 
 def test_fresh_inputs_each_grading_run():

@@ -24,11 +24,13 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -250,6 +252,28 @@ def _missing(assignment):
                        "no file for this assignment was handed in") for t in assignment.tasks]
 
 
+@contextmanager
+def _read_only(files):
+    """The task files lose their write permission while grading (the grades use the copy read
+    before; this keeps a student's code from rewriting them for the runs to come, where
+    nothing stronger confines it)."""
+    modes = {}
+    for path in files:
+        try:
+            modes[path] = path.stat().st_mode
+            path.chmod(modes[path] & ~0o222)
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            try:
+                path.chmod(stat.S_IMODE(mode))
+            except OSError:
+                pass
+
+
 def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, jobs=None,
                 visible_only=False, warn=None, seed=None, memory_mb=MEMORY_MB):
     """Grade everything under ``paths``: one :class:`StudentReport` per student.
@@ -285,7 +309,7 @@ def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, j
         return grade_file(assignment, file, timeout, visible_only, salt=salt, memory_mb=memory_mb,
                           isolation=isolation)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with _read_only([Path(a.path) for a in wanted]), ThreadPoolExecutor(max_workers=jobs) as pool:
         graded = list(pool.map(run, work))
     reports = {student: StudentReport(student, isolation=isolation, seed=salt) for student in found}
     copies = {}
