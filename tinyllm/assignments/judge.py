@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -101,10 +102,12 @@ def worker_environment(folder) -> dict:
 
     root = str(Path(tinyllm.__file__).resolve().parent.parent)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "TMPDIR": str(folder), "LANG": "C.UTF-8",
-           "PYTHONPATH": root, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+           "PYTHONPATH": root, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
            "MPLBACKEND": "Agg", "MALLOC_ARENA_MAX": "2"}
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = "1"
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):  # NumPy may be there (pip --user)
+        env["PYTHONUSERBASE"] = site.getuserbase()
     return env
 
 

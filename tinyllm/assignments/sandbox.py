@@ -279,7 +279,8 @@ def _readable_paths():
     package = Path(tinyllm.__file__).resolve().parent
     roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     roots |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
-    roots.discard(package.parent)  # a source checkout on PYTHONPATH: only its package
+    if (package.parent / "pyproject.toml").exists():  # a source checkout: its package, not its tests and files
+        roots.discard(package.parent)
     roots.discard(Path.cwd().resolve())
     roots |= {Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc") if Path(p).exists()}
     roots |= {p for p in package.iterdir() if p.name != "assignments"}
