@@ -149,7 +149,7 @@ class Guard:
         for cls in seen:
             if cls.__module__.startswith("tinyllm") and cls.__module__ != "tinyllm.assignments.protocol":
                 for method in ("forward", "backward"):
-                    if method in cls.__dict__:
+                    if isinstance(cls.__dict__.get(method), types.FunctionType):
                         setattr(cls, method, self._library_method(cls, cls.__dict__[method]))
 
     def _library_method(self, cls, method):
@@ -299,7 +299,7 @@ class Worker:
             if isinstance(value, type) and issubclass(value, tl.Function) and value.__module__ == MODULE_NAME:
                 for method in ("forward", "backward"):
                     found = value.__dict__.get(method)
-                    if found is not None and not hasattr(found, "__wrapped__"):
+                    if isinstance(found, types.FunctionType) and not hasattr(found, "__wrapped__"):
                         setattr(value, method, self.guard.student_method(value, method, found))
 
     def bind(self, args, kwargs):
