@@ -117,13 +117,17 @@ class _OutputTail:
     print in an endless loop must not fill the memory."""
 
     def __init__(self, stream, keep=4096):
-        self.tail, self.keep = b"", keep
+        self.tail, self.keep, self.stream = b"", keep, stream
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.thread.start()
 
     def _read(self, stream):
         for chunk in iter(lambda: stream.read1(65536), b""):
             self.tail = (self.tail + chunk)[-self.keep:]
+
+    def close(self):
+        self.thread.join(timeout=1.0)
+        self.stream.close()
 
     def last_line(self) -> str:
         self.thread.join(timeout=1.0)
@@ -132,6 +136,74 @@ class _OutputTail:
             return ""
         last = lines[-1].strip()
         return last if len(last) <= 200 else "…" + last[-199:]
+
+
+class Workers:
+    """Starts the worker of each task and ends it. On Linux, a fork server (started once per
+    file, in the first task's folder's parent) forks each worker after importing NumPy and
+    tinyllm once; elsewhere each worker is a new process."""
+
+    def __init__(self, base):
+        self.base, self.server, self.control, self.spawned = base, None, None, {}
+
+    def start(self, folder, deadline):
+        """``(our end of the task's channel, pid, its output stream)``."""
+        ours, theirs = socket.socketpair()
+        try:
+            if not sandbox.LINUX:
+                proc = subprocess.Popen([sys.executable, "-m", "tinyllm.assignments.worker", str(theirs.fileno())],
+                                        cwd=folder, env=worker_environment(folder), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        pass_fds=(theirs.fileno(),), start_new_session=True)
+                self.spawned[proc.pid] = proc
+                return ours, proc.pid, proc.stdout
+            if self.server is None or self.server.poll() is not None:
+                self._start_server()
+            read, write = os.pipe()
+            try:
+                answer = self._ask({"folder": str(folder)}, deadline, [theirs.fileno(), write])
+            finally:
+                os.close(write)
+            return ours, int(answer["pid"]), os.fdopen(read, "rb")
+        finally:
+            theirs.close()
+
+    def _ask(self, message, deadline, fds=()):
+        """One request to the fork server and its answer (one datagram each)."""
+        socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
+        self.control.settimeout(max(0.01, deadline - time.monotonic()))
+        answer = self.control.recv(1 << 16)
+        if not answer:
+            raise protocol.ChannelClosed("the worker server stopped")
+        return json.loads(answer)
+
+    def _start_server(self):
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "tinyllm.assignments.worker", "--fork-server", str(theirs.fileno())],
+            cwd=self.base, env=worker_environment(self.base), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+        theirs.close()
+
+    def stop(self, pid, deadline):
+        """Kill the worker's whole process group and reap it: its exit code (negative: the
+        signal that ended it), or None."""
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the worker leads its own session
+        except (ProcessLookupError, PermissionError):
+            pass
+        if pid in self.spawned:
+            return self.spawned.pop(pid).wait()
+        try:
+            return self._ask({"wait": pid}, deadline).get("code")
+        except (protocol.ProtocolError, OSError, ValueError):
+            return None
+
+    def close(self):
+        if self.server is not None:
+            self.control.close()
+            self.server.kill()
+            self.server.wait()
 
 
 class Outcome(Exception):
@@ -143,37 +215,42 @@ class Outcome(Exception):
 class TaskRun:
     """One task: a worker, a namespace, the tests."""
 
-    def __init__(self, assignment, task, program, job):
+    def __init__(self, assignment, task, program, job, workers):
         self.assignment, self.task, self.program, self.job = assignment, task, program, job
-        self.timeout = float(job["timeout"])
+        self.workers, self.timeout = workers, float(job["timeout"])
         self.loading, self.loaded, self.isolation, self.errors = None, False, None, []
+        self.pid, self.exit_code = None, None
 
     def run(self):
         start = time.monotonic()
-        deadline = start + self.timeout
-        folder = Path(tempfile.mkdtemp(prefix="tinyllm-task-"))
-        ours, theirs = socket.socketpair()
-        proc = output = None
+        deadline = start + self.timeout + STARTUP_SECONDS
+        folder = Path(tempfile.mkdtemp(prefix="task-", dir=self.workers.base))
+        sock = output = None
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "tinyllm.assignments.worker", str(theirs.fileno())],
-                                    cwd=folder, env=worker_environment(folder), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
-                                    start_new_session=True)
-            theirs.close()
-            output = _OutputTail(proc.stdout)
-            status, hint = self._grade(ours, deadline + STARTUP_SECONDS, proc, output)
+            sock, self.pid, stream = self.workers.start(folder, deadline)
+            output = _OutputTail(stream)
+            status, hint = self._grade(sock, deadline, output)
         except Outcome as outcome:
             status, hint = outcome.status, outcome.hint
+        except (protocol.ProtocolError, protocol.Deadline, OSError) as exc:
+            status, hint = "crash", f"the grader could not start a process for your code ({exc})"
         finally:
-            ours.close()
-            if proc is not None:
-                _kill_group(proc)
-                proc.stdout.close()
-            sandbox.kill_children()
+            if sock is not None:
+                sock.close()
+            if self.pid is not None:
+                self._end_worker(deadline)
+            if output is not None:
+                output.close()
+            sandbox.kill_children(keep=self.workers.server)
             shutil.rmtree(folder, ignore_errors=True)
         return status, hint, round(time.monotonic() - start, 3)
 
-    def _grade(self, sock, deadline, proc, output):
+    def _end_worker(self, deadline):
+        if self.pid is not None:
+            self.exit_code = self.workers.stop(self.pid, max(deadline, time.monotonic() + 5))
+            self.pid = None
+
+    def _grade(self, sock, deadline, output):
         self.peer = peer = protocol.Peer(sock, "j", deadline=deadline, on_note=self._note)
         forbid = self.task.tests.metadata.get("forbid", "").split()
         protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid})
@@ -190,7 +267,7 @@ class TaskRun:
                 tests = release_code(tests)
             _exec(tests, self.task.tests.line, self.tests_file, namespace)
         except (protocol.Deadline, protocol.ChannelClosed, protocol.ProtocolError) as exc:
-            raise self._lost_worker(exc, proc, output) from None
+            raise self._lost_worker(exc, output) from None
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # the teacher's tests fail in every way a test can
@@ -246,13 +323,11 @@ class TaskRun:
                 _exec(cell.source, cell.line, self.tests_file, namespace)
         return namespace
 
-    def _lost_worker(self, exc, proc, output):
+    def _lost_worker(self, exc, output):
         if isinstance(exc, protocol.Deadline):
             return Outcome("timeout", self._timeout_hint(""))
-        try:
-            code = proc.wait(timeout=2.0) if isinstance(exc, protocol.ChannelClosed) else None
-        except subprocess.TimeoutExpired:
-            code = None
+        self._end_worker(time.monotonic() + 5)  # the channel is closed: it died, or it sent garbage
+        code = self.exit_code
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             how = f"killed by {name}" + (" (the CPU time limit)" if -code == signal.SIGXCPU else "")
@@ -327,14 +402,6 @@ def _one_line(exc) -> str:
     return text if len(text) <= 400 else text[:400] + "…"
 
 
-def _kill_group(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker is the leader of its own session
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
 # ----------------------------------------------------------------------------- main
 def grade(job, report):
     """Grade the job's tasks; ``report(message)`` for each result."""
@@ -352,11 +419,17 @@ def grade(job, report):
                     "hint": f"could not read the submission: {type(exc).__name__}: {_one_line(exc)}"})
         return
     linecache.cache[f"{name}.py"] = (len(text), None, text.splitlines(True), f"{name}.py")  # the tests' lines
-    for task_id in job["tasks"]:
-        run = TaskRun(assignment, assignment.task(task_id), program, job)
-        status, hint, seconds = run.run()
-        report({"op": "result", "task": task_id, "status": status, "hint": hint, "seconds": seconds,
-                "isolation": run.isolation})
+    with tempfile.TemporaryDirectory(prefix="tinyllm-grade-") as base:
+        os.chmod(base, 0o711)  # a worker that became nobody reaches its own folder, lists none
+        workers = Workers(base)
+        try:
+            for task_id in job["tasks"]:
+                run = TaskRun(assignment, assignment.task(task_id), program, job, workers)
+                status, hint, seconds = run.run()
+                report({"op": "result", "task": task_id, "status": status, "hint": hint, "seconds": seconds,
+                        "isolation": run.isolation})
+        finally:
+            workers.close()
 
 
 def main(argv=None) -> int:

@@ -99,30 +99,25 @@ def _children() -> list:
     return found
 
 
-def kill_children(rounds: int = 50) -> None:
-    """SIGKILL every child of this process, reap them, and again for the orphans that come
-    back to a subreaper when their parent dies, until none is left."""
+def kill_children(keep=None, rounds: int = 50) -> None:
+    """SIGKILL every child of this process but ``keep`` (a ``Popen``), reap them, and again for
+    the orphans that come back to a subreaper when their parent dies, until none is left."""
+    spared = keep.pid if keep is not None else None
     for _ in range(rounds):
-        children = _children() if LINUX else []
+        children = [pid for pid in _children() if pid != spared] if LINUX else []
         for pid in children:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        _reap()
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
         if not children:
             return
         time.sleep(0.01)
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 # ----------------------------------------------------------------------------- the worker's side

@@ -27,6 +27,7 @@ import ast
 import builtins
 import importlib
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -371,11 +372,10 @@ def starter_load_errors(path) -> list:
     return errors
 
 
-def main(argv=None) -> int:
+def run(sock) -> int:
+    """Be the worker of one task, on the channel ``sock``, in the current folder."""
     from . import protocol, sandbox
 
-    argv = sys.argv[1:] if argv is None else argv
-    sock = socket.socket(fileno=int(argv[0]))
     setup, _ = protocol.receive(sock)
     _preload()
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
@@ -386,6 +386,62 @@ def main(argv=None) -> int:
     protocol.send(sock, {"op": "note", "isolation": applied})
     worker.peer.serve_forever()
     return 0
+
+
+def serve_forks(control):
+    """The fork server (Linux): imports NumPy and tinyllm once, then forks the worker of each
+    task the judge asks for, ``{"folder"}`` with two descriptors (the task's channel, and
+    where its output goes), and answers its pid; ``{"wait": pid}`` reaps one, answering its
+    exit code (one datagram each way). It never runs a student's code itself, and its
+    children, confined, cannot reach it."""
+    import numpy as np
+
+    import tinyllm as tl
+    from . import sandbox
+
+    _preload()
+    sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+    sandbox.set_dumpable(False)
+    sandbox.die_with_parent()
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
+        except OSError:
+            return 0
+        if not data:
+            return 0
+        request = json.loads(data)
+        if "wait" in request:
+            _, status = os.waitpid(int(request["wait"]), 0)
+            control.send(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode())
+            continue
+        channel, output = fds
+        pid = os.fork()
+        if pid == 0:  # the task's worker
+            code = 1
+            try:
+                control.close()
+                os.setsid()
+                os.dup2(output, 1)
+                os.dup2(output, 2)
+                os.close(output)
+                os.chdir(request["folder"])
+                os.environ["HOME"] = os.environ["TMPDIR"] = request["folder"]
+                np.random.seed(0)
+                tl.manual_seed(0)
+                code = run(socket.socket(fileno=channel))
+            finally:
+                os._exit(code)
+        os.close(channel)
+        os.close(output)
+        control.send(json.dumps({"pid": pid}).encode())
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[0] == "--fork-server":
+        return serve_forks(socket.socket(fileno=int(argv[1])))
+    return run(socket.socket(fileno=int(argv[0])))
 
 
 if __name__ == "__main__":
