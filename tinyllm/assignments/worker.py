@@ -1,8 +1,10 @@
 """The grader's worker: one student's code, one task, in a confined process.
 
 The judge (:mod:`~tinyllm.assignments.judge`) starts it in an empty temporary folder, with
-a minimal environment, as ``python -m tinyllm.assignments.worker FD`` (FD: its end of the
-channel). The worker
+a minimal environment: on Linux forked from a fork server (``python -m
+tinyllm.assignments.worker --fork-server FD``, :func:`serve_forks`) that imported NumPy and
+tinyllm once for the file, elsewhere as ``python -m tinyllm.assignments.worker FD`` (FD: its
+end of the channel). The worker
 
 1. reads its limits (seconds, memory, the library objects the task forbids), imports NumPy
    and tinyllm, then confines itself (:func:`~tinyllm.assignments.sandbox.confine`) before
