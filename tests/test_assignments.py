@@ -4,11 +4,16 @@
 * every student release scores zero on every task without crashing the grader, holds no
   solution text and no hidden test, and its starter code loads;
 * a planted mistake (a transposed matmul gradient, a softmax backward missing a term, …)
-  costs exactly its task's points; an endless loop or a dying process costs only its task;
+  costs exactly its task's points, once (a wrong forward does not fail the backward task);
+  an endless loop, a dying process or a memory hog costs only its task;
+* a .py and an .ipynb of one assignment are both graded and the better kept; relative
+  ``--tasks`` folders work;
 * the JSON and CSV outputs agree with the printed table.
 
-Each grading run starts one worker process per (student, assignment) file; the runs are
-shared between tests through module-scoped fixtures to keep the whole file fast.
+Each grading run starts a judge process per (student, assignment) file and a worker per
+task; the runs are shared between tests through module-scoped fixtures to keep the whole
+file fast. The cheats are in test_grader_redteam.py, nbgrader's own pipeline in
+test_nbgrader.py.
 """
 import csv
 import io
@@ -190,6 +195,67 @@ def test_endless_loop_crash_and_syntax_error_cost_only_their_task(tmp_path):
     assert "SyntaxError" in bad["a1_elementwise", "sigmoid"].hint  # the broken cell, named in the hint
 
 
+def test_a_wrong_forward_costs_only_the_forward_task(tmp_path):
+    """Task 4.2 grades the backward after the reference forward: a forward without its scale
+    costs Task 4.1's points, not 4.2's as well."""
+    _plant(tmp_path, "a4_attention", "scores = (q @ k.swapaxes(-1, -2)) * scale", "scores = q @ k.swapaxes(-1, -2)")
+    a = BY_NAME["a4_attention"]
+    results = {r.task: r for r in grader.grade_file(a, tmp_path / f"{a.name}.py", timeout=60,
+                                                    tasks=["attention_forward", "attention_backward"])}
+    assert not results["attention_forward"].passed and "is wrong at index" in results["attention_forward"].hint
+    assert results["attention_backward"].passed, results["attention_backward"].hint
+
+
+def test_a_backward_returning_a_bare_array_gets_a_hint_saying_so(tmp_path):
+    _plant(tmp_path, "a3_softmax_layernorm", "        return (grad,)\n", "        return grad\n")
+    a = BY_NAME["a3_softmax_layernorm"]
+    (result,) = grader.grade_file(a, tmp_path / f"{a.name}.py", timeout=60, tasks=["softmax"])
+    assert "Softmax.backward returned an array, not a tuple" in result.hint and "(grad,)" in result.hint
+
+
+def test_a_stray_top_level_loop_is_reported_with_its_line(tmp_path):
+    a = BY_NAME["a6_bpe"]
+    text = release_py(a) + "\n# %%\nscratch = 0\nwhile True:\n    scratch += 1\n"
+    (tmp_path / "a6_bpe.py").write_text(text, encoding="utf-8")
+    line = len(text.splitlines()) - 1  # the while
+    (result,) = grader.grade_file(a, tmp_path / "a6_bpe.py", timeout=2, tasks=["pair_counts"])
+    assert result.status == "timeout"
+    assert f"the statement at a6_bpe.py line {line} did not finish (a loop at the top level?)" in result.hint
+
+
+def test_memory_beyond_the_limit_fails_only_that_task(tmp_path):
+    _plant(tmp_path, "a6_bpe", "    counts = {}\n    for pair", "    counts = {}\n    hog = bytearray(8 << 30)\n    for pair")
+    a = BY_NAME["a6_bpe"]
+    results = {r.task: r for r in grader.grade_file(a, tmp_path / "a6_bpe.py", timeout=30, memory_mb=2048,
+                                                    tasks=["pair_counts", "merge"])}
+    assert results["pair_counts"].status == "fail" and "MemoryError" in results["pair_counts"].hint
+    assert results["merge"].passed
+
+
+def test_a_py_and_an_ipynb_for_one_assignment_are_both_graded_and_the_better_kept(tmp_path):
+    a = BY_NAME["a6_bpe"]
+    alice = tmp_path / "class" / "alice"
+    cli.write_release([a], alice, "py")  # the starter code: 0 points
+    (alice / "README.md").unlink()
+    cli.write_nbgrader_source([a], tmp_path / "nb")
+    shutil.copy(tmp_path / "nb" / a.name / f"{a.name}.ipynb", alice / "final.ipynb")  # full marks
+    (report,) = grader.grade_paths([tmp_path / "class"], [a], by_student=True, timeout=60)
+    assert report.earned == a.points and {r.file for r in report.results} == {str(alice / "final.ipynb")}
+    (note,) = report.notes
+    assert note.startswith("a6_bpe: 2 files graded (") and note.endswith("); kept the best, final.ipynb")
+    assert "final.ipynb 10/10" in note and "a6_bpe.py 0/10" in note
+    assert "note: a6_bpe: 2 files graded" in grader.format_table([report])
+
+
+def test_relative_tasks_folder(tmp_path, monkeypatch, capsys):
+    """``--tasks mycourse/``, the guide's own example, from the course folder."""
+    (tmp_path / "mycourse").mkdir()
+    shutil.copy(BY_NAME["a6_bpe"].path, tmp_path / "mycourse")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--tasks", "mycourse/", "grade", "mycourse/a6_bpe.py"]) == 0
+    assert "total                        10/10" in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------- the commands
 def _table_rows(text):
     """(assignment, task, earned, possible, result) for each task row of a printed table."""
@@ -301,6 +367,8 @@ def test_notebooks_carry_nbgrader_metadata():
             if BEGIN_HIDDEN in cell.source:
                 assert meta["grade"]
             assert student.source == (release_code(cell.source) if meta["solution"] or meta["grade"] else cell.source)
+            # what Jupyter enforces in the student's notebook: only answers are editable, nothing deletable
+            assert student.metadata["editable"] is meta["solution"] and student.metadata["deletable"] is False
         assert [c.kind for c in cells_from_notebook(nb)] == [c.kind for c in a.cells]
 
 
@@ -321,6 +389,10 @@ def test_release_replaces_each_solution_with_nbgraders_stub_at_its_indentation()
     ('# %% tests task="t" points=1\n### BEGIN HIDDEN TESTS\npass\n', "without END HIDDEN TESTS"),
     ("# %% [markdown]\n# just text\n", "nothing to grade"),
     ("# %% exercise\npass\n", "unknown cell kind"),
+    ('# %% tests task="t" points=1\nx = 1\ntl.gradcheck(f, x)\n', "ends with an expression that has a value"),
+    ('# %% tests task="t" points=1\nassert f()\n### BEGIN HIDDEN TESTS\nassert g()\n### END HIDDEN TESTS\n'
+     'x\n', "tests cell ends with an expression"),
+    ('# %% tests task="t" points=1 forbid=3\npass\n', "forbid= takes a string in quotes"),
 ])
 def test_format_errors_are_explained(text, message):
     with pytest.raises(AssignmentFormatError, match=re.escape(message)):

@@ -4,6 +4,12 @@ the grader shows the first failure's message to the student as the hint.
     x = random_tensor(3, 4, seed=1)                 # float64, requires_grad, values in [-2, 2]
     assert_close(my_softmax(x), F.softmax(x), "softmax(x)")
     tl.gradcheck(lambda x: MySoftmax.apply(x), x)   # GradcheckError names input, index, values
+
+**Fresh inputs when graded.** On a student's machine, ``seed=1`` always draws the same
+numbers. When the grader runs the tests, it sets ``grading_salt`` to a number drawn for
+that grading run, and the same seeds draw new inputs: an answer memorized for the inputs
+of the published tests is worth nothing. Statistical tests keep a fixed seed
+(``np.random.default_rng(0)``), so that their tolerance holds.
 """
 from __future__ import annotations
 
@@ -11,15 +17,21 @@ import numpy as np
 
 import tinyllm as tl
 
-__all__ = ["random_tensor", "as_array", "assert_close", "assert_equal"]
+__all__ = ["random_tensor", "random_generator", "as_array", "assert_close", "assert_equal"]
+
+grading_salt = None  # set by the grader's judge for each grading run
+
+
+def random_generator(seed=0) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, or, when graded, a generator for this grading run."""
+    return np.random.default_rng(seed if grading_salt is None else (grading_salt, seed))
 
 
 def random_tensor(*shape, seed=0, low=-2.0, high=2.0, away_from_zero=0.0, requires_grad=True):
     """A float64 tensor of uniform values in [low, high] (float64: what gradcheck needs).
 
     ``away_from_zero=m`` moves values closer than m to 0 out to ±m (for divisions, logs)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(low, high, size=shape)
+    x = random_generator(seed).uniform(low, high, size=shape)
     if away_from_zero:
         small = np.abs(x) < away_from_zero
         x[small] = np.where(x[small] >= 0, away_from_zero, -away_from_zero)

@@ -31,8 +31,10 @@ tests:
 
     python -m tinyllm.assignments grade --visible-only .
 
-The grader also runs hidden tests. Each task is graded on its own: a mistake in one task
-costs only that task's points. Do not rename the functions and classes you are asked to write.
+The grader also runs hidden tests, on random inputs drawn anew each time it grades. Each
+task is graded on its own: a mistake in one task costs only that task's points. Do not
+rename the functions and classes you are asked to write, and write them yourself: the
+library's own versions (tinyllm.ops, tinyllm.functional's classes) are refused when graded.
 """
 
 
@@ -68,6 +70,11 @@ def _parser():
     grade.add_argument("--json", metavar="FILE", help="also write the grades as JSON ('-' for stdout)")
     grade.add_argument("--csv", metavar="FILE", help="also write one row per student as CSV")
     grade.add_argument("--timeout", type=float, default=30.0, help="seconds per task (default 30)")
+    grade.add_argument("--memory", type=int, default=grader.MEMORY_MB, metavar="MB",
+                       help=f"address space of the process running a student's code (default {grader.MEMORY_MB})")
+    grade.add_argument("--seed", type=int, default=None,
+                       help="draw the tests' random inputs from this seed (default: fresh ones each run; "
+                            "the JSON records the seed used)")
     grade.add_argument("--jobs", type=int, default=None, help="files graded side by side (default: CPUs)")
     grade.add_argument("--visible-only", action="store_true",
                        help="run only the tests students can see (for students checking their work)")
@@ -147,7 +154,8 @@ def write_nbgrader_source(assignments, out):
 def cmd_grade(args, assignments):
     try:
         reports = grader.grade_paths(args.paths, assignments, by_student=args.students, only=args.assignment,
-                                     timeout=args.timeout, jobs=args.jobs, visible_only=args.visible_only)
+                                     timeout=args.timeout, jobs=args.jobs, visible_only=args.visible_only,
+                                     seed=args.seed, memory_mb=args.memory)
     except (OSError, KeyError) as exc:  # no such path, not a folder, no such assignment
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
@@ -157,6 +165,8 @@ def cmd_grade(args, assignments):
     json_to_stdout = args.json == "-"
     if not json_to_stdout:
         print(grader.format_table(reports, hint_width=args.hint_width), end="")
+        if reports and reports[0].isolation:
+            print(f"students' code ran confined: {', '.join(reports[0].isolation)}")
     if args.json:
         text = json.dumps(grader.to_json(reports), indent=2)
         if json_to_stdout:

@@ -1,4 +1,5 @@
-"""Grading: each task of each submitted file, in a separate process with a time limit.
+"""Grading: each task of each submitted file, decided by a process that never runs the
+student's code.
 
     assignments = load_assignments()
     reports = grade_paths(["submitted/"], assignments, by_student=True)
@@ -7,39 +8,41 @@
 
 A submission is a student's copy of an assignment, as ``.py`` or ``.ipynb``; which assignment
 it is comes from its content (the notebook's metadata, or the task ids of its tests cells),
-else from its file name. For every (student, assignment) pair a worker process
-(:mod:`tinyllm.assignments.worker`) runs the teacher's tests, hidden ones included, against
-the student's code: never against the teacher's solution. A task passes when its tests
-cell runs through; it then earns all its points, otherwise none, and the first failure's
+else from its file name. For each file, a judge process (:mod:`~tinyllm.assignments.judge`)
+grades the tasks one by one: the student's code runs in a confined worker process per
+task, which only receives inputs the judge draws and only returns values; the judge runs
+the teacher's tests, hidden ones included, and decides. A task passes when its tests cell
+runs through; it then earns all its points, otherwise none, and the first failure's
 message (an assertion's text, or ``tl.gradcheck``'s "input, index, analytic, numeric") is
-the hint. An endless loop costs that task only: the worker's alarm stops it after
-``timeout`` seconds, and should the worker die or hang anyway, a new one carries on with
-the remaining tasks.
+the hint.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
+import secrets
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import protocol, sandbox
 from .source import parse_py
 
 __all__ = ["TaskResult", "StudentReport", "identify", "find_submissions", "grade_file", "grade_paths",
            "format_table", "format_summary", "to_json", "write_csv"]
 
 SUFFIXES = (".py", ".ipynb")
-STARTUP_SECONDS = 60.0  # for a worker to import NumPy and tinyllm on a busy machine
-GRACE_SECONDS = 5.0  # past the alarm, before the watchdog kills a worker stuck in C code
+MEMORY_MB = 4096  # address space of a worker, MiB
+STARTUP_SECONDS = 60.0  # for a judge and its worker to start, on a busy machine
 
 
 @dataclass
@@ -64,8 +67,15 @@ class TaskResult:
 
 @dataclass
 class StudentReport:
+    """One student's results; ``notes`` say what the teacher should know (two files graded
+    for one assignment, and which was kept). Of the grading run: ``isolation``, how the
+    students' code was confined, and ``seed``, which drew the tests' inputs."""
+
     student: str
     results: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    isolation: list = field(default_factory=list)
+    seed: int | None = None
 
     @property
     def earned(self) -> float:
@@ -123,7 +133,7 @@ def identify(path, assignments):
 
 
 def find_submissions(paths, assignments, by_student=False, warn=None):
-    """``{student: {assignment name: file}}`` from files and folders.
+    """``{student: {assignment name: [files]}}`` from files and folders (the newest file first).
 
     ``by_student``: every sub-folder of each given folder is one student (named after it),
     as in nbgrader's ``submitted/<student>/<assignment>/``. Otherwise everything found is
@@ -156,136 +166,81 @@ def find_submissions(paths, assignments, by_student=False, warn=None):
             if assignment is None:
                 warn(f"skipped {file}: not a copy of any assignment")
                 continue
-            if assignment.name in mine:
-                newer = max(mine[assignment.name], file, key=lambda p: p.stat().st_mtime)
-                warn(f"{student}: two files for {assignment.name} ({mine[assignment.name]}, {file}); "
-                     f"grading the newer, {newer}")
-                file = newer
-            mine[assignment.name] = file
+            mine.setdefault(assignment.name, []).append(file)
+        for copies in mine.values():
+            copies.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     return found
 
 
 # ----------------------------------------------------------------------------- one file
-def _worker_env():
+def _judge_environment():
     import tinyllm
 
     env = dict(os.environ)
     root = str(Path(tinyllm.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(name, "1")  # many small workers side by side: one thread each
-    env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", MPLBACKEND="Agg")
+        env.setdefault(name, "1")  # many judges side by side: one thread each
     return env
 
 
-def _kill(proc):
+def _run_judge(assignment, file, task_ids, timeout, visible_only, salt, memory_mb):
+    """{task id: (status, hint, seconds)} and the isolation the workers reported."""
+    if os.name != "posix":
+        raise OSError("grading runs students' code in confined processes and needs Linux or macOS "
+                      "(on Windows, use WSL)")
+    path = Path(file)
+    job = {"assignment": {"name": assignment.name, "text": assignment.text},
+           "submission": {"name": path.name, "text": path.read_text(encoding="utf-8", errors="replace")},
+           "tasks": list(task_ids), "timeout": float(timeout), "memory": int(memory_mb) << 20,
+           "visible_only": bool(visible_only), "salt": salt}
+    ours, theirs = socket.socketpair()  # a socket: no other process can reopen it through /proc
+    proc = subprocess.Popen([sys.executable, "-m", "tinyllm.assignments.judge", str(theirs.fileno())],
+                            cwd=tempfile.gettempdir(), env=_judge_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),), start_new_session=True)
+    theirs.close()
+    outcomes, isolation = {}, []
     try:
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGKILL)  # the student's code may have started children
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
+        protocol.send(ours, job)
+        while len(outcomes) < len(task_ids):
+            header, _ = protocol.receive(ours, time.monotonic() + timeout + STARTUP_SECONDS)
+            if header.get("op") != "result" or header.get("task") not in task_ids:
+                break
+            outcomes[header["task"]] = (header["status"], header["hint"], header["seconds"])
+            isolation = header.get("isolation") or isolation
+    except (protocol.ProtocolError, protocol.Deadline):
         pass
-    proc.wait()
+    finally:
+        ours.close()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        error = proc.stderr.read().decode("utf-8", errors="replace").strip().splitlines()
+        proc.wait()
+        proc.stderr.close()
+    for task_id in task_ids:
+        if task_id not in outcomes:
+            tail = error[-1][-200:] if error else ""
+            outcomes[task_id] = ("crash", "the grader's judge process stopped" + (f": {tail}" if tail else ""), 0.0)
+    return outcomes, isolation
 
 
-def _read_events(path: Path, offset: int):
-    """The complete JSON lines the worker appended since byte ``offset``."""
-    if not path.exists():
-        return [], offset
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
-    complete = data[:data.rfind(b"\n") + 1]
-    lines = complete.decode("utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()], offset + len(complete)
-
-
-class _OutputTail:
-    """Reads a worker's stdout and stderr in a thread and keeps only the end: a student's
-    print in an endless loop must not fill the memory or the disk."""
-
-    def __init__(self, stream, keep=4096):
-        self.tail, self.keep = b"", keep
-        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self.thread.start()
-
-    def _read(self, stream):
-        for chunk in iter(lambda: stream.read1(65536), b""):
-            self.tail = (self.tail + chunk)[-self.keep:]
-
-    def last_line(self) -> str:
-        self.thread.join(timeout=1.0)
-        lines = [l for l in self.tail.decode("utf-8", errors="replace").splitlines() if l.strip()]
-        if not lines:
-            return ""
-        last = lines[-1].strip()
-        return last if len(last) <= 200 else "…" + last[-199:]
-
-
-def _run_workers(assignment, file, task_ids, timeout, visible_only):
-    """{task id: (status, hint, seconds)}, restarting the worker after a crash or a hang."""
-    outcomes, remaining = {}, list(task_ids)
-    env = _worker_env()
-    while remaining:
-        with tempfile.TemporaryDirectory(prefix="tinyllm-grade-") as tmp:
-            tmp = Path(tmp)
-            results = tmp / "results.jsonl"
-            spec = {"source": str(assignment.path), "submission": str(Path(file).resolve()),
-                    "tasks": remaining, "results": str(results), "timeout": timeout,
-                    "visible_only": visible_only}
-            (tmp / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-            proc = subprocess.Popen([sys.executable, "-m", "tinyllm.assignments.worker", str(tmp / "spec.json")],
-                                    cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=os.name == "posix")
-            output = _OutputTail(proc.stdout)
-            current, offset, killed, progressed = None, 0, False, False
-            deadline = time.monotonic() + STARTUP_SECONDS + timeout
-            while True:
-                exit_code = proc.poll()
-                events, offset = _read_events(results, offset)
-                for event in events:
-                    progressed = True
-                    if event["event"] == "start":
-                        current = event["task"]
-                        deadline = time.monotonic() + timeout + GRACE_SECONDS
-                    else:
-                        status = "pass" if event["passed"] else (
-                            "timeout" if event["hint"].startswith("timed out") else "fail")
-                        outcomes[event["task"]] = (status, event["hint"], event["seconds"])
-                        remaining.remove(event["task"])
-                        current = None
-                        deadline = time.monotonic() + STARTUP_SECONDS
-                if exit_code is not None:
-                    break
-                if time.monotonic() > deadline:
-                    _kill(proc)
-                    killed = True
-                time.sleep(0.02)
-            _kill(proc)  # also whatever the student's code started and left running
-            tail = output.last_line()
-            proc.stdout.close()
-            if current is not None:
-                if killed:
-                    outcomes[current] = ("timeout", f"timed out after {timeout:g} s and had to be killed "
-                                                    f"(stuck outside Python?)", float(timeout))
-                else:
-                    outcomes[current] = ("crash", f"the process running this task died (exit code "
-                                                  f"{exit_code})" + (f": {tail}" if tail else ""), 0.0)
-                remaining.remove(current)
-            elif remaining and not progressed:
-                for task_id in remaining:
-                    outcomes[task_id] = ("crash", "the grader's worker did not start"
-                                         + (f": {tail}" if tail else ""), 0.0)
-                remaining = []
-    return outcomes
-
-
-def grade_file(assignment, file, timeout=30.0, visible_only=False):
-    """Grade one student's copy of ``assignment``: a list of :class:`TaskResult`."""
-    outcomes = _run_workers(assignment, file, [t.id for t in assignment.tasks], timeout, visible_only)
+def grade_file(assignment, file, timeout=30.0, visible_only=False, tasks=None, salt=None, memory_mb=MEMORY_MB,
+               isolation=None):
+    """Grade one student's copy of ``assignment`` (on ``tasks``, ids; default all): a list of
+    :class:`TaskResult`. ``salt``: the grading run's seed for fresh test inputs (default: a
+    new one). ``isolation``: a list to extend with how the code was confined."""
+    chosen = [t for t in assignment.tasks if tasks is None or t.id in tasks]
+    salt = secrets.randbits(64) if salt is None else salt
+    with sandbox.undumpable():  # the students' code cannot read this process through /proc meanwhile
+        outcomes, confined = _run_judge(assignment, file, [t.id for t in chosen], timeout, visible_only, salt,
+                                        memory_mb)
+    if isolation is not None:
+        isolation.extend(x for x in confined if x not in isolation)
     results = []
-    for task in assignment.tasks:
+    for task in chosen:
         status, hint, seconds = outcomes[task.id]
         results.append(TaskResult(assignment.name, task.id, task.number, task.title, task.points,
                                   task.points if status == "pass" else 0.0, status, hint, seconds, str(file)))
@@ -297,14 +252,40 @@ def _missing(assignment):
                        "no file for this assignment was handed in") for t in assignment.tasks]
 
 
+@contextmanager
+def _read_only(files):
+    """The task files lose their write permission while grading (the grades use the copy read
+    before; this keeps a student's code from rewriting them for the runs to come, where
+    nothing stronger confines it)."""
+    modes = {}
+    for path in files:
+        try:
+            modes[path] = path.stat().st_mode
+            path.chmod(modes[path] & ~0o222)
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            try:
+                path.chmod(stat.S_IMODE(mode))
+            except OSError:
+                pass
+
+
 def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, jobs=None,
-                visible_only=False, warn=None):
+                visible_only=False, warn=None, seed=None, memory_mb=MEMORY_MB):
     """Grade everything under ``paths``: one :class:`StudentReport` per student.
 
     Each student is graded on the assignments in ``only`` (names), or else on every
-    assignment that anyone handed in; one not handed in scores zero ("missing").
-    ``jobs`` workers run side by side (default: the number of CPUs).
+    assignment that anyone handed in; one not handed in scores zero ("missing"). A student
+    who handed in several files for one assignment (a ``.py`` and an ``.ipynb``) has each
+    graded and the best kept, and the report's notes say so. ``jobs`` files are graded side
+    by side (default: the number of CPUs). ``seed``: the tests' inputs for this run (default:
+    fresh ones).
     """
+    warn = warn or (lambda message: print(message, file=sys.stderr))
     found = find_submissions(paths, assignments, by_student=by_student, warn=warn)
     by_name = {a.name: a for a in assignments}
     if only:
@@ -315,18 +296,38 @@ def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, j
     else:
         handed_in = {name for files in found.values() for name in files}
         wanted = [a for a in assignments if a.name in handed_in]
-    work = [(student, a, files.get(a.name)) for student, files in found.items() for a in wanted]
+    work = [(student, a, file) for student, files in found.items() for a in wanted
+            for file in files.get(a.name, [None])]
     jobs = max(1, jobs or os.cpu_count() or 1)
+    salt = secrets.randbits(64) if seed is None else int(seed)
+    isolation = []
 
     def run(item):
         _, assignment, file = item
-        return _missing(assignment) if file is None else grade_file(assignment, file, timeout, visible_only)
+        if file is None:
+            return _missing(assignment)
+        return grade_file(assignment, file, timeout, visible_only, salt=salt, memory_mb=memory_mb,
+                          isolation=isolation)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with _read_only([Path(a.path) for a in wanted]), ThreadPoolExecutor(max_workers=jobs) as pool:
         graded = list(pool.map(run, work))
-    reports = {student: StudentReport(student) for student in found}
-    for (student, _, _), results in zip(work, graded):
-        reports[student].results.extend(results)
+    reports = {student: StudentReport(student, isolation=isolation, seed=salt) for student in found}
+    copies = {}
+    for (student, assignment, _), results in zip(work, graded):
+        copies.setdefault((student, assignment.name), []).append(results)
+    for (student, name), candidates in copies.items():
+        best = max(candidates, key=lambda results: sum(r.earned for r in results))  # the newest wins a tie
+        reports[student].results.extend(best)
+        if len(candidates) > 1:
+            scores = ", ".join(f"{Path(c[0].file).name} {_points(sum(r.earned for r in c))}/"
+                               f"{_points(sum(r.points for r in c))}" for c in candidates)
+            reports[student].notes.append(f"{name}: {len(candidates)} files graded ({scores}); kept the best, "
+                                          f"{Path(best[0].file).name}")
+    for assignment in wanted:
+        path = Path(assignment.path)
+        if path.is_file() and path.read_text(encoding="utf-8") != assignment.text:
+            warn(f"warning: {path} changed while grading (the grades used the version read before); "
+                 f"someone's code may have written it: restore it from your copy")
     return list(reports.values())
 
 
@@ -358,6 +359,7 @@ def format_table(reports, hint_width=100) -> str:
             out.append(line.rstrip())
             if i == 0 or i == len(rows) - 2:
                 out.append("  ".join("-" * w for w in widths) + "  ----")
+        out += [f"note: {note}" for note in report.notes]
         out.append("")
     if len(reports) > 1:
         out.append(format_summary(reports))
@@ -403,8 +405,10 @@ def to_json(reports) -> dict:
             task["passed"] = r.passed
             entry["tasks"].append(task)
         students.append({"student": report.student, "earned": report.earned, "possible": report.possible,
-                         "assignments": list(assignments.values())})
-    return {"format": "tinyllm-grades", "version": 1, "students": students}
+                         "notes": list(report.notes), "assignments": list(assignments.values())})
+    run = reports[0] if reports else StudentReport("")
+    return {"format": "tinyllm-grades", "version": 1, "seed": run.seed, "isolation": list(run.isolation),
+            "students": students}
 
 
 def write_csv(reports, path=None) -> str:

@@ -53,6 +53,9 @@ def to_notebook(assignment, release=False):
             new.metadata["nbgrader"] = _nbgrader(cell.task, grade=True, locked=True,
                                                  points=cell.metadata["points"])
         new.metadata["tinyllm"] = tag
+        if release:  # what Jupyter itself enforces: locked cells cannot be edited, no cell deleted
+            new.metadata["editable"] = new.metadata["nbgrader"]["solution"]
+            new.metadata["deletable"] = False
         nb.cells.append(new)
     return nb
 
@@ -89,7 +92,7 @@ def cells_from_notebook(nb):
             kind, meta = "code", {}
         if kind != "markdown":
             source = _without_magics(source)
-        cells.append(Cell(kind, source, 1, {**meta, "cell_index": index}))
+        cells.append(Cell(kind, source, 1, {**meta, "cell_index": index, "grade_id": grader.get("grade_id")}))
     return cells
 
 

@@ -216,6 +216,7 @@ def validate(cells, where: str) -> None:
             raise AssignmentFormatError(f"{at}: hidden tests in a {cell.kind} cell; put them in a "
                                         f"'# %% tests' cell")
         if cell.kind == "tests":
+            _check_tests_cell(cell, at)
             task, points = cell.metadata.get("task"), cell.metadata.get("points")
             if not isinstance(task, str) or not _TASK_ID.match(task):
                 raise AssignmentFormatError(f'{at}: a tests cell needs task="name" (letters, digits, '
@@ -232,6 +233,33 @@ def validate(cells, where: str) -> None:
                 raise AssignmentFormatError(f"{where}:{cell.line + (exc.lineno or 1) - 1}: {exc.msg}") from None
     if not seen:
         raise AssignmentFormatError(f"{where}: no '# %% tests task=... points=...' cell: nothing to grade")
+
+
+def _shows_a_value(statement) -> bool:
+    """A final expression whose value Jupyter displays (a call of ``assert_…`` returns None)."""
+    if not isinstance(statement, ast.Expr):
+        return False
+    call = statement.value
+    if isinstance(call, ast.Call):
+        name = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
+        return not name.startswith("assert")
+    return not isinstance(call, ast.Constant)
+
+
+def _check_tests_cell(cell, at):
+    for key in ("forbid", "inplace", "title"):
+        if key in cell.metadata and not isinstance(cell.metadata[key], str):
+            raise AssignmentFormatError(f'{at}: {key}= takes a string in quotes, got {cell.metadata[key]!r}')
+    for label, source in (("", cell.source), ("released ", release_code(cell.source))):
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            return  # reported below with its line
+        if body and _shows_a_value(body[-1]):
+            raise AssignmentFormatError(
+                f"{at}: the {label}tests cell ends with an expression that has a value ({ast.unparse(body[-1])[:60]}"
+                f"): Jupyter shows it, and nbgrader reads a number there as partial credit; end with a "
+                f"statement (assert ..., an assignment) or an assert_close/assert_equal call")
 
 
 def load_assignment(path) -> Assignment:

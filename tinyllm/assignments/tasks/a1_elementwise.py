@@ -71,7 +71,7 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
     ### END SOLUTION
 
-# %% tests task="unbroadcast" points=2 title="unbroadcast"
+# %% tests task="unbroadcast" points=2 title="unbroadcast" forbid="tinyllm.unbroadcast"
 g = np.arange(24.0).reshape(2, 3, 4)
 assert_close(unbroadcast(g, (2, 3, 4)), g, "unbroadcast(g, (2, 3, 4)) (nothing to undo)")
 assert_close(unbroadcast(g, (4,)), g.sum(axis=(0, 1)), "unbroadcast(g, (4,))")
@@ -121,13 +121,13 @@ assert_close(Mul.apply(a, b), a.numpy() * b.numpy(), "Mul.apply(a, b)")
 tl.gradcheck(lambda a, b: Mul.apply(a, b), a, b)
 a, b = random_tensor(3, 1, seed=3), random_tensor(4, seed=4)
 assert_close(Mul.apply(a, b), a.numpy() * b.numpy(), "Mul.apply(a (3, 1), b (4,))")
-tl.gradcheck(lambda a, b: Mul.apply(a, b), a, b)
+assert tl.gradcheck(lambda a, b: Mul.apply(a, b), a, b)
 ### BEGIN HIDDEN TESTS
 a, b = random_tensor(2, 1, 4, seed=5), random_tensor(3, 1, seed=6)
 tl.gradcheck(lambda a, b: Mul.apply(a, b), a, b)
 a = random_tensor(3, seed=7)
 tl.gradcheck(lambda a: Mul.apply(a, a), a)  # a used twice: both contributions add up
-tl.gradcheck(lambda a: Mul.apply(a, 2.5), a)
+assert tl.gradcheck(lambda a: Mul.apply(a, 2.5), a)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -163,13 +163,13 @@ unbroadcast = tl.unbroadcast  # graded with the library's unbroadcast: Task 1.1 
 ### END HIDDEN TESTS
 a, b = random_tensor(2, 3, seed=1), random_tensor(2, 3, seed=2, away_from_zero=0.5)
 assert_close(Div.apply(a, b), a.numpy() / b.numpy(), "Div.apply(a, b)")
-tl.gradcheck(lambda a, b: Div.apply(a, b), a, b)
+assert tl.gradcheck(lambda a, b: Div.apply(a, b), a, b)
 ### BEGIN HIDDEN TESTS
 a, b = random_tensor(4, 3, seed=3), random_tensor(3, seed=4, away_from_zero=0.5)
 assert_close(Div.apply(a, b), a.numpy() / b.numpy(), "Div.apply(a (4, 3), b (3,))")
 tl.gradcheck(lambda a, b: Div.apply(a, b), a, b)
 b = random_tensor(2, 1, seed=5, away_from_zero=0.5)
-tl.gradcheck(lambda b: Div.apply(1.0, b), b)
+assert tl.gradcheck(lambda b: Div.apply(1.0, b), b)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -205,7 +205,7 @@ class Sigmoid(tl.Function):
 # %% tests task="sigmoid" points=2 title="Sigmoid"
 x = random_tensor(3, 4, seed=1, low=-4, high=4)
 assert_close(Sigmoid.apply(x), 1 / (1 + np.exp(-x.numpy())), "Sigmoid.apply(x)")
-tl.gradcheck(lambda x: Sigmoid.apply(x), x)
+assert tl.gradcheck(lambda x: Sigmoid.apply(x), x)
 ### BEGIN HIDDEN TESTS
 with np.errstate(over="raise", invalid="raise"):
     big = tl.Tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)

@@ -33,7 +33,9 @@ from tinyllm.assignments.checks import assert_close, random_tensor
 # with `kᵀ = k.swapaxes(-1, -2)`. If `causal`, mask entry (i, j) with j > i:
 # `np.triu(np.ones((T, S), dtype=bool), 1)` is True exactly there, and
 # `np.where(mask, -np.inf, scores)` applies it (e^(−∞) = 0). Subtract each row's max before
-# `exp`, as in Assignment 3. Save what backward needs (Task 4.2): q, k, v, P and the scale.
+# `exp`, as in Assignment 3. Save what backward needs (Task 4.2), exactly
+# `self.save(q, k, v, p, scale)`: the grader runs your backward after a correct forward that
+# saves these, in this order, so that a mistake in the forward costs only this task.
 
 # %% [markdown]
 # ## Task 4.2: attention, backward (4 points)
@@ -90,16 +92,21 @@ assert_close(Attention.apply(q, q, q), F.scaled_dot_product_attention(q, q, q), 
 ### END HIDDEN TESTS
 
 # %% tests task="attention_backward" points=4 title="Attention backward"
+### BEGIN HIDDEN TESTS
+from tinyllm.assignments.references import with_reference_forward
+
+Attention = with_reference_forward(Attention)  # graded after a correct forward: Task 4.1 counts once
+### END HIDDEN TESTS
 q, k, v = random_tensor(4, 3, seed=1), random_tensor(4, 3, seed=2), random_tensor(4, 2, seed=3)
 tl.gradcheck(lambda q, k, v: Attention.apply(q, k, v), q, k, v)
-tl.gradcheck(lambda q, k, v: Attention.apply(q, k, v, causal=True), q, k, v)
+assert tl.gradcheck(lambda q, k, v: Attention.apply(q, k, v, causal=True), q, k, v)
 ### BEGIN HIDDEN TESTS
 q, k, v = random_tensor(2, 3, 4, seed=4), random_tensor(2, 5, 4, seed=5), random_tensor(2, 5, 3, seed=6)
 tl.gradcheck(lambda q, k, v: Attention.apply(q, k, v), q, k, v)  # T = 3 queries, S = 5 keys
 q, k, v = random_tensor(2, 2, 4, 3, seed=7), random_tensor(2, 2, 4, 3, seed=8), random_tensor(2, 2, 4, 3, seed=9)
 tl.gradcheck(lambda q, k, v: Attention.apply(q, k, v, causal=True), q, k, v)
 x = random_tensor(3, 4, seed=10)
-tl.gradcheck(lambda x: Attention.apply(x, x, x, causal=True), x)  # self-attention: x used three times
+assert tl.gradcheck(lambda x: Attention.apply(x, x, x, causal=True), x)  # self-attention: x used three times
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -136,7 +143,7 @@ def multi_head_attention(x, w_qkv, b_qkv, w_out, b_out, n_heads):
     return F.linear(merged, w_out, b_out)
     ### END SOLUTION
 
-# %% tests task="multi_head" points=3 title="Multi-head self-attention"
+# %% tests task="multi_head" points=3 title="Multi-head self-attention" forbid="tinyllm.models tinyllm.nn"
 def numpy_softmax(s):
     e = np.exp(s - s.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -159,16 +166,7 @@ x2 = tl.Tensor(np.concatenate([x.numpy()[:, :1], 5 + x.numpy()[:, 1:]], axis=1))
 assert_close(multi_head_attention(x2, w_qkv, b_qkv, w_out, b_out, 2)[:, 0], y[:, 0],
              "position 0's output after changing later tokens (is it causal?)")
 ### BEGIN HIDDEN TESTS
-def reference(x, w_qkv, b_qkv, w_out, b_out, n_heads):
-    batch, length, d = x.shape
-    qkv = x @ w_qkv.T + b_qkv
-    split = [qkv[..., i * d:(i + 1) * d].reshape(batch, length, n_heads, d // n_heads).transpose(0, 2, 1, 3)
-             for i in range(3)]
-    q, k, v = split
-    mask = np.triu(np.ones((length, length), dtype=bool), 1)
-    p = numpy_softmax(np.where(mask, -np.inf, q @ k.swapaxes(-1, -2) / np.sqrt(d // n_heads)))
-    return (p @ v).transpose(0, 2, 1, 3).reshape(batch, length, d) @ w_out.T + b_out
-
+from tinyllm.assignments.references import multi_head_attention_numpy as reference
 
 arrays = [t.numpy() for t in (x, w_qkv, b_qkv, w_out, b_out)]
 assert_close(y, reference(*arrays, 2), "two heads")
@@ -177,6 +175,6 @@ w_qkv, b_qkv = random_tensor(18, 6, seed=7), random_tensor(18, seed=8)
 w_out, b_out = random_tensor(6, 6, seed=9), random_tensor(6, seed=10)
 arrays = [t.numpy() for t in (x, w_qkv, b_qkv, w_out, b_out)]
 assert_close(multi_head_attention(x, w_qkv, b_qkv, w_out, b_out, 3), reference(*arrays, 3), "three heads")
-tl.gradcheck(lambda x, w_qkv, w_out: multi_head_attention(x, w_qkv, b_qkv, w_out, b_out, 3),
-             x, w_qkv, w_out, projections=3)
+assert tl.gradcheck(lambda x, w_qkv, w_out: multi_head_attention(x, w_qkv, b_qkv, w_out, b_out, 3),
+                    x, w_qkv, w_out, projections=3)
 ### END HIDDEN TESTS

@@ -18,7 +18,7 @@ import numpy as np
 
 import tinyllm as tl
 import tinyllm.functional as F
-from tinyllm.assignments.checks import assert_close, random_tensor
+from tinyllm.assignments.checks import assert_close, random_generator, random_tensor
 
 
 def leaf(array):
@@ -100,8 +100,8 @@ def transformer_block(x, p, n_heads):
     return x + F.linear(h, p["mlp.c_proj.weight"], p["mlp.c_proj.bias"])
     ### END SOLUTION
 
-# %% tests task="block" points=4 title="Transformer block"
-rng = np.random.default_rng(0)
+# %% tests task="block" points=4 title="Transformer block" forbid="tinyllm.models tinyllm.nn"
+rng = random_generator(0)
 p = init_block(8, rng)
 x = random_tensor(2, 5, 8, seed=1)
 y = transformer_block(x, p, n_heads=2)
@@ -114,34 +114,14 @@ assert_close(transformer_block(x, quiet, 2), x, "the block with zero output proj
 x2 = tl.Tensor(np.concatenate([x.numpy()[:, :4], x.numpy()[:, 4:] + 3.0], axis=1))
 assert_close(transformer_block(x2, p, 2)[:, :4], y[:, :4], "outputs before a changed token (causal?)")
 ### BEGIN HIDDEN TESTS
-def reference_block(x, p, n_heads):
-    def norm(h, name):
-        h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-5)
-        return h * p[name + ".weight"].numpy() + p[name + ".bias"].numpy()
-
-    def linear(h, name):
-        return h @ p[name + ".weight"].numpy().T + p[name + ".bias"].numpy()
-
-    batch, length, d = x.shape
-    qkv = linear(norm(x, "ln_1"), "attn.c_attn")
-    q, k, v = [qkv[..., i * d:(i + 1) * d].reshape(batch, length, n_heads, -1).transpose(0, 2, 1, 3)
-               for i in range(3)]
-    s = q @ k.swapaxes(-1, -2) / np.sqrt(d // n_heads)
-    s = np.where(np.triu(np.ones((length, length), dtype=bool), 1), -np.inf, s)
-    w = np.exp(s - s.max(-1, keepdims=True))
-    w /= w.sum(-1, keepdims=True)
-    x = x + linear((w @ v).transpose(0, 2, 1, 3).reshape(batch, length, d), "attn.c_proj")
-    h = linear(norm(x, "ln_2"), "mlp.c_fc")
-    h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h ** 3)))
-    return x + linear(h, "mlp.c_proj")
-
+from tinyllm.assignments.references import transformer_block_numpy as reference_block
 
 assert_close(y, reference_block(x.numpy(), p, 2), "the block's output (2 heads)")
 assert_close(transformer_block(x, p, 4), reference_block(x.numpy(), p, 4), "the block's output (4 heads)")
-small = init_block(4, np.random.default_rng(1))
+small = init_block(4, random_generator(1))
 x = random_tensor(1, 3, 4, seed=2)
-tl.gradcheck(lambda x, w1, w2: transformer_block(x, {**small, "attn.c_attn.weight": w1, "mlp.c_fc.weight": w2}, 2),
-             x, small["attn.c_attn.weight"], small["mlp.c_fc.weight"], projections=3)
+assert tl.gradcheck(lambda x, w1, w2: transformer_block(x, {**small, "attn.c_attn.weight": w1, "mlp.c_fc.weight": w2}, 2),
+                    x, small["attn.c_attn.weight"], small["mlp.c_fc.weight"], projections=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -175,23 +155,11 @@ def gpt_loss(params, ids, targets, n_heads):
     return logits, F.cross_entropy(logits, targets)
     ### END SOLUTION
 
-# %% tests task="gpt" points=3 title="GPT forward and loss"
+# %% tests task="gpt" points=3 title="GPT forward and loss" forbid="tinyllm.models tinyllm.nn"
 ### BEGIN HIDDEN TESTS
-def transformer_block(x, p, n_heads):  # the reference block: Task 5.1 is graded on its own
-    batch, length, d = x.shape
-
-    def heads(t):
-        return t.reshape(batch, length, n_heads, d // n_heads).transpose(0, 2, 1, 3)
-
-    h = F.layer_norm(x, p["ln_1.weight"], p["ln_1.bias"])
-    qkv = F.linear(h, p["attn.c_attn.weight"], p["attn.c_attn.bias"])
-    att = F.scaled_dot_product_attention(heads(qkv[..., :d]), heads(qkv[..., d:2 * d]), heads(qkv[..., 2 * d:]),
-                                         is_causal=True).transpose(0, 2, 1, 3).reshape(batch, length, d)
-    x = x + F.linear(att, p["attn.c_proj.weight"], p["attn.c_proj.bias"])
-    h = F.linear(F.layer_norm(x, p["ln_2.weight"], p["ln_2.bias"]), p["mlp.c_fc.weight"], p["mlp.c_fc.bias"])
-    return x + F.linear(F.gelu(h, approximate="tanh"), p["mlp.c_proj.weight"], p["mlp.c_proj.bias"])
+from tinyllm.assignments.references import transformer_block  # the reference: Task 5.1 counts once
 ### END HIDDEN TESTS
-rng = np.random.default_rng(0)
+rng = random_generator(0)
 params = init_gpt(vocab_size=7, block_size=6, d=8, n_layers=2, rng=rng)
 ids, targets = rng.integers(0, 7, (2, 5)), rng.integers(0, 7, (2, 5))
 logits, loss = gpt_loss(params, ids, targets, n_heads=2)
@@ -208,17 +176,9 @@ loss.backward()
 for name in ("wte", "wpe", "ln_f.weight"):
     assert params[name].grad is not None and np.abs(params[name].grad).sum() > 0, f"no gradient reached {name}"
 ### BEGIN HIDDEN TESTS
-def reference_logits(params, ids):
-    x = tl.Tensor(params["wte"].numpy()[ids] + params["wpe"].numpy()[:ids.shape[1]])
-    for p in params["blocks"]:
-        x = transformer_block(x, p, 2)  # the reference block above
-    x = x.numpy()
-    x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
-    x = x * params["ln_f.weight"].numpy() + params["ln_f.bias"].numpy()
-    return x @ params["wte"].numpy().T
+from tinyllm.assignments.references import gpt_logits_numpy
 
-
-assert_close(logits, reference_logits(params, ids), "the logits")
+assert_close(logits, gpt_logits_numpy(params, ids, 2), "the logits")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -272,29 +232,9 @@ def train_step(loss_fn, params, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, we
     return float(loss.item())
     ### END SOLUTION
 
-# %% tests task="train_step" points=4 title="AdamW training step"
+# %% tests task="train_step" points=4 title="AdamW training step" inplace="train_step" forbid="tinyllm.optim"
 ### BEGIN HIDDEN TESTS
-def transformer_block(x, p, n_heads):  # reference block and loss: Tasks 5.1 and 5.2 count once
-    batch, length, d = x.shape
-
-    def heads(t):
-        return t.reshape(batch, length, n_heads, d // n_heads).transpose(0, 2, 1, 3)
-
-    h = F.layer_norm(x, p["ln_1.weight"], p["ln_1.bias"])
-    qkv = F.linear(h, p["attn.c_attn.weight"], p["attn.c_attn.bias"])
-    att = F.scaled_dot_product_attention(heads(qkv[..., :d]), heads(qkv[..., d:2 * d]), heads(qkv[..., 2 * d:]),
-                                         is_causal=True).transpose(0, 2, 1, 3).reshape(batch, length, d)
-    x = x + F.linear(att, p["attn.c_proj.weight"], p["attn.c_proj.bias"])
-    h = F.linear(F.layer_norm(x, p["ln_2.weight"], p["ln_2.bias"]), p["mlp.c_fc.weight"], p["mlp.c_fc.bias"])
-    return x + F.linear(F.gelu(h, approximate="tanh"), p["mlp.c_proj.weight"], p["mlp.c_proj.bias"])
-
-
-def gpt_loss(params, ids, targets, n_heads):
-    x = F.embedding(ids, params["wte"]) + F.embedding(np.arange(ids.shape[1]), params["wpe"])
-    for p in params["blocks"]:
-        x = transformer_block(x, p, n_heads)
-    logits = F.linear(F.layer_norm(x, params["ln_f.weight"], params["ln_f.bias"]), params["wte"])
-    return logits, F.cross_entropy(logits, targets)
+from tinyllm.assignments.references import gpt_loss  # the reference: Tasks 5.1 and 5.2 count once
 ### END HIDDEN TESTS
 c = np.array([[3.0, -0.5], [0.02, -40.0]])
 # weight decay alone (a loss with zero gradient) shrinks p by (1 - lr·λ) per step
@@ -311,14 +251,7 @@ assert isinstance(loss, float), f"train_step should return a Python float, got {
 train_step(lambda: (p * tl.Tensor(c)).sum(), [p], state, lr=0.01, weight_decay=0.0)
 assert_close(p, -0.02 * np.sign(c), "p after two steps (were the gradients reset?)", atol=1e-7)
 ### BEGIN HIDDEN TESTS
-def reference_adamw(p, grads, lr, betas, eps, wd):
-    m, v = np.zeros_like(p), np.zeros_like(p)
-    for t, g in enumerate(grads, 1):
-        m = betas[0] * m + (1 - betas[0]) * g
-        v = betas[1] * v + (1 - betas[1]) * g * g
-        p = p * (1 - lr * wd) - lr * (m / (1 - betas[0] ** t)) / (np.sqrt(v / (1 - betas[1] ** t)) + eps)
-    return p
-
+from tinyllm.assignments.references import adamw_numpy as reference_adamw
 
 start = np.array([0.5, -1.5, 2.0])
 p, state, grads = tl.Tensor(start.copy(), requires_grad=True), {}, []

@@ -35,7 +35,7 @@ def pair_counts(ids):
     return counts
     ### END SOLUTION
 
-# %% tests task="pair_counts" points=1 title="Pair counts"
+# %% tests task="pair_counts" points=1 title="Pair counts" forbid="tinyllm.data.tokenizers"
 assert_equal(pair_counts([1, 2, 3, 1, 2]), {(1, 2): 2, (2, 3): 1, (3, 1): 1}, "pair_counts([1, 2, 3, 1, 2])")
 assert_equal(pair_counts([7]), {}, "pair_counts([7])")
 ### BEGIN HIDDEN TESTS
@@ -66,7 +66,7 @@ def merge(ids, pair, new_id):
     return out
     ### END SOLUTION
 
-# %% tests task="merge" points=2 title="Merge a pair"
+# %% tests task="merge" points=2 title="Merge a pair" inplace="merge" forbid="tinyllm.data.tokenizers"
 assert_equal(merge([5, 6, 7, 5, 6], (5, 6), 300), [300, 7, 300], "merge([5, 6, 7, 5, 6], (5, 6), 300)")
 assert_equal(merge([1, 1, 1], (1, 1), 256), [256, 1], "merge([1, 1, 1], (1, 1), 256)")
 ### BEGIN HIDDEN TESTS
@@ -108,25 +108,9 @@ def train_bpe(text, vocab_size):
     return merges
     ### END SOLUTION
 
-# %% tests task="train_bpe" points=3 title="Train BPE"
+# %% tests task="train_bpe" points=3 title="Train BPE" forbid="tinyllm.data.tokenizers"
 ### BEGIN HIDDEN TESTS
-def pair_counts(ids):  # reference helpers: Tasks 6.1 and 6.2 are graded on their own
-    counts = {}
-    for pair in zip(ids, ids[1:]):
-        counts[pair] = counts.get(pair, 0) + 1
-    return counts
-
-
-def merge(ids, pair, new_id):
-    out, i = [], 0
-    while i < len(ids):
-        if ids[i:i + 2] == list(pair):
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+from tinyllm.assignments.references import merge, pair_counts  # Tasks 6.1 and 6.2 count once
 ### END HIDDEN TESTS
 assert_equal(train_bpe("aaabdaaabac", 259), {(97, 97): 256, (256, 97): 257, (257, 98): 258},
              'train_bpe("aaabdaaabac", 259)')
@@ -164,25 +148,9 @@ def encode(text, merges):
     return ids
     ### END SOLUTION
 
-# %% tests task="encode" points=2 title="Encode"
+# %% tests task="encode" points=2 title="Encode" forbid="tinyllm.data.tokenizers"
 ### BEGIN HIDDEN TESTS
-def pair_counts(ids):  # reference helpers: Tasks 6.1 and 6.2 are graded on their own
-    counts = {}
-    for pair in zip(ids, ids[1:]):
-        counts[pair] = counts.get(pair, 0) + 1
-    return counts
-
-
-def merge(ids, pair, new_id):
-    out, i = [], 0
-    while i < len(ids):
-        if ids[i:i + 2] == list(pair):
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+from tinyllm.assignments.references import merge, pair_counts  # Tasks 6.1 and 6.2 count once
 ### END HIDDEN TESTS
 merges = {(97, 97): 256, (256, 97): 257, (257, 98): 258}
 assert_equal(encode("aaabdaaabac", merges), [258, 100, 258, 97, 99], 'encode("aaabdaaabac")')
@@ -214,7 +182,7 @@ def decode(ids, merges):
     return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
     ### END SOLUTION
 
-# %% tests task="decode" points=2 title="Decode"
+# %% tests task="decode" points=2 title="Decode" forbid="tinyllm.data.tokenizers"
 merges = {(97, 97): 256, (256, 97): 257, (257, 98): 258}
 assert_equal(decode([258, 100, 258, 97, 99], merges), "aaabdaaabac", "decode([258, 100, 258, 97, 99])")
 assert_equal(decode([104, 105], {}), "hi", "decode([104, 105]) without merges")

@@ -17,7 +17,7 @@ import numpy as np
 
 import tinyllm as tl
 import tinyllm.functional as F
-from tinyllm.assignments.checks import assert_close, assert_equal
+from tinyllm.assignments.checks import assert_close, assert_equal, random_generator
 
 
 def numpy_softmax(z):
@@ -49,7 +49,7 @@ def top_k_probs(logits, k=None, temperature=1.0):
     return numpy_softmax(z)
     ### END SOLUTION
 
-# %% tests task="top_k" points=2 title="Temperature and top-k"
+# %% tests task="top_k" points=2 title="Temperature and top-k" forbid="tinyllm.generate"
 logits = np.array([1.0, 3.0, 0.5, 2.0, -1.0])
 assert_close(top_k_probs(logits), numpy_softmax(logits), "top_k_probs(logits) (k=None, T=1)")
 assert_close(top_k_probs(logits, temperature=0.5), numpy_softmax(2 * logits), "top_k_probs(logits, T=0.5)")
@@ -96,7 +96,7 @@ def sample_top_p(logits, p, rng):
     return int(rng.choice(order[:n], p=kept / kept.sum()))
     ### END SOLUTION
 
-# %% tests task="top_p" points=3 title="Nucleus sampling"
+# %% tests task="top_p" points=3 title="Nucleus sampling" forbid="tinyllm.generate"
 def frequencies(logits, p, draws=4000, seed=0):
     rng = np.random.default_rng(seed)
     samples = [sample_top_p(logits, p, rng) for _ in range(draws)]
@@ -159,8 +159,8 @@ def attention_step(x_t, p, cache, n_heads):
     return F.linear(out, p["c_proj.weight"], p["c_proj.bias"])
     ### END SOLUTION
 
-# %% tests task="kv_cache" points=4 title="Attention step with a KV cache"
-rng = np.random.default_rng(0)
+# %% tests task="kv_cache" points=4 title="Attention step with a KV cache" inplace="attention_step" forbid="tinyllm.models tinyllm.nn"
+rng = random_generator(0)
 d = 4
 p = {"c_attn.weight": tl.Tensor(rng.normal(0, 0.5, (3 * d, d))), "c_attn.bias": tl.Tensor(rng.normal(0, 0.1, 3 * d)),
      "c_proj.weight": tl.Tensor(rng.normal(0, 0.5, (d, d))), "c_proj.bias": tl.Tensor(rng.normal(0, 0.1, d))}
@@ -181,22 +181,14 @@ with tl.no_grad():
     expected = (numpy_softmax(q @ k.swapaxes(-1, -2) / math.sqrt(d)) @ v) @ wo.T + bo
     assert_close(y2, expected, "the second step's output")
 ### BEGIN HIDDEN TESTS
-def reference(x, n_heads):  # causal multi-head attention over the whole sequence
-    batch, length, _ = x.shape
-    qkv = x @ w.T + b
-    q, k, v = [qkv[..., i * d:(i + 1) * d].reshape(batch, length, n_heads, -1).transpose(0, 2, 1, 3)
-               for i in range(3)]
-    s = q @ k.swapaxes(-1, -2) / math.sqrt(d // n_heads)
-    s = np.where(np.triu(np.ones((length, length), dtype=bool), 1), -np.inf, s)
-    return (numpy_softmax(s) @ v).transpose(0, 2, 1, 3).reshape(batch, length, d) @ wo.T + bo
-
+from tinyllm.assignments.references import causal_attention_numpy
 
 x = rng.normal(0, 1, (2, 5, d))
 with tl.no_grad():
     for n_heads in (1, 2, 4):
         cache = {}
         steps = [attention_step(tl.Tensor(x[:, t:t + 1]), p, cache, n_heads).numpy() for t in range(5)]
-        assert_close(np.concatenate(steps, axis=1), reference(x, n_heads),
+        assert_close(np.concatenate(steps, axis=1), causal_attention_numpy(x, p, n_heads),
                      f"5 steps with {n_heads} heads against attention over the whole sequence")
         assert_equal(tuple(cache["k"].shape), (2, n_heads, 5, d // n_heads),
                      f"the cached keys' shape ({n_heads} heads)")
