@@ -34,7 +34,7 @@ TEXT = {
 提交的笔记本带着完整运行的输出；正文和下表里的每个数字都来自那次运行，不是手写的。
 设置 `TINYLLM_FAST=1` 会减少迭代次数（代码单元不变），CI 就这样运行两个版本。""",
         "columns": "| # | 笔记本 | 原文章节 | 你会亲手搭建 | 完整运行 | 关键数字 |",
-        "minutes": "{minutes:.1f} 分钟（{cores} 核）",
+        "time": ("{seconds:.0f} 秒（{cores} 核）", "{minutes:.1f} 分钟（{cores} 核）"),
         "legacy": "第一版（英文），正在改写",
         "footnote": "“完整运行”是生成这份笔记本时整本执行的墙钟时间，记录在笔记本的元数据里"
                     "（机器可能同时在做别的事）。",
@@ -69,7 +69,7 @@ licensed): nothing to install. The notebooks are committed with the outputs of a
 and every number in their prose and in the table below comes from that run. `TINYLLM_FAST=1`
 shrinks iteration counts (same cells); CI runs both editions that way.""",
         "columns": "| # | notebook | article section | what you build | full run | key figures |",
-        "minutes": "{minutes:.1f} min ({cores} cores)",
+        "time": ("{seconds:.0f} s ({cores} cores)", "{minutes:.1f} min ({cores} cores)"),
         "legacy": "first edition (English), being converted",
         "footnote": "\"Full run\" is the wall time of executing the whole notebook when it was built, "
                     "recorded in its metadata (the machine may have been running other work).",
@@ -98,7 +98,9 @@ def row(name, book, lang):
     where = f"{book.name} ({lang}) index row"
     builds = render(book.index_row["builds"][lang], meta["values"], where)
     figures = render(book.index_row["figures"][lang], meta["values"], where)
-    minutes = TEXT[lang]["minutes"].format(minutes=meta["seconds"] / 60, cores=meta["cores"])
+    short, long = TEXT[lang]["time"]
+    minutes = (short if meta["seconds"] < 90 else long).format(seconds=meta["seconds"], minutes=meta["seconds"] / 60,
+                                                               cores=meta["cores"])
     title = book.title[0] if lang == "zh" else f"{book.title[1]} — {book.title[0]}"
     return f"| {book.number} | [{book.name}]({lang}/{book.name}.ipynb) {title} | {book.sections} | {builds} | {minutes} | {figures} |"
 
