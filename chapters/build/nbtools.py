@@ -54,12 +54,11 @@ import time
 
 import nbformat
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from glossary import GLOSSARY  # noqa: E402
-
 BUILD_DIR = os.path.dirname(os.path.abspath(__file__))
 CHAPTERS_DIR = os.path.dirname(BUILD_DIR)
 ROOT = os.path.dirname(CHAPTERS_DIR)
+sys.path.insert(0, BUILD_DIR)
+from glossary import GLOSSARY  # noqa: E402
 LANGS = ("zh", "en")
 
 # The first code cell of every chapter: SETUP_HEAD, the chapter's imports, SETUP_TAIL. Only
