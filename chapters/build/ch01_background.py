@@ -1,42 +1,67 @@
-"""Build chapters/01_background.ipynb (seed § 1): write the cells, execute them (full mode),
-save the notebook with its outputs.
+"""Build chapters/zh/01_background.ipynb and chapters/en/01_background.ipynb (the article's
+§1): one tiny GPT doing the four uses the article names, and a cost meter (FLOPs, time,
+memory) over six GPTs, extrapolated to GPT-3.
 
-    python chapters/build/ch01_background.py            # ~1.5 min on 2 idle cores
-    python chapters/build/ch01_background.py --fast     # TINYLLM_FAST=1 check, to /tmp
+    python chapters/build/ch01_background.py                    # full run, both editions
+    python chapters/build/ch01_background.py --fast --out /tmp/ch   # quick check
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbtools import Notebook  # noqa: E402
+from nbtools import Chapter, assignment_task  # noqa: E402
 
-nb = Notebook()
-md, code = nb.md, nb.code
+ch = Chapter("01_background", number=1, title=("背景介绍", "Background"), sections="§1.1–1.2")
+md, code = ch.md, ch.code
 
 # ============================================================================ title
-md(r"""
+md(zh=r"""
+# 1 · 背景介绍
+
+> **原文 §1.1 人工智能与大语言模型的兴起**：LLMs 是一种基于深度学习的自然语言处理模型，能够处理和生成人类语言，
+> 并在众多领域展现出惊人的潜力，例如：**机器翻译**、**文本摘要**、**对话生成**、**代码生成**。
+>
+> **原文 §1.2 计算资源需求的挑战**：随着 LLM 模型规模和复杂性的不断增长，其训练和推理过程对计算资源的需求也急剧攀升。
+> 挑战包括**高昂的硬件成本**、**能源消耗**和**训练时间**（数周甚至数月）。
+
+原文把这两段背景当作事实陈述。本章把每一条都变成一个你可以重跑的测量。
+
+**你会亲手搭建**
+
+1. **一个小模型，四种工作**（§1.1）。一个仅解码器的 Transformer（GPT，约 10 万个参数），在一个玩具语料上训练一分钟左右。
+   语料混合了原文列出的四种用途：把英文短语翻译成法文（机器翻译，machine translation），把三句话的小故事缩成一句（文本摘要，
+   text summarization），回复一条聊天消息（对话生成，dialogue generation），按指令写一行 Python（代码生成，code generation）。
+   一个模型、一个目标——预测下一个字符——我们测量它在从没见过的提示词上每种工作完全做对的比例。
+2. **一个成本表**（§1.2）。六个 GPT，从 1.4 万到 700 万个参数：每个模型一次训练步的浮点运算 (floating-point operations, FLOPs)，
+   逐个运算数出来，并与 **6N 规则**的预测比较；在这台机器上每一步的秒数；权重、梯度、优化器状态和激活值的内存。全部对模型规模作图。
+3. **外推**：只用第 2 步检验过的公式和这台机器上测到的速度，推算训练一个真正的 LLM（GPT-3）要多久。
+
+完整运行约 {{run_minutes:.1f}} 分钟（{{run_cores}} 核 CPU）。设置 `TINYLLM_FAST=1`（CI 的做法）时同样的单元只跑很少的步数，
+十几秒即可完成，那时的准确率没有意义。
+""", en=r"""
 # 1 · 背景介绍 — Background
 
-> *Seed §1.* **1.1 人工智能与大语言模型的兴起** (the rise of AI and large language models):
+> **The article, §1.1 人工智能与大语言模型的兴起** (the rise of AI and large language models):
 > LLMs 是一种基于深度学习的自然语言处理模型，能够处理和生成人类语言 — LLMs are deep-learning
 > models of natural language that process and generate human language — with four uses named:
 > **机器翻译** (machine translation), **文本摘要** (text summarization), **对话生成** (dialogue
 > generation), **代码生成** (code generation).
 >
-> **1.2 计算资源需求的挑战** (the challenge of compute demands): as models grow, training and
-> inference need ever more compute — **高昂的硬件成本** (high hardware cost), **能源消耗**
-> (energy consumption), **训练时间** (training time of weeks or months).
+> **The article, §1.2 计算资源需求的挑战** (the challenge of compute demands): as models grow,
+> training and inference need ever more compute — **高昂的硬件成本** (high hardware cost),
+> **能源消耗** (energy consumption), **训练时间** (training time of weeks or months).
 
-The seed states both halves of its background as facts. This chapter turns each into a
+The article states both halves of its background as facts. This chapter turns each into a
 measurement you can rerun.
 
 **What you will build**
 
-1. **One tiny model, four jobs** (§1.1). A decoder-only Transformer (a GPT, 100 k parameters)
-   trained for about a minute on a toy corpus that mixes the seed's four uses: translating
-   English phrases into French, summarizing three-sentence stories, answering a chat message,
-   writing a line of Python from an instruction. One model, one objective — predict the next
-   character — and we measure how often it gets each job exactly right on prompts it never saw.
+1. **One tiny model, four jobs** (§1.1). A decoder-only Transformer (a GPT of about 100 k
+   parameters) trained for about a minute on a toy corpus that mixes the article's four uses:
+   translating English phrases into French, summarizing three-sentence stories, answering a
+   chat message, writing a line of Python from an instruction. One model, one objective —
+   predict the next character — and we measure how often it gets each job exactly right on
+   prompts it never saw.
 2. **A cost meter** (§1.2). Six GPTs from 14 thousand to 7 million parameters: for each, the
    floating-point operations (FLOPs) of a training step, counted op by op and predicted by the
    **6N rule**; the seconds per step on this machine; the memory of weights, gradients,
@@ -44,42 +69,42 @@ measurement you can rerun.
 3. **An extrapolation** from those measurements to a real LLM (GPT-3), using nothing but the
    formula checked in step 2 and the speed measured on this machine.
 
-*Run time:* about 1.5 minutes on 2 CPU cores (full run). With `TINYLLM_FAST=1` (what CI
-does) the same cells run with far fewer steps in about 10 seconds, and the accuracies are
-then meaningless.
+A full run takes about {{run_minutes:.1f}} minutes on {{run_cores}} CPU cores. With `TINYLLM_FAST=1` (what CI
+does) the same cells run with far fewer steps in a few seconds, and the accuracies are then
+meaningless.
 """)
 
-code(r"""
-import os, sys, time, math, random
-FAST = os.environ.get("TINYLLM_FAST") == "1"   # CI sets this: fewer steps, same cells
-# The matrices here are small: one BLAS thread is about as fast as two, and much faster on a
-# busy shared machine. (Read when NumPy loads, so it comes first; set the variables yourself
-# to override.)
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1"); os.environ.setdefault("OMP_NUM_THREADS", "1")
-try:
-    import tinyllm
-except ImportError:                            # run from chapters/ without the repo on the path
-    sys.path.insert(0, os.path.abspath(".."))
-    import tinyllm
-
-import numpy as np
-import matplotlib.pyplot as plt
+ch.setup(r"""
+import random
 from IPython.display import Markdown, display
-%matplotlib inline
-plt.rcParams.update({"figure.dpi": 85, "font.size": 9})
-
-import tinyllm as tl
 from tinyllm.models import GPT, GPTConfig
-
-tl.manual_seed(0)
-print(f"tinyllm {tl.__version__} · numpy {np.__version__} · FAST={FAST}")
-print(f"this machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} "
-      f"(above {os.cpu_count()} means other jobs share the cores and times below are inflated), "
-      f"BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}")
 """)
 
 # ============================================================================ 1.1
-md(r"""
+md(zh=r"""
+## 1.1 人工智能与大语言模型的兴起
+
+**语言模型**给一段文本的每一种可能的续写分配一个概率。按位置写成乘积（概率的链式法则），一串词元 (token)
+$x_1, \dots, x_n$ 的概率是
+
+$$ P(x_1, \dots, x_n) = \prod_{t=1}^{n} P(x_t \mid x_1, \dots, x_{t-1}), $$
+
+参数为 $\theta$ 的模型通过在训练文本上最小化交叉熵 (cross-entropy)，学习其中的每个因子 $P_\theta(x_t \mid x_{<t})$——“接下来是什么？”。
+**大**语言模型 (large language model, LLM) 是同一件事，只是有数十亿个参数，在数万亿个词元上训练。
+
+为什么预测下一个词元就能翻译、摘要、聊天和写代码？因为这些工作都可以*写成文本*：一段提示词，然后是答案。
+如果训练文本里有许多“提示—答案”对，在提示词之后预测下一个词元*就是*在做这件工作。GPT-2（Radford 等，2019）
+在真实任务上展示了这一点：在文章后面加上 “TL;DR:”，它就开始写摘要。我们在玩具规模上做同样的事，用四类提示词：
+
+| 原文的术语 | 我们的玩具工作 | 提示词 → 答案 示例 |
+|---|---|---|
+| 机器翻译 | 英文短语 → 法文（词序会变，形容词要与名词的阴阳性一致） | `translate: the white chair waits =` → ` la chaise blanche attend` |
+| 文本摘要 | 三句话的故事只保留那一件事 | `summarize: it rained. eva saw a fox. eva was glad. =` → ` eva saw a fox.` |
+| 对话生成 | 回复用户的消息 | `user: my name is leo. bot:` → ` nice to meet you, leo!` |
+| 代码生成 | 指令 → 一行 Python | `code: subtract 3 from 9 =` → ` print(9 - 3)` |
+
+这些是模板，不是语言：重点不在于模型聪明，而在于**一个网络、一个训练目标就能服务四种工作**，和真正的 LLM 一样。
+""", en=r"""
 ## 1.1 人工智能与大语言模型的兴起 — What language models do
 
 A **language model** assigns a probability to every possible continuation of a text. Written
@@ -98,7 +123,7 @@ prompt–answer pairs, predicting the next token after a prompt *is* doing the j
 (Radford et al., 2019) showed this for real tasks: appending "TL;DR:" to an article made it
 summarize. We do it at toy scale, with four families of prompts:
 
-| seed term | our toy job | example prompt → answer |
+| the article's term | our toy job | example prompt → answer |
 |---|---|---|
 | 机器翻译 machine translation | English phrase → French (word order changes, adjectives agree in gender) | `translate: the white chair waits =` → ` la chaise blanche attend` |
 | 文本摘要 text summarization | keep the one event of a three-sentence story | `summarize: it rained. eva saw a fox. eva was glad. =` → ` eva saw a fox.` |
@@ -130,6 +155,8 @@ SMALL_TALK = [("hi!", "hello! how can i help?"), ("thank you.", "you are welcome
               ("bye.", "goodbye, see you soon."), ("how are you?", "i am fine, thanks.")]
 OPS = {"add": "+", "subtract": "-", "multiply": "*"}
 TASKS = ["translate", "summarize", "chat", "code"]
+JOB = {"translate": tr("翻译", "translation"), "summarize": tr("摘要", "summary"),
+       "chat": tr("对话", "chat"), "code": tr("代码", "code")}          # what the figures call each job
 
 
 def example(task, rng, held_out=False):
@@ -173,14 +200,21 @@ while len(train_pairs) < 8000:
 for task in TASKS:
     prompt, answer = example(task, random.Random(7))
     print(f"{task:>9}:  {prompt}{answer}")
-print(f"\n{len(train_pairs)} training pairs; {n_test} test prompts per job, none of them seen in training "
-      f"(translation: {len(HELD_OUT)} of {len(NOUNS) * len(COLORS)} noun-colour pairs never trained on)")
+print(tr(f"\n{len(train_pairs)} 个训练对；每种工作 {n_test} 个测试提示词，都没在训练中出现过"
+         f"（翻译：{len(NOUNS) * len(COLORS)} 个名词-颜色组合中有 {len(HELD_OUT)} 个从未训练过）",
+         f"\n{len(train_pairs)} training pairs; {n_test} test prompts per job, none of them seen in training "
+         f"(translation: {len(HELD_OUT)} of {len(NOUNS) * len(COLORS)} noun-colour pairs never trained on)"))
 """)
 
-md(r"""
+md(zh=r"""
+### 预处理：从字符到编号
+
+原文的流程（§2.2，第 2 章）从分词 (tokenization) 开始。这里用最简单的分词器就够了：每个字符一个词元。
+`"\n"` 作为每个样本的开头和每个答案的结尾，模型由此学会答案在哪里结束。
+""", en=r"""
 ### Preprocessing: characters to ids
 
-The seed's pipeline (§2.2, chapter 2) starts with 分词 (tokenization). Here the simplest
+The article's pipeline (§2.2, chapter 2) starts with 分词 (tokenization). Here the simplest
 tokenizer will do: one token per character. `"\n"` starts every example and ends every
 answer, so the model learns where an answer stops.
 """)
@@ -190,11 +224,22 @@ from tinyllm.data import CharTokenizer
 
 tokenizer = CharTokenizer.from_text("\n".join(p + a for p, a in train_pairs) + "\n0123456789")
 NEWLINE = tokenizer.encode("\n")[0]
-print(f"vocabulary: {tokenizer.vocab_size} characters")
+print(tr(f"词表：{tokenizer.vocab_size} 个字符", f"vocabulary: {tokenizer.vocab_size} characters"))
 print("'code: add 2 and 5 =' ->", tokenizer.encode("code: add 2 and 5 ="))
 """)
 
-md(r"""
+md(zh=r"""
+### 只在答案上训练
+
+每一行训练数据是一个样本：先是提示词的编号，再是答案的编号。位置 $t$ 的输入是 $x_{\le t}$，目标是 $x_{t+1}$，
+和任何语言模型一样；但只有目标属于**答案**（集合 $A$）的位置计入损失：
+
+$$ \mathcal{L}(\theta) = -\frac{1}{|A|} \sum_{t \in A} \log P_\theta(x_{t+1} \mid x_{\le t}). $$
+
+$A$ 之外的目标设为 $-1$，`F.cross_entropy`（因而 `GPT.forward`）会忽略它们。模型仍然通过注意力读提示词，
+只是不要求它*预测*提示词——提示词按构造是随机的，预测它会浪费小模型的大部分容量。聊天模型的指令微调 (instruction tuning)
+也是这么做的。（“动手试试”里有一题让你去掉这个掩码看看。）
+""", en=r"""
 ### Training on the answers only
 
 Each training row is one example: the prompt's ids, then the answer's. The input at position
@@ -231,11 +276,14 @@ class AnswerOnlyBatches:
 
 data = AnswerOnlyBatches(train_pairs)
 x, y = data.get_batch(2, np.random.default_rng(0))
-print("input :", repr(tokenizer.decode(x[0][x[0] > 0].tolist())))
-print("target:", repr(tokenizer.decode(y[0][y[0] >= 0].tolist())), "(only these positions are scored)")
+print(tr("输入：", "input :"), repr(tokenizer.decode(x[0][x[0] > 0].tolist())))
+print(tr("目标：", "target:"), repr(tokenizer.decode(y[0][y[0] >= 0].tolist())), tr("（只有这些位置计分）", "(only these positions are scored)"))
 """)
 
-md(r"""
+md(zh=r"""
+模型：一个 2 层、4 个头、宽 64 的 GPT。`train_lm` 是几行代码的训练循环（AdamW、先预热再余弦下降的学习率、梯度裁剪；第 2 章会把它拆开）。
+我们把自己的批次当作数据集传进去，并使用 `GPT` 自带的损失。
+""", en=r"""
 The model: a GPT with 2 layers, 4 attention heads and width 64. `train_lm` is the trainer's
 loop in a few lines (AdamW, warmup then cosine learning rate, gradient clipping; chapter 2
 opens it up). We pass our batches as the dataset and let it use `GPT`'s own loss.
@@ -251,21 +299,27 @@ def loss_fn(model, x, y):
 tl.manual_seed(0)
 model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=80, n_layer=2, n_head=4, n_embd=64))
 steps = 40 if FAST else 1000
-print(f"{model.num_params():,} parameters; training {steps} steps of 32 examples")
+print(tr(f"{model.num_params():,} 个参数；训练 {steps} 步，每步 32 个样本", f"{model.num_params():,} parameters; training {steps} steps of 32 examples"))
 start = time.perf_counter()
 losses = train_lm(model, data, steps, batch_size=32, lr=3e-3, min_lr=3e-4, warmup=50, weight_decay=0.0,
                   loss_fn=loss_fn, log_every=steps // 4)
 train_seconds = time.perf_counter() - start
-print(f"trained in {train_seconds:.0f} s")
+print(tr(f"训练用时 {train_seconds:.0f} 秒", f"trained in {train_seconds:.0f} s"))
+record(four_job_params=model.num_params(), four_job_steps=steps, four_job_seconds=train_seconds)
 """)
 
-md(r"""
+md(zh=r"""
+### 推理：提示词进，答案出
+
+原文的推理过程（§2.3）：预处理（编码提示词），预测（模型一次又一次地选最可能的下一个字符——贪心解码 (greedy decoding)，
+`temperature=0`），后处理（解码编号，遇到换行就停）。我们按**精确匹配** (exact match) 打分：整个答案逐字符完全正确。
+""", en=r"""
 ### Inference: prompt in, answer out
 
-The seed's inference pipeline (§2.3): preprocess (encode the prompt), predict (the model picks
-the most likely next character, again and again — greedy decoding, `temperature=0`), and
-postprocess (decode the ids, stop at the newline). We score **exact match**: the whole answer
-right, character for character.
+The article's inference pipeline (§2.3): preprocess (encode the prompt), predict (the model
+picks the most likely next character, again and again — greedy decoding, `temperature=0`),
+and postprocess (decode the ids, stop at the newline). We score **exact match**: the whole
+answer right, character for character.
 """)
 
 code(r"""
@@ -279,32 +333,43 @@ def answer(prompt, max_new_tokens=30):
 accuracy, shown = {}, []
 for task in TASKS:
     outputs = [(prompt, answer(prompt), want) for prompt, want in test[task]]
-    accuracy[task] = np.mean([got == want for _, got, want in outputs])
-    print(f"{task:>9}: {accuracy[task]:.0%} exact match")
+    accuracy[task] = float(np.mean([got == want for _, got, want in outputs]))
+    print(tr(f"{JOB[task]}：精确匹配 {accuracy[task]:.0%}", f"{JOB[task]:>11}: {accuracy[task]:.0%} exact match"))
     shown += [(task, *o) for o in outputs[:2]] + [(task, *o) for o in outputs if o[1] != o[2]][:1]
 
-rows = "\n".join(f"| {task} | `{p}` | `{got}` | {'✓' if got == want else '✗ want `' + want + '`'} |"
+header = tr("| 工作 | 提示词（训练中从未出现） | 模型的答案 | |", "| job | prompt (never seen in training) | model's answer | |")
+rows = "\n".join(f"| {JOB[task]} | `{p}` | `{got}` | {'✓' if got == want else tr('✗ 应为 `', '✗ want `') + want + '`'} |"
                  for task, p, got, want in shown)
-display(Markdown("| job | prompt (never seen in training) | model's answer | |\n|---|---|---|---|\n" + rows))
+display(Markdown(header + "\n|---|---|---|---|\n" + rows))
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 2.8))
 ax1.plot(losses, lw=0.7)
-ax1.set(xlabel="step", ylabel="loss on answer tokens", yscale="log", title="training")
-ax2.bar(TASKS, [accuracy[t] for t in TASKS], color="tab:green")
+ax1.set(xlabel=tr("步数", "step"), ylabel=tr("答案词元上的损失", "loss on answer tokens"), yscale="log", title=tr("训练", "training"))
+ax2.bar([JOB[t] for t in TASKS], [accuracy[t] for t in TASKS], color="tab:green")
 for i, t in enumerate(TASKS):
     ax2.text(i, accuracy[t] + 0.02, f"{accuracy[t]:.0%}", ha="center")
-ax2.set(ylim=(0, 1.12), ylabel="exact match", title=f"unseen prompts ({n_test} per job)")
+ax2.set(ylim=(0, 1.12), ylabel=tr("精确匹配", "exact match"), title=tr(f"没见过的提示词（每种 {n_test} 个）", f"unseen prompts ({n_test} per job)"))
 fig.tight_layout(); plt.show()
+hardest = min(TASKS, key=accuracy.get)
+record(n_test=n_test, mean_accuracy=float(np.mean(list(accuracy.values()))), hardest_job=JOB[hardest],
+       hardest_accuracy=accuracy[hardest], **{f"acc_{t}": accuracy[t] for t in TASKS})
 """)
 
-md(r"""
-**What this shows, and what it does not.** A network of about 100 thousand parameters,
-trained for about a minute, does four different jobs from a single objective; it got most
-unseen prompts exactly right (the chart above; a fast CI run trains too briefly to get
-any). It copies names and digits from the prompt into the answer, reorders words, and mostly
-makes the French adjective agree with a noun it has never seen paired with that adjective.
-In the full run, that translation of unseen noun–colour pairs was the hardest of the four
-jobs (the ✗ rows of the table).
+md(zh=r"""
+**这说明了什么，没说明什么。** 一个约 {{four_job_params:,}} 个参数的网络，训练 {{four_job_seconds:.0f}} 秒，用同一个目标做四种不同的工作：
+在每种 {{n_test}} 个没见过的提示词上，精确匹配的平均比例是 {{mean_accuracy:.0%}}（翻译 {{acc_translate:.0%}}、摘要 {{acc_summarize:.0%}}、
+对话 {{acc_chat:.0%}}、代码 {{acc_code:.0%}}）。它把提示词里的名字和数字抄进答案，调整词序，也常常能让法文形容词与一个它从没见过
+与之搭配的名词保持一致。最难的是{{hardest_job}}（{{hardest_accuracy:.0%}}；见表里的 ✗ 行）。
+
+它没有说明模型理解了语言：每个提示词都出自少数几个模板，词汇只有几十个词。真正的 LLM 的翻译、摘要、对话和代码来自同一个配方——
+一个预测下一个词元的 Transformer——只是参数多了大约 $10^{6}$ 倍，训练文本多了大约 $10^{7}$ 倍。本章余下的部分测量这种规模的代价。
+""", en=r"""
+**What this shows, and what it does not.** A network of about {{four_job_params:,}} parameters, trained for
+{{four_job_seconds:.0f}} seconds, does four different jobs from a single objective: on {{n_test}} unseen prompts per job its
+exact match averages {{mean_accuracy:.0%}} (translation {{acc_translate:.0%}}, summary {{acc_summarize:.0%}}, chat {{acc_chat:.0%}},
+code {{acc_code:.0%}}). It copies names and digits from the prompt into the answer, reorders words,
+and often makes the French adjective agree with a noun it has never seen paired with that
+adjective. The hardest job was {{hardest_job}} ({{hardest_accuracy:.0%}}; the ✗ rows of the table).
 
 It does not show language understanding: every prompt follows one of a handful of templates,
 with a vocabulary of a few dozen words. A real LLM's translation, summaries, dialogue and code
@@ -314,7 +379,22 @@ measures what that scale costs.
 """)
 
 # ============================================================================ 1.2
-md(r"""
+md(zh=r"""
+## 1.2 计算资源需求的挑战
+
+> 随着 LLM 模型规模和复杂性的不断增长，其训练和推理过程对计算资源的需求也急剧攀升。
+
+“计算资源” (compute resources) 有三个可以测量的部分：一步做多少**算术**（FLOPs，浮点运算次数），在某台机器上花多少**时间**，
+需要多少**内存**。我们在一族只有宽度 $C$（`n_embd`）不同的 GPT 上测量这三者，其余全部固定：$L = 4$ 层，$H = 4$ 个头，
+上下文 $T = 64$ 个字符，每批 $B = 12$ 个序列，词表 $V = 65$ 个字符（Tiny Shakespeare 的）。这是 nanoGPT 在 CPU 上训练 Shakespeare 的设置。
+
+### 数参数
+
+每个 Transformer 块有注意力的投影 $W_{qkv}$（$3C \times C$）和 $W_o$（$C \times C$），以及 MLP 的 $C \to 4C \to C$：共 $12C^2$ 个权重，
+外加 $13C$ 个偏置和层归一化的增益。加上词元表（$V \times C$，与输出层共享）和最后的层归一化，不算位置表（nanoGPT 的约定）时参数个数为
+
+$$ N = L\,(12C^2 + 13C) + VC + 2C \;\approx\; 12\,L\,C^2 \quad \text{（$C$ 很大时）}. $$
+""", en=r"""
 ## 1.2 计算资源需求的挑战 — What it costs
 
 > 随着 LLM 模型规模和复杂性的不断增长，其训练和推理过程对计算资源的需求也急剧攀升。
@@ -350,11 +430,27 @@ def n_params_formula(c):
 
 for c in WIDTHS:
     model = GPT(config(c))
-    print(f"C = {c:>3}:  N = {model.num_params():>9,}   formula {n_params_formula(c):>9,}   "
+    print(f"C = {c:>3}:  N = {model.num_params():>9,}   {tr('公式', 'formula')} {n_params_formula(c):>9,}   "
           f"12·L·C² = {12 * L * c * c:>9,}")
 """)
 
-md(r"""
+md(zh=r"""
+### FLOPs：检验 6N 规则
+
+前向时每个权重 $w$ 对每个词元参与一次乘加（$2$ 次浮点运算）；反向时参与两次：一次为该层的输入算梯度，一次为 $w$ 自己算梯度（$4$ 次）。
+注意力还要算 $QK^\top$ 和 $PV$，它们不含权重，但随上下文长度增长。每个词元的前向加反向（Kaplan 等，2020；nanoGPT 的
+`estimate_mfu`，沿用 PaLM 论文）：
+
+$$ C_\text{token} = 6N + 12\,L\,H\,Q\,T, \qquad Q = C/H \text{（头的宽度）}, \qquad
+   C_\text{step} = C_\text{token} \cdot B \cdot T . $$
+
+用 $6N \approx 72\,L\,C^2$ 近似时，注意力项相对于 $6N$ 约为 $\dfrac{12\,L\,C\,T}{72\,L\,C^2} = \dfrac{T}{6C}$：
+对我们这些窄模型和 64 字符的上下文来说很大，对 GPT-3（$C = 12288$，$T = 2048$）只有 3%。下面会看到这个近似在窄模型上偏多少。
+
+`tinyllm.compress.gpt_training_flops_per_step` 计算 $C_\text{step}$。`FlopCounter` 负责检验：它盯着前向和反向中真正执行的每一次矩阵乘法
+（线性层、`@`、融合的注意力），对每个 $(m \times k)(k \times n)$ 乘积加上 $2mkn$。它数的是乘积，不读硬件计数器；
+逐元素的运算（softmax、GELU、层归一化、优化器）不算在内，和规则一样。
+""", en=r"""
 ### FLOPs: the 6N rule, checked
 
 Every weight $w$ takes part in one multiply-add per token on the way forward ($2$ FLOPs), and
@@ -366,9 +462,10 @@ nanoGPT's `estimate_mfu`, after the PaLM paper):
 $$ C_\text{token} = 6N + 12\,L\,H\,Q\,T, \qquad Q = C/H \text{ (head size)}, \qquad
    C_\text{step} = C_\text{token} \cdot B \cdot T . $$
 
-The attention term relative to $6N \approx 72\,L\,C^2$ is about $\dfrac{12\,L\,C\,T}{72\,L\,C^2} =
-\dfrac{T}{6C}$: large for our narrow models with their 64-character context, small for GPT-3
-($C = 12288$, $T = 2048$: 3 %).
+With $6N \approx 72\,L\,C^2$, the attention term relative to $6N$ is about
+$\dfrac{12\,L\,C\,T}{72\,L\,C^2} = \dfrac{T}{6C}$: large for our narrow models with their
+64-character context, small for GPT-3 ($C = 12288$, $T = 2048$: 3 %). We will see below how far
+that approximation is off for narrow models.
 
 `tinyllm.compress.gpt_training_flops_per_step` computes $C_\text{step}$. `FlopCounter`
 checks it: it watches every matrix product that actually runs in a forward and backward pass
@@ -395,37 +492,72 @@ for c in WIDTHS:
                         formula=gpt_training_flops_per_step(model.config, N, B),
                         counted=counter.total, forward=counter.forward, backward=counter.backward))
 
-print(f"{'C':>4} {'N':>10} {'6N·BT':>12} {'6N+attn':>12} {'counted':>12} {'counted/formula':>16} {'backward/forward':>17}")
+print(f"{'C':>4} {'N':>10} {'6N·BT':>12} {'6N+attn':>12} {tr('实数', 'counted'):>12} {tr('实数/公式', 'counted/formula'):>16} "
+      f"{tr('反向/前向', 'backward/forward'):>17}")
 for r in results:
     print(f"{r['C']:>4} {r['N']:>10,} {r['rule_6N']:>12.3e} {r['formula']:>12.3e} {r['counted']:>12.3e} "
           f"{r['counted'] / r['formula']:>16.3f} {r['backward'] / r['forward']:>17.2f}")
+small, wide = results[0], results[-1]
+ratios = [r["counted"] / r["formula"] for r in results]
+record(small_C=small["C"], wide_C=wide["C"], small_N=small["N"], wide_N=wide["N"],
+       attn_share_small=(small["formula"] - small["rule_6N"]) / small["rule_6N"],
+       attn_share_wide=(wide["formula"] - wide["rule_6N"]) / wide["rule_6N"],
+       approx_share_small=T / (6 * small["C"]), approx_share_wide=T / (6 * wide["C"]),
+       rule_of_count_small=small["rule_6N"] / small["counted"],
+       ratio_min=min(ratios), ratio_max=max(ratios),
+       backward_forward=float(np.mean([r["backward"] / r["forward"] for r in results])),
+       flops_growth=wide["formula"] / small["formula"])
 """)
 
 code(r"""
 Ns = np.array([r["N"] for r in results]); Cs = np.array([r["C"] for r in results])
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.2))
-ax1.loglog(Ns, [r["counted"] for r in results], "o", ms=7, label="counted (FlopCounter)")
+ax1.loglog(Ns, [r["counted"] for r in results], "o", ms=7, label=tr("实数（FlopCounter）", "counted (FlopCounter)"))
 ax1.loglog(Ns, [r["formula"] for r in results], "-", label=r"$(6N + 12LHQT)\,BT$")
-ax1.loglog(Ns, [r["rule_6N"] for r in results], "--", label=r"$6N \cdot BT$ alone")
-ax1.set(xlabel="parameters N", ylabel="FLOPs per training step", title="arithmetic of one step")
+ax1.loglog(Ns, [r["rule_6N"] for r in results], "--", label=r"$6N \cdot BT$")
+ax1.set(xlabel=tr("参数 N", "parameters N"), ylabel=tr("每个训练步的 FLOPs", "FLOPs per training step"),
+        title=tr("一步的算术量", "arithmetic of one step"))
 ax1.legend()
-ax2.semilogx(Ns, [r["counted"] / r["rule_6N"] for r in results], "o-", label="counted / 6N·BT")
-ax2.semilogx(Ns, 1 + T / (6 * Cs), "k:", label=r"$1 + T/(6C)$ (attention's share)")
-ax2.semilogx(Ns, [r["counted"] / r["formula"] for r in results], "s-", label="counted / (6N + attention)·BT")
+ax2.semilogx(Ns, [r["counted"] / r["rule_6N"] for r in results], "o-", label=tr("实数 / 6N·BT", "counted / 6N·BT"))
+ax2.semilogx(Ns, 1 + T / (6 * Cs), "k:", label=r"$1 + T/(6C)$")
+ax2.semilogx(Ns, [r["counted"] / r["formula"] for r in results], "s-", label=tr("实数 / (6N + 注意力)·BT", "counted / (6N + attention)·BT"))
 ax2.axhline(1, color="grey", lw=0.5)
-ax2.set(xlabel="parameters N", ylabel="ratio", title="how good is the rule?")
+ax2.set(xlabel=tr("参数 N", "parameters N"), ylabel=tr("比值", "ratio"), title=tr("规则有多准？", "how good is the rule?"))
 ax2.legend()
 fig.tight_layout(); plt.show()
 """)
 
-md(r"""
+md(zh=r"""
+从表和图里读出三件事：
+
+* **反向传播的开销是前向的两倍**（表的最后一列，平均 {{backward_forward:.2f}}），这就是 6 = 2 + 4 的来历。
+* **只用 $6N$ 会低估小模型**：$C = {{small_C}}$ 时，注意力项在 $6N$ 之上再加 {{attn_share_small:.0%}}（近似式 $T/6C$ 给出
+  {{approx_share_small:.0%}}：它用 $12LC^2$ 代替了真实的 $N$，而窄模型的 $N$ 里嵌入表和偏置占了不小的份额）；到 $C = {{wide_C}}$ 时只加
+  {{attn_share_wide:.0%}}（近似式：{{approx_share_wide:.0%}}）。换句话说，对最小的模型，$6N \cdot BT$ 只有实际数出来的 FLOPs 的
+  {{rule_of_count_small:.0%}}。完整公式 $(6N + 12LHQT)\,BT$ 对每种尺寸都与实数相差不到几个百分点（实数/公式在 {{ratio_min:.3f}} 到 {{ratio_max:.3f}} 之间）。
+* **规则略微多算**（比值略小于 1）：$N$ 里包括偏置和层归一化的增益，它们不参与矩阵乘法。它们的份额大约是每块 $13/(12C)$，随宽度增加而缩小。
+
+### 时间：这台机器上每一步的秒数
+
+FLOPs 是模型的属性；秒数是模型*和*机器共同的属性。我们给完整的训练步（前向、反向、AdamW 更新）计时，然后相除：
+
+$$ \text{实际 FLOP/s} = \frac{C_\text{step}}{t_\text{step}}, \qquad
+   \text{MFU} = \frac{C_\text{step} / t_\text{step}}{\text{峰值 FLOP/s}} , $$
+
+其中 MFU（模型算力利用率，model FLOPs utilization）与硬件能达到的最好水平相比。峰值用这台机器上一个大的 float32 矩阵乘法的速度
+（`matmul_peak_flops`）来测。
+""", en=r"""
 Three things to read off:
 
-* **The backward pass costs twice the forward** (the last column of the table: 2.00), which
-  is where the 6 = 2 + 4 comes from.
-* **$6N$ alone underestimates small models**: for $C = 16$ attention adds $T/6C \approx 67\,\%$
-  on top; by $C = 384$ it is 3 %. The full formula $(6N + 12LHQT)\,BT$ is within a few per
-  cent of the count for every size.
+* **The backward pass costs twice the forward** (the last column of the table, {{backward_forward:.2f}} on
+  average), which is where the 6 = 2 + 4 comes from.
+* **$6N$ alone underestimates small models**: for $C = {{small_C}}$ attention adds {{attn_share_small:.0%}} on top of
+  $6N$ (the approximation $T/6C$ says {{approx_share_small:.0%}}: it puts $12LC^2$ in place of the real $N$, in
+  which the embedding table and biases weigh a lot for narrow models); by $C = {{wide_C}}$ it adds
+  {{attn_share_wide:.0%}} (approximation: {{approx_share_wide:.0%}}). Put the other way round, for the smallest model
+  $6N \cdot BT$ is only {{rule_of_count_small:.0%}} of the FLOPs actually counted. The full formula
+  $(6N + 12LHQT)\,BT$ is within a few per cent of the count for every size (counted/formula
+  from {{ratio_min:.3f}} to {{ratio_max:.3f}}).
 * **The rule slightly over-counts** (ratio just below 1): $N$ includes biases and LayerNorm
   gains, which do no matrix products. Their share, $\approx 13/(12C)$ per block, shrinks as
   the model widens.
@@ -467,44 +599,83 @@ def seconds_per_step(width, device="cpu", repeats=3):
     return float(np.median(times[1:]))
 
 
-peak = matmul_peak_flops(n=1024 if FAST else 2048, repeats=3)
-print(f"peak of this machine (float32 matrix product, {os.environ['OPENBLAS_NUM_THREADS']} BLAS thread): "
-      f"{peak / 1e9:.1f} GFLOP/s")
+load = os.getloadavg()[0]
+print(tr(f"负载均值 {load:.1f}（超过 {os.cpu_count()} 说明有别的任务在分享这些核，下面的时间会偏长）",
+         f"load average {load:.1f} (above {os.cpu_count()} means other jobs share the cores and the "
+         f"times below are inflated)"))
+# The peak is measured between the timings too, and the best one kept: on a shared machine a
+# single measurement can catch a busy moment.
+peaks = [matmul_peak_flops(n=1024 if FAST else 2048, repeats=3)]
 for r in results:
     r["seconds"] = seconds_per_step(r["C"], repeats=1 if FAST else 3)
+    peaks.append(matmul_peak_flops(n=1024 if FAST else 2048, repeats=3))
+peak = max(peaks)
+print(tr(f"这台机器的峰值（float32 矩阵乘法，{os.environ['OPENBLAS_NUM_THREADS']} 个 BLAS 线程，{len(peaks)} 次测量中最好的）：{peak / 1e9:.1f} GFLOP/s",
+         f"peak of this machine (float32 matrix product, {os.environ['OPENBLAS_NUM_THREADS']} BLAS thread, best of "
+         f"{len(peaks)} measurements): {peak / 1e9:.1f} GFLOP/s"))
+for r in results:
     r["flops_per_s"] = r["formula"] / r["seconds"]
     print(f"C = {r['C']:>3}  N = {r['N']:>9,}:  {r['seconds'] * 1e3:7.1f} ms/step  "
           f"{r['flops_per_s'] / 1e9:5.1f} GFLOP/s  MFU {r['flops_per_s'] / peak:5.1%}  "
           f"{B * T / r['seconds']:8,.0f} tokens/s")
 big = next(r for r in results if r["C"] == 128)
-print(f"\nC = 128 against C = 16: {big['formula'] / results[0]['formula']:.0f}x the FLOPs, "
-      f"{big['seconds'] / results[0]['seconds']:.1f}x the time")
+print(tr(f"\nC = 128 对 C = 16：FLOPs 是 {big['formula'] / results[0]['formula']:.0f} 倍，时间是 {big['seconds'] / results[0]['seconds']:.1f} 倍",
+         f"\nC = 128 against C = 16: {big['formula'] / results[0]['formula']:.0f}x the FLOPs, "
+         f"{big['seconds'] / results[0]['seconds']:.1f}x the time"))
+mfus = [r["flops_per_s"] / peak for r in results]
+record(load=load, peak_gflops=peak / 1e9, big_N=big["N"], big_flops_ratio=big["formula"] / results[0]["formula"],
+       big_time_ratio=big["seconds"] / results[0]["seconds"], mfu_small=mfus[0], mfu_best=max(mfus),
+       mfu_best_C=results[int(np.argmax(mfus))]["C"])
 """)
 
 code(r"""
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.2))
 flops = np.array([r["formula"] for r in results]); secs = np.array([r["seconds"] for r in results])
-ax1.loglog(flops, secs, "o-", label="measured")
-ax1.loglog(flops, flops / peak, "k--", label="at the matmul peak")
-ax1.set(xlabel="FLOPs per training step", ylabel="seconds per step", title="time against work")
+ax1.loglog(flops, secs, "o-", label=tr("实测", "measured"))
+ax1.loglog(flops, flops / peak, "k--", label=tr("按矩阵乘法峰值", "at the matmul peak"))
+ax1.set(xlabel=tr("每个训练步的 FLOPs", "FLOPs per training step"), ylabel=tr("每步秒数", "seconds per step"),
+        title=tr("时间与工作量", "time against work"))
 ax1.legend()
-ax2.semilogx(Ns, secs / secs[0], "o-", label="time per step")
-ax2.semilogx(Ns, flops / flops[0], "s--", label="FLOPs per step")
-ax2.set(xlabel="parameters N", ylabel=f"relative to C = {WIDTHS[0]}", yscale="log", title="growth with size")
+ax2.semilogx(Ns, secs / secs[0], "o-", label=tr("每步时间", "time per step"))
+ax2.semilogx(Ns, flops / flops[0], "s--", label=tr("每步 FLOPs", "FLOPs per step"))
+ax2.set(xlabel=tr("参数 N", "parameters N"), ylabel=tr(f"相对于 C = {WIDTHS[0]}", f"relative to C = {WIDTHS[0]}"), yscale="log",
+        title=tr("随规模增长", "growth with size"))
 ax2.legend()
 fig.tight_layout(); plt.show()
 """)
 
-md(r"""
-The small models are far from the dashed line: a step of the 14 k-parameter model does about
-forty times less arithmetic than one of the 800 k model but takes only five or six times less
-time (the last line printed above). Its time goes into Python and into launching hundreds of small NumPy operations, each
-too small to keep the processor busy — *overhead*, not arithmetic. As the model widens,
-the matrix products grow, the overhead is amortised, and the measured time approaches
-proportionality to FLOPs (the curve's slope tends to 1 on the log-log plot, MFU rises). Large
-models live in that regime, which is why the FLOP count is the standard unit of training cost.
-(The widest model's MFU can dip again: this machine is shared, and timings of a few steps
-carry that noise.)
+md(zh=r"""
+小模型离虚线很远：$C = 128$ 的模型（{{big_N:,}} 个参数）一步的算术量是 $C = 16$ 的 {{big_flops_ratio:.0f}} 倍，时间却只是
+{{big_time_ratio:.1f}} 倍（上面打印的最后一行）。小模型的时间花在 Python 上，花在启动数百个很小的 NumPy 运算上，每个都小到无法让处理器忙起来——
+这是*开销*，不是算术。模型变宽后，矩阵乘积变大，开销被摊薄，实测时间逐渐与 FLOPs 成正比（对数图上曲线的斜率趋于 1），MFU 上升：
+最小的模型是 {{mfu_small:.0%}}，最好的（$C = {{mfu_best_C}}$）是 {{mfu_best:.0%}}。大模型就处在这个区间里，所以 FLOPs 是衡量训练成本的标准单位。
+（这台机器是共享的：计时开始时负载均值是 {{load:.1f}}，而它只有 {{run_cores}} 个核；几步的计时带着这种噪声。）
+
+### 内存
+
+用 AdamW 训练一个有 $P$ 个 float32 参数的模型，要同时保留四类数组：
+
+$$ M \;=\; \underbrace{4P}_{\text{权重}} + \underbrace{4P}_{\text{梯度}}
+      + \underbrace{8P}_{\text{AdamW 的 } m,\,v} + \underbrace{4A}_{\text{激活值}} \quad \text{字节}, $$
+
+其中 $A$ 是前向传播为反向传播保留下来的数的个数，即**激活值** (activations)。在 tinyllm 的 GPT 里，设 $n = BT$ 行
+（逐个数组的计数见 `tinyllm/compress/memory.py`），
+
+$$ A = L\,(25\,nC + B H T^2) + 4\,nC + 2\,nV . $$
+
+前三项由模型决定；激活值随批大小增长，并（通过 $T^2$）随上下文增长。`training_memory_estimate` 计算这个公式，
+`measure_training_memory` 实际跑一步，记录 NumPy 真正分配了多少（`tracemalloc`）。
+""", en=r"""
+The small models are far from the dashed line: a step of the $C = 128$ model ({{big_N:,}} parameters)
+does {{big_flops_ratio:.0f}} times the arithmetic of the $C = 16$ one but takes only {{big_time_ratio:.1f}} times as long
+(the last line printed above). A small model's time goes into Python and into launching
+hundreds of small NumPy operations, each too small to keep the processor busy — *overhead*,
+not arithmetic. As the model widens, the matrix products grow, the overhead is amortised, and
+the measured time approaches proportionality to FLOPs (the curve's slope tends to 1 on the
+log-log plot) while MFU rises: {{mfu_small:.0%}} for the smallest model, {{mfu_best:.0%}} at best ($C = {{mfu_best_C}}$).
+Large models live in that regime, which is why the FLOP count is the standard unit of
+training cost. (This machine is shared: the load average was {{load:.1f}} on its {{run_cores}} cores when
+the timing began; timings of a few steps carry that noise.)
 
 ### Memory
 
@@ -534,7 +705,8 @@ for r in results:
     r["memory"] = measure_training_memory(model, lambda: model(x, y)[1], optimizer)
     r["estimate"] = training_memory_estimate(model, B)
 
-print(f"{'C':>4} {'weights':>9} {'grads':>9} {'AdamW':>9} {'activations':>12} {'(estimated)':>12} {'sum':>9}   MB")
+print(f"{'C':>4} {tr('权重', 'weights'):>9} {tr('梯度', 'grads'):>9} {'AdamW':>9} {tr('激活值', 'activations'):>12} "
+      f"{tr('（估计）', '(estimated)'):>12} {tr('合计', 'sum'):>9}   MB")
 for r in results:
     m, e = r["memory"], r["estimate"]
     total = m["parameters"] + m["gradients"] + m["optimizer_state"] + m["activations"]
@@ -545,36 +717,54 @@ for r in results:
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.2), gridspec_kw={"width_ratios": [1.4, 1]})
 labels = [f"C={r['C']}\n{r['N'] / 1e6:.2f} M" for r in results]
 bottom = np.zeros(len(results))
-for key, name in [("parameters", "weights"), ("gradients", "gradients"), ("optimizer_state", "AdamW m, v"),
-                  ("activations", "activations")]:
+for key, name in [("parameters", tr("权重", "weights")), ("gradients", tr("梯度", "gradients")),
+                  ("optimizer_state", tr("AdamW 的 m, v", "AdamW m, v")), ("activations", tr("激活值", "activations"))]:
     share = np.array([r["memory"][key] / r["memory_total"] for r in results])
     ax1.bar(labels, share, bottom=bottom, label=name)
     bottom += share
-ax1.set(ylabel="share of the step's memory", ylim=(0, 1), title=f"what the memory holds (B={B}, T={T})")
+ax1.set(ylabel=tr("占一步内存的比例", "share of the step's memory"), ylim=(0, 1),
+        title=tr(f"内存里装的是什么（B={B}，T={T}）", f"what the memory holds (B={B}, T={T})"))
 ax1.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-ax2.loglog(Ns, [r["memory_total"] / 1e6 for r in results], "o", ms=7, label="measured")
-ax2.loglog(Ns, [r["estimate"]["total"] / 1e6 for r in results], "-", label="formula")
-ax2.loglog(Ns, 16 * Ns / 1e6, "--", label="16 N bytes (no activations)")
-ax2.set(xlabel="parameters N", ylabel="MB", title="total")
+ax2.loglog(Ns, [r["memory_total"] / 1e6 for r in results], "o", ms=7, label=tr("实测", "measured"))
+ax2.loglog(Ns, [r["estimate"]["total"] / 1e6 for r in results], "-", label=tr("公式", "formula"))
+ax2.loglog(Ns, 16 * Ns / 1e6, "--", label=tr("16 N 字节（不含激活值）", "16 N bytes (no activations)"))
+ax2.set(xlabel=tr("参数 N", "parameters N"), ylabel="MB", title=tr("合计", "total"))
 ax2.legend(fontsize=8)
 fig.tight_layout(); plt.show()
+activation_error = max(abs(r["estimate"]["activations"] / r["memory"]["activations"] - 1) for r in results)
+record(activation_error=activation_error,
+       act_share_small=results[0]["memory"]["activations"] / results[0]["memory_total"],
+       act_share_wide=results[-1]["memory"]["activations"] / results[-1]["memory_total"])
 """)
 
-md(r"""
-The formula and the measurement agree to within a few per cent on the activations (the
-table). At this batch size the **activations dominate** for small models (they scale with $nC$ and $BHT^2$,
-while the weights scale with $C^2$); as the width grows, weights, gradients and the optimizer's
-two moments — $16P$ bytes together — catch up: about half of the total at $C = 384$, and the
-bulk for any model much wider. For a model with billions of parameters those
-$16P$ bytes alone exceed any single accelerator's memory, which is the first reason LLMs are
-trained on many devices at once: the seed's **高昂的硬件成本**.
+md(zh=r"""
+激活值的公式与实测相差不超过 {{activation_error:.1%}}（表中两列）。在这个批大小下，小模型的内存**以激活值为主**
+（$C = {{small_C}}$ 时占 {{act_share_small:.0%}}；激活值随 $nC$ 和 $BHT^2$ 增长，而权重随 $C^2$ 增长）；随着宽度增加，
+权重、梯度和优化器的两个矩——合计 $16P$ 字节——逐渐追上：$C = {{wide_C}}$ 时激活值占 {{act_share_wide:.0%}}，再宽得多的模型里这 $16P$ 字节就成了大头。
+对数十亿参数的模型，光这 $16P$ 字节就超过任何一块加速器的显存 (accelerator memory)，这是 LLM 要在许多设备上同时训练的第一个原因：
+原文说的**高昂的硬件成本** (hardware cost)。
+
+### 从这里到 GPT-3
+
+上面检验过的规则给出在 $D$ 个词元上训练的总成本：$C_\text{train} \approx 6ND$（在 GPT-3 的宽度下注意力的份额很小）。
+GPT-3（Brown 等，2020）有 $N = 175 \times 10^9$ 个参数，在 $D = 300 \times 10^9$ 个词元上训练；论文报告的是 $3.14 \times 10^{23}$ FLOPs。
+用*我们实测*的速度：
+""", en=r"""
+The activation formula and the measurement agree to within {{activation_error:.1%}} (the two columns of the
+table). At this batch size the **activations dominate** small models ({{act_share_small:.0%}} at $C = {{small_C}}$;
+they scale with $nC$ and $BHT^2$, while the weights scale with $C^2$); as the width grows,
+weights, gradients and the optimizer's two moments — $16P$ bytes together — catch up: the
+activations are {{act_share_wide:.0%}} at $C = {{wide_C}}$, and the minor part for any model much wider. For a
+model with billions of parameters those $16P$ bytes alone exceed any single accelerator's
+memory, which is the first reason LLMs are trained on many devices at once: the article's
+**高昂的硬件成本** (high hardware cost).
 
 ### From here to GPT-3
 
 The rule checked above gives the whole cost of training on $D$ tokens:
-$C_\text{train} \approx 6ND$ (attention's share is small at GPT-3's width). GPT-3 (Brown et al., 2020) has
-$N = 175 \times 10^9$ parameters and was trained on $D = 300 \times 10^9$ tokens; the paper
-reports $3.14 \times 10^{23}$ FLOPs. With *our measured* speed:
+$C_\text{train} \approx 6ND$ (attention's share is small at GPT-3's width). GPT-3 (Brown et
+al., 2020) has $N = 175 \times 10^9$ parameters and was trained on $D = 300 \times 10^9$
+tokens; the paper reports $3.14 \times 10^{23}$ FLOPs. With *our measured* speed:
 """)
 
 code(r"""
@@ -582,10 +772,15 @@ N_gpt3, D_gpt3 = 175e9, 300e9
 C_gpt3 = 6 * N_gpt3 * D_gpt3
 best = max(r["flops_per_s"] for r in results)          # our fastest measured training rate
 years = C_gpt3 / best / (3600 * 24 * 365)
-print(f"6·N·D = {C_gpt3:.2e} FLOPs (the GPT-3 paper: 3.14e23)")
-print(f"at {best / 1e9:.1f} GFLOP/s, this machine's best measured rate: {years:,.0f} years")
-print(f"at this machine's matmul peak ({peak / 1e9:.1f} GFLOP/s): {C_gpt3 / peak / (3600 * 24 * 365):,.0f} years")
-print(f"weights + gradients + AdamW state: 16 bytes × N = {16 * N_gpt3 / 1e12:.1f} TB (before activations)")
+years_at_peak = C_gpt3 / peak / (3600 * 24 * 365)
+print(tr(f"6·N·D = {C_gpt3:.2e} FLOPs（GPT-3 论文：3.14e23）", f"6·N·D = {C_gpt3:.2e} FLOPs (the GPT-3 paper: 3.14e23)"))
+print(tr(f"按这台机器实测的最快速度 {best / 1e9:.1f} GFLOP/s：{years:,.0f} 年",
+         f"at {best / 1e9:.1f} GFLOP/s, this machine's best measured rate: {years:,.0f} years"))
+print(tr(f"按这台机器的矩阵乘法峰值（{peak / 1e9:.1f} GFLOP/s）：{years_at_peak:,.0f} 年",
+         f"at this machine's matmul peak ({peak / 1e9:.1f} GFLOP/s): {years_at_peak:,.0f} years"))
+print(tr(f"权重 + 梯度 + AdamW 状态：16 字节 × N = {16 * N_gpt3 / 1e12:.1f} TB（还没算激活值）",
+         f"weights + gradients + AdamW state: 16 bytes × N = {16 * N_gpt3 / 1e12:.1f} TB (before activations)"))
+record(gpt3_flops=C_gpt3, best_gflops=best / 1e9, gpt3_years=years, gpt3_years_peak=years_at_peak, gpt3_tb=16 * N_gpt3 / 1e12)
 
 # The same training step, on a GPU if this machine has one (CuPy + CUDA); nothing is quoted otherwise.
 device = "cuda" if tl.cuda_available() else "cpu"
@@ -593,35 +788,60 @@ if device == "cuda":
     for c in WIDTHS:
         print(f"GPU, C = {c}: {seconds_per_step(c, device='cuda') * 1e3:.1f} ms/step")
 else:
-    print("no GPU on this machine: the same seconds_per_step(width, device='cuda') runs there, unchanged")
+    print(tr("这台机器没有 GPU：同样的 seconds_per_step(width, device='cuda') 在有 GPU 的机器上原样可用",
+             "no GPU on this machine: the same seconds_per_step(width, device='cuda') runs there, unchanged"))
 """)
 
-md(r"""
-Over a hundred thousand years on this machine: that is the seed's **训练时间** challenge,
-and the reason real LLMs are trained on thousands of accelerators for weeks. The arithmetic does
-not get cheaper on a GPU — the FLOP count is the same number — it gets done faster, in
-parallel, at a cost in hardware and energy. **能源消耗** follows directly: energy is power
-× time, $E = P_\text{watts} \cdot t$; we cannot measure this machine's power draw here, but
-any number you put in for $P_\text{watts}$ multiplies the time above. (`python -m tinyllm
-bench --device cuda` times tinyllm and PyTorch on a GPU side by side, when you have one;
-`docs/compute.md` collects the project's measured CPU figures.)
+md(zh=r"""
+在这台机器上要 {{gpt3_years:,.0f}} 年（即使一直跑在矩阵乘法峰值上也要 {{gpt3_years_peak:,.0f}} 年）：这就是原文说的**训练时间** (training time)
+挑战，也是真正的 LLM 要用成千上万块加速器训练数周的原因。到了 GPU 上算术并不会变便宜——FLOPs 数还是同一个数——只是做得更快、更并行，
+代价是硬件和能源。**能源消耗** (energy consumption) 直接由此而来：能量 = 功率 × 时间，$E = P_\text{瓦} \cdot t$；我们在这里测不到这台机器的功耗，
+但你给 $P_\text{瓦}$ 填入的任何数都要乘以上面的时间。（有 GPU 时，`python -m tinyllm bench --device cuda` 把 tinyllm 和 PyTorch 并排计时；
+`docs/compute.md` 收集了本项目在 CPU 上测到的数字。）
+
+## 动手试试
+
+1. **更长的上下文。** 在成本单元里令 `T = 256`，重新数 FLOPs。*预期：* 注意力的份额大约变为原来的 4 倍
+   （近似式 $T/6C$：$C = 64$ 时从 $64/384 \approx 17\%$ 变为 $256/384 \approx 67\%$），实数仍与完整公式相差几个百分点以内；
+   激活值内存的增长超过词元数的 4 倍，对窄模型更明显，因为它们的 $BHT^2$ 项（注意力权重，变为 16 倍）占比最大。
+2. **批大小加倍。** 令 `B = 24`。*预期：* 每步 FLOPs 正好加倍；大模型每步时间大约加倍（小模型不到两倍，因为每步的开销不变）；
+   权重、梯度和 AdamW 的内存不变，激活值加倍。
+3. **在全部位置上训练。** 在 `AnswerOnlyBatches` 里给每个位置都打分：把目标那一行换成 `self.y[i, :len(ids) - 1] = ids[1:]`。
+   *预期：* 同样 1000 步，损失现在主要衡量模型猜随机提示词的本事；需要抄数字的工作受害最重（模型学到数字不可预测，就不再抄它们），
+   摘要和对话影响不大。
+4. **把模型变大。** 用 `n_embd=96, n_layer=3` 训练四种工作的模型。*预期：* 没见过的名词-颜色组合的翻译和代码答案会变好；
+   每一步的 FLOPs 大约是原来的 3 倍（$6N$，$N$ 约大 3 倍），训练时间也相应变长。
+5. **你自己的预算。** 用上面测到的 FLOP/s，一小时能让 700 万参数的模型训练多少个词元？
+   （*预期：* $D = \text{FLOP/s} \times 3600 / (6N)$——几百万个词元，相当于把 Tiny Shakespeare 的 110 万个字符过两三遍。）
+6. **用采样代替贪心解码来回答。** `answer()` 每次都取最可能的字符。写一个核采样 (nucleus sampling) 函数，在 `answer()` 里用它，
+   看精确匹配怎样变化（*预期：* 下降，因为采样偶尔会选到不那么可能的字符，而一个字符错了整个答案就错了）。
+   """ + assignment_task("a7_sampling_kv_cache", "top_p")["zh"] + r"""
+""", en=r"""
+{{gpt3_years:,.0f}} years on this machine ({{gpt3_years_peak:,.0f}} years even at its matmul peak): that is the
+article's **训练时间** (training time) challenge, and the reason real LLMs are trained on
+thousands of accelerators for weeks. The arithmetic does not get cheaper on a GPU — the FLOP
+count is the same number — it gets done faster, in parallel, at a cost in hardware and
+energy. **能源消耗** (energy consumption) follows directly: energy is power × time,
+$E = P_\text{watts} \cdot t$; we cannot measure this machine's power draw here, but any number
+you put in for $P_\text{watts}$ multiplies the time above. (`python -m tinyllm bench --device
+cuda` times tinyllm and PyTorch on a GPU side by side, when you have one; `docs/compute.md`
+collects the project's measured CPU figures.)
 
 ## Try it
 
 1. **Longer context.** Set `T = 256` in the cost cell and rerun the FLOP count. *Expected:*
-   the attention share $T/6C$ quadruples (for $C = 64$: from 17 % to 67 %), the counted FLOPs
-   still match the full formula within a few per cent, and the activation memory grows more
-   than the fourfold of the token count: 5–8× for the narrow models, whose $BHT^2$ term (the
-   attention weights, sixteenfold) matters most.
+   the attention share roughly quadruples (by the approximation $T/6C$, for $C = 64$ from
+   $64/384 \approx 17\,\%$ to $256/384 \approx 67\,\%$), the counted FLOPs still match the full
+   formula within a few per cent, and the activation memory grows more than fourfold, most for
+   the narrow models, whose $BHT^2$ term (the attention weights, sixteenfold) matters most.
 2. **Double the batch.** Set `B = 24`. *Expected:* FLOPs per step double exactly; time per step
    roughly doubles for the large models (less than that for the small ones, whose overhead per
    step stays the same); weights, gradients and AdamW memory do not change, activations double.
 3. **Train on everything.** In `AnswerOnlyBatches`, score every position: replace the target
    line by `self.y[i, :len(ids) - 1] = ids[1:]`. *Expected:* at the same 1000 steps the loss
    now mostly measures how well the model guesses random prompts, and the jobs that copy
-   digits suffer most: in our run code fell from 100 % to 0 % exact match (the model learned
-   that digits are unpredictable and stopped copying them), translation fell by about ten
-   points, summaries and chat stayed right.
+   digits suffer most (the model learns that digits are unpredictable and stops copying
+   them); summaries and chat are barely affected.
 4. **Make it bigger.** Train the four-job model with `n_embd=96, n_layer=3`. *Expected:* the
    translation of unseen noun–colour pairs and the code answers improve; each step costs about
    three times as many FLOPs ($6N$ with $N$ ≈ 3× larger), and the training takes correspondingly
@@ -629,21 +849,70 @@ bench --device cuda` times tinyllm and PyTorch on a GPU side by side, when you h
 5. **Your own budget.** With the FLOP/s measured above, how many tokens could you train the
    7 M-parameter model on in one hour? (*Expected:* $D = \text{FLOP/s} \times 3600 / (6N)$ — a
    few million tokens, two or three passes over Tiny Shakespeare's 1.1 million characters.)
+6. **Answer by sampling instead of greedily.** `answer()` always takes the most likely
+   character. Write nucleus sampling, use it in `answer()`, and see how the exact match changes
+   (*expected:* it drops: sampling now and then picks a less likely character, and one wrong
+   character spoils the whole answer). """ + assignment_task("a7_sampling_kv_cache", "top_p")["en"] + r"""
+""")
 
+code(r"""
+# Exercise 6, starter (assignment a7_sampling_kv_cache, task 7.2): sample one id from logits (V,)
+def sample_top_p(logits, p, rng):
+    # softmax; sort descending; keep the smallest prefix whose probabilities sum to ≥ p;
+    # renormalise; draw one index with rng.choice; return it as an int
+    raise NotImplementedError(tr("在这里写你的代码", "your code here"))
+
+def check_sample_top_p():
+    rng = np.random.default_rng(0)
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    counts = np.bincount([sample_top_p(logits, 0.75, rng) for _ in range(4000)], minlength=4) / 4000
+    # p = 0.75 keeps the first two tokens (0.5 + 0.3 ≥ 0.75), renormalised to 0.625 and 0.375
+    print(tr("正确 ✓", "correct ✓") if np.allclose(counts, [0.625, 0.375, 0, 0], atol=0.03) else tr("还不对 ✗", "not yet ✗"), counts)
+
+# check_sample_top_p()
+""")
+
+md(zh=r"""
+## 小结
+
+| 原文 | 我们测到的 |
+|---|---|
+| LLMs 是一种基于深度学习的自然语言处理模型，能够处理和生成人类语言 | 一个只被训练来预测下一个字符的 GPT |
+| 用途：机器翻译、文本摘要、对话生成、代码生成 | 一个 {{four_job_params:,}} 参数的模型在没见过的提示词上做了这四种工作的玩具版本，精确匹配平均 {{mean_accuracy:.0%}} |
+| 对计算资源的需求也急剧攀升 | 每个词元每步的 FLOPs 按 $6N + 12LHQT$ 增长，`FlopCounter` 证实误差在几个百分点内；宽 {{wide_C}} 的模型一步的 FLOPs 是宽 {{small_C}} 的 {{flops_growth:.0f}} 倍，每步时间逐渐与 FLOPs 成正比 |
+| 训练时间（数周甚至数月） | 按这台机器实测的速度，GPT-3 的 $6ND$ 需要 {{gpt3_years:,.0f}} 年 |
+| 高昂的硬件成本 | 训练内存是 $16P$ 字节加激活值，公式与实测一致；GPT-3 的 1750 亿参数不算激活值就要 {{gpt3_tb:.1f}} TB |
+| 能源消耗 | 这里没有测：能量 = 功率 × 上面的时间 |
+
+第 2 章打开这个盒子：Transformer 架构，以及上面用到的训练和推理流程。第 8 章回到成本：损失怎样随计算量下降。
+""", en=r"""
 ## Summary
 
-| the seed says | what we measured |
+| the article says | what we measured |
 |---|---|
-| LLMs are 基于深度学习的自然语言处理模型 that 处理和生成人类语言 | a GPT trained only to predict the next character |
-| uses: 机器翻译, 文本摘要, 对话生成, 代码生成 | one 100 k-parameter model does toy versions of all four on unseen prompts; accuracy in the chart above |
-| 对计算资源的需求也急剧攀升 (compute climbs steeply with size) | FLOPs per step grow as $6N + 12LHQT$ per token, which `FlopCounter` confirms within a few per cent; the 384-wide model needs over 300× the FLOPs of the 16-wide one, and its time per step approaches proportionality to them |
-| 训练时间 (weeks or months) | GPT-3's $6ND$ at this machine's measured rate is over a hundred thousand years |
-| 高昂的硬件成本 | training memory is $16P$ bytes plus activations, formula and measurement agreeing; 2.8 TB for GPT-3's 175 B parameters before activations |
-| 能源消耗 | not measured here: energy = power × the time above |
+| LLMs 是一种基于深度学习的自然语言处理模型，能够处理和生成人类语言 (deep-learning models that process and generate language) | a GPT trained only to predict the next character |
+| uses: 机器翻译, 文本摘要, 对话生成, 代码生成 | one {{four_job_params:,}}-parameter model does toy versions of all four on unseen prompts, {{mean_accuracy:.0%}} exact match on average |
+| 对计算资源的需求也急剧攀升 (compute climbs steeply with size) | FLOPs per step grow as $6N + 12LHQT$ per token, which `FlopCounter` confirms within a few per cent; the {{wide_C}}-wide model needs {{flops_growth:.0f}}× the FLOPs of the {{small_C}}-wide one, and its time per step approaches proportionality to them |
+| 训练时间 (weeks or months) | GPT-3's $6ND$ at this machine's measured rate is {{gpt3_years:,.0f}} years |
+| 高昂的硬件成本 (hardware cost) | training memory is $16P$ bytes plus activations, formula and measurement agreeing; {{gpt3_tb:.1f}} TB for GPT-3's 175 B parameters before activations |
+| 能源消耗 (energy) | not measured here: energy = power × the time above |
 
 Chapter 2 opens the box: the Transformer architecture, and the training and inference
 pipelines used above. Chapter 8 returns to cost: how the loss falls as compute grows.
 """)
 
+ch.index(builds=("一个小 GPT 做原文的四种用途（翻译、摘要、对话、代码）；六个 GPT（{{small_N:,}} → {{wide_N:,}} 个参数）的成本表："
+                 "数出来的 FLOPs 对 6N + 注意力、时间、MFU、内存；外推到 GPT-3",
+                 "one tiny GPT doing the article's four uses (translation, summary, chat, code) on a toy corpus; a cost "
+                 "meter over six GPTs ({{small_N:,}} → {{wide_N:,}} parameters): FLOPs counted vs 6N + attention, time, "
+                 "MFU, memory; the extrapolation to GPT-3"),
+         figures=("四种工作平均精确匹配 {{mean_accuracy:.0%}}；实数/公式 {{ratio_min:.3f}} → {{ratio_max:.3f}}；最小模型上 6N 只有实数的 "
+                  "{{rule_of_count_small:.0%}}（注意力加 {{attn_share_small:.0%}}）；激活值公式误差 ≤ {{activation_error:.1%}}；GPT-3 在这台机器上 "
+                  "{{gpt3_years:,.0f}} 年",
+                  "four jobs {{mean_accuracy:.0%}} exact match on average; counted/formula {{ratio_min:.3f}} → "
+                  "{{ratio_max:.3f}}; for the smallest model 6N is {{rule_of_count_small:.0%}} of the count (attention adds "
+                  "{{attn_share_small:.0%}}); activation formula within {{activation_error:.1%}}; GPT-3 on this machine "
+                  "{{gpt3_years:,.0f}} years"))
+
 if __name__ == "__main__":
-    nb.build("01_background.ipynb")
+    ch.build()
