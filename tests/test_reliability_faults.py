@@ -320,12 +320,12 @@ def test_signals_during_evaluation_during_the_save_and_twice_in_a_row(tmp_path, 
     assert load_checkpoint(out / "ckpt.safetensors")[1]["step"] == 4
     monkeypatch.undo()
     # while writing the checkpoint (the one at step 6)
-    real_write = ckpt._atomic_write
+    real_write = ckpt.atomic_write
 
     def write(path, payload):
         os.kill(os.getpid(), signal.SIGTERM)
         real_write(path, payload)
-    monkeypatch.setattr(ckpt, "_atomic_write", write)
+    monkeypatch.setattr(ckpt, "atomic_write", write)
     assert main(train_args(out, 12, 3, "--resume")) == 130
     monkeypatch.undo()
     assert load_checkpoint(out / "ckpt.safetensors")[1]["step"] == 7

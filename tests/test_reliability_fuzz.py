@@ -294,8 +294,8 @@ def test_fuzz_bench_arguments(data, capsys, monkeypatch):
 @given(argv=st.lists(st.sampled_from(["demo", "list", "release", "--out", "--format", "py", "ipynb", "--tasks",
                                       "--assignment", "nope", "x", "-h", "--nope"]), max_size=4))
 def test_fuzz_demo_and_assign_never_give_a_traceback(argv, capsys, monkeypatch):
-    """demo, and the assignments' command (whose own parser prints argparse's usage: see the
-    xfail below); grading and the self-check run students' code and are left out."""
+    """demo, and the assignments' command; grading and the self-check run students' code and
+    are left out."""
     workspace = tempfile.mkdtemp(prefix="tinyllm-fuzz-")
     monkeypatch.chdir(workspace)
     try:
@@ -317,9 +317,6 @@ def test_fuzz_demo_and_assign_never_give_a_traceback(argv, capsys, monkeypatch):
         shutil.rmtree(workspace, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason="tinyllm/assignments/cli.py builds a plain argparse.ArgumentParser, which "
-                                       "prints a usage block and 'prog: error:'; using tinyllm.cli.ArgumentParser "
-                                       "there (one line, 'error: ...') fixes it (not this change's file)")
 def test_assign_usage_mistakes_are_one_error_line(capsys):
     with pytest.raises(SystemExit):
         main(["assign", "frobnicate"])

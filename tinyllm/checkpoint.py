@@ -44,7 +44,7 @@ import safetensors.numpy
 
 from . import backend
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "optimizer_to_checkpoint",
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "atomic_write", "optimizer_to_checkpoint",
            "optimizer_from_checkpoint", "rng_state", "set_rng_state", "generator_state", "set_generator_state"]
 
 FORMAT = "tinyllm.checkpoint"
@@ -86,7 +86,7 @@ def save_checkpoint(path, tensors: dict, meta: dict | None = None) -> None:
         "meta_sha256": _sha256_text(meta_text),
         "tensors_sha256": _tensors_sha256(arrays),
     }
-    _atomic_write(path, _deterministic(safetensors.numpy.save(arrays, metadata=header)))
+    atomic_write(path, _deterministic(safetensors.numpy.save(arrays, metadata=header)))
 
 
 def _deterministic(payload: bytes) -> bytes:
@@ -166,7 +166,7 @@ def _tensors_sha256(arrays: dict) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: str, payload: bytes) -> None:
+def atomic_write(path: str, payload: bytes) -> None:
     """Write ``payload`` to ``path`` so that a crash leaves the old file or the new, whole.
 
     Temporary file in the same folder (``os.replace`` is atomic only within one file

@@ -5,7 +5,6 @@ See docs/TEACHERS.md for the whole workflow.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -13,8 +12,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..cli_options import ArgumentParser
 from . import grader
-from .grader import _points
+from .grader import format_points
 from .source import AssignmentFormatError, builtin_tasks_dir, leaked_solution_lines, load_assignments, release_py
 
 STUDENT_README = """\
@@ -39,7 +39,7 @@ library's own versions (tinyllm.ops, tinyllm.functional's classes) are refused w
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m tinyllm.assignments",
         description="Classroom assignments: release student versions, grade submissions.")
     parser.add_argument("--tasks", metavar="DIR", default=None,
@@ -105,11 +105,11 @@ def _guard_out(out: Path, tasks_dir: Path):
 
 def cmd_list(assignments):
     for a in assignments:
-        print(f"{a.name}  ({_points(a.points)} points)  {a.title}")
+        print(f"{a.name}  ({format_points(a.points)} points)  {a.title}")
         for t in a.tasks:
-            print(f"  {t.number:<5} {t.id:<22} {_points(t.points):>3}  {t.title}")
+            print(f"  {t.number:<5} {t.id:<22} {format_points(t.points):>3}  {t.title}")
     print(f"total: {len(assignments)} assignments, {sum(len(a.tasks) for a in assignments)} tasks, "
-          f"{_points(sum(a.points for a in assignments))} points")
+          f"{format_points(sum(a.points for a in assignments))} points")
     return 0
 
 
@@ -199,8 +199,8 @@ def cmd_check(args, assignments):
             problems += [f"starter code does not load: {e}" for e in starter_load_errors(released[a.name])]
             ok &= not problems
             earned = sum(r.earned for r in sol)
-            print(f"{'ok  ' if not problems else 'FAIL'} {a.name}: solution {_points(earned)}/{_points(a.points)}, "
-                  f"release {_points(sum(r.earned for r in rel))}/{_points(a.points)}")
+            print(f"{'ok  ' if not problems else 'FAIL'} {a.name}: solution {format_points(earned)}/{format_points(a.points)}, "
+                  f"release {format_points(sum(r.earned for r in rel))}/{format_points(a.points)}")
             for problem in problems:
                 print(f"     {problem}")
     return 0 if ok else 1

@@ -319,8 +319,8 @@ def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, j
         best = max(candidates, key=lambda results: sum(r.earned for r in results))  # the newest wins a tie
         reports[student].results.extend(best)
         if len(candidates) > 1:
-            scores = ", ".join(f"{Path(c[0].file).name} {_points(sum(r.earned for r in c))}/"
-                               f"{_points(sum(r.points for r in c))}" for c in candidates)
+            scores = ", ".join(f"{Path(c[0].file).name} {format_points(sum(r.earned for r in c))}/"
+                               f"{format_points(sum(r.points for r in c))}" for c in candidates)
             reports[student].notes.append(f"{name}: {len(candidates)} files graded ({scores}); kept the best, "
                                           f"{Path(best[0].file).name}")
     for assignment in wanted:
@@ -335,7 +335,7 @@ def grade_paths(paths, assignments, by_student=False, only=None, timeout=30.0, j
 _STATUS = {"pass": "pass", "fail": "FAIL", "timeout": "TIMEOUT", "crash": "CRASH", "missing": "MISSING"}
 
 
-def _points(x) -> str:
+def format_points(x) -> str:
     return f"{x:g}"
 
 
@@ -348,9 +348,9 @@ def format_table(reports, hint_width=100) -> str:
             hint = r.hint
             if hint_width and len(hint) > hint_width:
                 hint = hint[:hint_width - 1] + "…"
-            rows.append((r.assignment, f"{r.number} {r.task}", f"{_points(r.earned)}/{_points(r.points)}",
+            rows.append((r.assignment, f"{r.number} {r.task}", f"{format_points(r.earned)}/{format_points(r.points)}",
                          _STATUS[r.status], hint))
-        rows.append(("total", "", f"{_points(report.earned)}/{_points(report.possible)}", "", ""))
+        rows.append(("total", "", f"{format_points(report.earned)}/{format_points(report.possible)}", "", ""))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         if len(reports) > 1 or report.student:
             out.append(f"student: {report.student}")
@@ -379,8 +379,8 @@ def format_summary(reports) -> str:
         for r in report.results:
             per[r.assignment][0] += r.earned
             per[r.assignment][1] += r.points
-        rows.append([report.student, *(f"{_points(e)}/{_points(p)}" if p else "-" for e, p in per.values()),
-                     f"{_points(report.earned)}/{_points(report.possible)}"])
+        rows.append([report.student, *(f"{format_points(e)}/{format_points(p)}" if p else "-" for e, p in per.values()),
+                     f"{format_points(report.earned)}/{format_points(report.possible)}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["summary"]
     for i, row in enumerate(rows):
@@ -423,9 +423,9 @@ def write_csv(reports, path=None) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["student", *columns, "total", "possible"])
     for report in reports:
-        scores = {f"{r.assignment}/{r.task}": _points(r.earned) for r in report.results}
+        scores = {f"{r.assignment}/{r.task}": format_points(r.earned) for r in report.results}
         writer.writerow([report.student, *(scores.get(c, "") for c in columns),
-                         _points(report.earned), _points(report.possible)])
+                         format_points(report.earned), format_points(report.possible)])
     text = buffer.getvalue()
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")

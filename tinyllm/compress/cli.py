@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from ..cli import (ArgumentParser, CommandError, check_device, check_output_file, integer, number, path_name,
-                   write_json)
+from ..cli_options import (ArgumentParser, CommandError, check_device, check_output_file, integer, number,
+                           path_name, write_json)
 
 __all__ = ["main", "build_parser"]
 

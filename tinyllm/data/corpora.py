@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..checkpoint import _atomic_write
+from ..checkpoint import atomic_write
 
 __all__ = [
     "DATA_DIR",
@@ -585,7 +585,7 @@ def download_file(
             f"the file downloaded from {url} has SHA-256 {actual}, expected {sha256}; "
             f"it was not saved (a changed or truncated download)"
         )
-    _atomic_write(os.fspath(destination), data)
+    atomic_write(os.fspath(destination), data)
     return destination
 
 
@@ -673,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{arguments.output}: {'matches' if matches else 'DIFFERS from'} the generator "
               f"(seed {arguments.seed}, {len(data):,} bytes, sha256 {digest})")
         return 0 if matches else 1
-    _atomic_write(os.fspath(arguments.output), data)
+    atomic_write(os.fspath(arguments.output), data)
     print(f"wrote {arguments.output}: {len(data):,} bytes, sha256 {digest}")
     return 0
 

@@ -95,8 +95,8 @@ class Tokenizer:
         # ensure_ascii=True writes non-ASCII characters as \uXXXX escapes: less pretty, but
         # every code point survives, even a lone surrogate that UTF-8 cannot store.
         text = json.dumps(self.to_dict(), ensure_ascii=True, indent=1)
-        from ..checkpoint import _atomic_write  # (safetensors loads only when saving)
-        _atomic_write(os.fspath(path), (text + "\n").encode("utf-8"))
+        from ..checkpoint import atomic_write  # (safetensors loads only when saving)
+        atomic_write(os.fspath(path), (text + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Self:
@@ -877,7 +877,7 @@ class BPETokenizer(Tokenizer):
                 different pairs; GPT-2's files name tokens by their text, so they cannot hold
                 both).
         """
-        from ..checkpoint import _atomic_write
+        from ..checkpoint import atomic_write
         if self.pre_tokenizer != "gpt2":
             raise ValueError(f"save_gpt2: GPT-2's files imply the 'gpt2' pre-tokenizer; this "
                              f"tokenizer uses {self.pre_tokenizer!r}")
@@ -894,8 +894,8 @@ class BPETokenizer(Tokenizer):
                                  f"token {encoder[token]} in GPT-2's byte alphabet")
             encoder[token] = token_id
         merges = "".join(f"{texts[first]} {texts[second]}\n" for first, second in self.merges)
-        _atomic_write(os.fspath(encoder_json), json.dumps(encoder, ensure_ascii=False).encode("utf-8"))
-        _atomic_write(os.fspath(vocab_bpe), ("#version: 0.2\n" + merges).encode("utf-8"))
+        atomic_write(os.fspath(encoder_json), json.dumps(encoder, ensure_ascii=False).encode("utf-8"))
+        atomic_write(os.fspath(vocab_bpe), ("#version: 0.2\n" + merges).encode("utf-8"))
 
     def __repr__(self) -> str:
         return (
