@@ -1,4 +1,4 @@
-"""The seed's TransformerModel: equal to the same class written in PyTorch (outputs and every
+"""The article's TransformerModel: equal to the same class written in PyTorch (outputs and every
 parameter gradient), encode/decode equal to forward, attention maps, overfitting one batch,
 and bad input."""
 import math
@@ -16,7 +16,7 @@ from conftest_nn_helpers import (Adam, assert_close, assert_grads_close, backwar
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
 
 
-if torch is not None:  # the seed's class in PyTorch, the reference
+if torch is not None:  # the article's class in PyTorch, the reference
     class TorchPositionalEncoding(torch.nn.Module):
         """The PyTorch tutorial's positional encoding (table as a non-persistent buffer)."""
 
@@ -35,7 +35,7 @@ if torch is not None:  # the seed's class in PyTorch, the reference
 
 
     class TorchTransformerModel(torch.nn.Module):
-        """The seed's class (§ 5) in PyTorch, with the same ``# ...`` filled in as tinyllm's."""
+        """The article's class in PyTorch, with the same ``# ...`` filled in as tinyllm's."""
 
         def __init__(self, ntoken, ninp, nhead, nhid, nlayers, dropout=0.5):
             super().__init__()
@@ -118,7 +118,7 @@ def test_structure_and_defaults():
     model = TransformerModel(ntoken=20, ninp=16, nhead=4, nhid=32, nlayers=3)
     assert model.pos_encoder.dropout.p == 0.5 and model.encoder.layers[0].dropout.p == 0.5
     assert len(model.encoder.layers) == 3 and len(model.decoder.layers) == 3
-    assert model.encoder.norm is None and model.decoder.norm is None  # as the seed: no final norms
+    assert model.encoder.norm is None and model.decoder.norm is None  # as the article's code: no final norms
     assert np.abs(model.src_embedding.weight.numpy()).max() <= 0.1
     assert not model.output_projection.bias.numpy().any()
 

@@ -1,4 +1,4 @@
-"""Faults that lose nothing (issue 7): saves killed at any point, truncated, bit-flipped,
+"""Faults that lose nothing: saves killed at any point, truncated, bit-flipped,
 hand-edited and booby-trapped checkpoints, training runs stopped by SIGINT, SIGTERM and
 SIGKILL, a full disk at the worst moment, and NaN weights.
 

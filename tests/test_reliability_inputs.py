@@ -1,4 +1,4 @@
-"""Bad input, tried on purpose (issue 7): every layer, loss, optimizer and ``generate`` given
+"""Bad input, tried on purpose: every layer, loss, optimizer and ``generate`` given
 the wrong shape, dtype or device ends in an error that names what was expected and what it
 got, never in a NumPy traceback from deep inside, a NaN, or a silently wrong answer.
 

@@ -26,15 +26,12 @@ import time
 import numpy as np
 
 from . import backend
-from .compress.flops import gpt_training_flops_per_step, matmul_peak_flops, mfu
+from .compress.flops import (STANDARD_SIZES, STANDARD_VOCAB, gpt_training_flops_per_step, matmul_peak_flops,
+                             mfu)
 
 __all__ = ["CONFIGS", "run_bench"]
 
-CONFIGS = {
-    "S": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12),
-    "M": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=8),
-}
-VOCAB = 65
+CONFIGS, VOCAB = STANDARD_SIZES, STANDARD_VOCAB
 
 
 def _gpt_config(name):

@@ -72,7 +72,7 @@ def _add_config_overrides(parser):
 
 
 def _bench_configs(text):
-    from .bench import CONFIGS
+    from .compress.flops import STANDARD_SIZES as CONFIGS
     names = [part.strip() for part in text.split(",")]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown or not names:

@@ -1,4 +1,4 @@
-"""Inference (seed §2.3): preprocess the input, predict, postprocess the output.
+"""Inference: preprocess the input, predict, postprocess the output (the article's three steps).
 
     prompt text ──encode──▶ ids ──model──▶ logits of the next token ──sample──▶ id ─┐
          ▲                                                                          │
@@ -9,7 +9,7 @@ Decoder-only (GPT): :func:`generate` with greedy, temperature, top-k and top-p s
 stop tokens, with or without the KV cache (same tokens either way; the cache makes each
 new token cost one position instead of the whole context).
 
-Encoder-decoder (the seed's ``TransformerModel``): :func:`greedy_decode` and
+Encoder-decoder (the article's ``TransformerModel``): :func:`greedy_decode` and
 :func:`beam_search` run the encoder once and the decoder once per new token.
 
 The next-token choice runs on the host (one row of V logits per sequence): the only

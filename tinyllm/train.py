@@ -1,4 +1,4 @@
-"""Training and evaluation: the seed's pipeline (§2.2) from text to a trained model.
+"""Training and evaluation: the article's pipeline from text to a trained model.
 
     data  → clean → tokenize → batches          (Task: LanguageModeling or Translation)
     model → forward → loss → backward → AdamW   (Trainer.train, one screen below)
@@ -69,7 +69,7 @@ class TrainConfig:
     tokenizer: str = "char"         # "char" or "bpe"
     bpe_vocab_size: int = 512
     val_fraction: float = 0.1
-    # model: "gpt" (decoder-only) or "seq2seq" (the seed's encoder-decoder TransformerModel)
+    # model: "gpt" (decoder-only) or "seq2seq" (the article's encoder-decoder TransformerModel)
     model: str = "gpt"
     n_layer: int = 4
     n_head: int = 4
@@ -194,7 +194,7 @@ PRESETS = {
                              eval_iters=200, learning_rate=1e-3, min_lr=3e-4, warmup_iters=100,
                              bias=False, gelu_approximate="none", tie_embeddings=False, grad_clip=0.0,
                              out_dir="runs/shakespeare-char", prompt="ROMEO:"),
-    # the seed's encoder-decoder on a toy translation: dates into ISO 8601
+    # the article's encoder-decoder on a toy translation: dates into ISO 8601
     "seq2seq": dict(dataset="dates", model="seq2seq", n_layer=2, n_head=4, n_embd=64, d_ff=256,
                     batch_size=64, max_iters=1500, learning_rate=3e-3, min_lr=3e-4, warmup_iters=100,
                     weight_decay=0.01, eval_interval=250, eval_iters=10, dropout=0.1,
@@ -252,7 +252,7 @@ class LanguageModelingTask:
 
 
 class TranslationTask:
-    """The seed's encoder-decoder on a toy translation (dates → ISO 8601), teacher forced."""
+    """The article's encoder-decoder on a toy translation (dates → ISO 8601), teacher forced."""
 
     def __init__(self, cfg: TrainConfig, n_pairs: int = 20_000):
         self.src_tok, self.tgt_tok = date_tokenizers()

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from .flops import STANDARD_SIZES, STANDARD_VOCAB
 from ..cli_options import (ArgumentParser, CommandError, check_device, check_output_file, integer, number,
                            path_name, write_json)
 
@@ -67,7 +68,6 @@ def _file_name(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..bench import CONFIGS
     from ..train import PRESETS
     parser = ArgumentParser(prog="python -m tinyllm compress", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def model_options(p):
-        p.add_argument("--preset", default="S", choices=sorted(CONFIGS) + sorted(PRESETS),
+        p.add_argument("--preset", default="S", choices=sorted(STANDARD_SIZES) + sorted(PRESETS),
                        help="a bench config (S, M) or a train preset")
         p.add_argument("--batch-size", type=integer(1), default=None)
         for name in ("n-layer", "n-head", "n-embd", "block-size", "vocab-size"):
@@ -175,18 +175,17 @@ def _say(text=""):
 # ----------------------------------------------------------------------------- models by preset
 def _gpt_preset(args):
     """(GPTConfig, batch size) of a bench config or a train preset, with the overrides."""
-    from ..bench import CONFIGS, VOCAB
     from ..models import GPTConfig
     from ..train import PRESETS
     name = args.preset
-    if name in CONFIGS:
-        c = dict(CONFIGS[name])
+    if name in STANDARD_SIZES:
+        c = dict(STANDARD_SIZES[name])
     elif name in PRESETS and PRESETS[name].get("model", "gpt") == "gpt":
         c = {k: PRESETS[name][k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size")}
     else:
         raise CommandError(f"--preset {name}: not a GPT; this command measures GPTs (bench configs "
-                           f"{', '.join(sorted(CONFIGS))} or the GPT train presets)")
-    c["vocab_size"] = VOCAB
+                           f"{', '.join(sorted(STANDARD_SIZES))} or the GPT train presets)")
+    c["vocab_size"] = STANDARD_VOCAB
     for key in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "batch_size"):
         if getattr(args, key, None) is not None:
             c[key] = getattr(args, key)

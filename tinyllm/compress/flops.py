@@ -33,9 +33,18 @@ import numpy as np
 
 from ..tensor import backward_hooks, forward_hooks
 
-__all__ = ["gpt_flops_per_token", "gpt_training_flops_per_step", "matmul_peak_flops",
+__all__ = ["STANDARD_SIZES", "STANDARD_VOCAB", "gpt_flops_per_token", "gpt_training_flops_per_step", "matmul_peak_flops",
            "transformer_model_training_flops_per_step", "transformer_model_flops_per_token",
            "mfu", "estimate_mfu", "FlopCounter"]
+
+
+# The two GPT sizes the benchmark and the cost commands measure: S is the shakespeare-char
+# recipe's shape (what students train on laptops), M a size where matrix products dominate.
+STANDARD_SIZES = {
+    "S": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12),
+    "M": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=8),
+}
+STANDARD_VOCAB = 65  # Tiny Shakespeare's characters
 
 
 def gpt_flops_per_token(config, n_params):

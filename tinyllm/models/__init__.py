@@ -1,6 +1,6 @@
 """Models built from :mod:`tinyllm.nn`.
 
-* :class:`TransformerModel` — the seed's encoder–decoder (§ 5), token ids (seq, batch).
+* :class:`TransformerModel` — the encoder–decoder of the article's code example, token ids (seq, batch).
 * :class:`GPT` with :class:`GPTConfig` — decoder-only language model, ids (batch, seq),
   :class:`KVCache` for generation, GPT-2 weights via :meth:`GPT.from_gpt2`.
 """

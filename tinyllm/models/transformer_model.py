@@ -1,4 +1,4 @@
-r"""The seed's encoder–decoder ``TransformerModel``, complete (seed § 5).
+r"""The article's encoder–decoder ``TransformerModel`` (its PyTorch code example), complete.
 
 The seed writes a PyTorch class with its bodies elided (``# ...``)::
 
@@ -30,9 +30,9 @@ positional encoding (entries in [−1, 1]) start on a similar scale.
 Masks (torch conventions, see :mod:`tinyllm.nn.transformer`): ``src_mask`` (S, S),
 ``tgt_mask`` (T, T) — usually ``generate_square_subsequent_mask(T)`` so the decoder cannot
 peek at later target tokens —, ``memory_mask`` (T, S); ``src_padding_mask`` (batch, S) and
-``tgt_padding_mask`` (batch, T) are True at padding. One addition to the seed's line:
+``tgt_padding_mask`` (batch, T) are True at padding. One addition to the article's line:
 ``src_padding_mask`` is also passed to the decoder as ``memory_key_padding_mask``, so the
-decoder does not attend to source padding either (the seed's five positional arguments
+decoder does not attend to source padding either (the article's five positional arguments
 leave that out; the PyTorch translation tutorial passes it).
 
 For inference, :meth:`encode` runs the encoder once and :meth:`decode` runs the decoder on
@@ -52,7 +52,7 @@ __all__ = ["TransformerModel"]
 
 
 class TransformerModel(nn.Module):
-    """Encoder–decoder Transformer over token ids (seed § 5).
+    """Encoder–decoder Transformer over token ids (the article's code example).
 
     ``TransformerModel(ntoken, ninp, nhead, nhid, nlayers, dropout=0.5)``: ``ntoken``
     vocabulary size (source and target each get an embedding table of this size), ``ninp``
