@@ -8,7 +8,7 @@ import pytest
 
 import tinyllm as tl
 import tinyllm.nn as nn
-from conftest_nn_helpers import (assert_close, assert_grads_close, backward_both, load_torch_weights, requires_torch,
+from torch_twins import (assert_close, assert_grads_close, backward_both, load_torch_weights, requires_torch,
                                  tensors, torch)
 
 

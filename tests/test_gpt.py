@@ -9,7 +9,7 @@ import pytest
 
 import tinyllm as tl
 from tinyllm.models import GPT, GPTConfig, KVCache, load_safetensors
-from conftest_nn_helpers import Adam, assert_close, perturb
+from torch_twins import Adam, assert_close, perturb
 
 
 def tiny(**overrides):

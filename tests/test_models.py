@@ -10,7 +10,7 @@ import pytest
 import tinyllm as tl
 import tinyllm.functional as F
 from tinyllm.models import TransformerModel
-from conftest_nn_helpers import (Adam, assert_close, assert_grads_close, backward_both, load_torch_weights, perturb,
+from torch_twins import (Adam, assert_close, assert_grads_close, backward_both, load_torch_weights, perturb,
                                  requires_torch, torch)
 
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")

@@ -8,7 +8,7 @@ import pytest
 
 import tinyllm as tl
 import tinyllm.nn as nn
-from conftest_nn_helpers import (assert_close, assert_grads_close, backward_both, load_torch_weights, perturb,
+from torch_twins import (assert_close, assert_grads_close, backward_both, load_torch_weights, perturb,
                                  requires_torch, tensors, torch)
 
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")  # torch's fast-path notice

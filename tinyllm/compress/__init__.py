@@ -6,7 +6,7 @@ Files, in the order of the chapter:
                         the measured matmul peak, MFU, and a counter of the FLOPs that really run
 * ``memory.py``         parameters, gradients, optimizer state, activations: estimated, counted
                         in the graph, measured at their peak
-* ``checkpointing.py``  activation recomputation for Transformer blocks; gradient accumulation
+* ``recompute.py``  activation recomputation for Transformer blocks; gradient accumulation
 * ``quantize.py``       int8 weights (symmetric, per output channel) for Linear and Embedding
 * ``prune.py``          global magnitude pruning with masks kept through fine-tuning; heads
 * ``distill.py``        the distillation loss (T²-scaled KL + cross-entropy); student vs teacher
@@ -22,7 +22,7 @@ from .flops import (gpt_flops_per_token, gpt_training_flops_per_step, matmul_pea
                     transformer_model_training_flops_per_step, transformer_model_flops_per_token, FlopCounter)
 from .memory import (parameter_bytes, gpt_activation_bytes, training_memory_estimate, graph_activation_bytes,
                      PeakMemory, measure_training_memory)
-from .checkpointing import checkpoint, checkpoint_blocks, accumulate_gradients, split_batch
+from .recompute import recompute, recompute_blocks, accumulate_gradients, split_batch
 from .quantize import (quantize_per_channel, dequantize, QuantizedLinear, QuantizedEmbedding, quantize_model,
                        model_size_bytes)
 from .prune import Pruner, model_sparsity, head_importance
@@ -34,7 +34,7 @@ __all__ = [
     "gpt_flops_per_token", "gpt_training_flops_per_step", "matmul_peak_flops", "mfu", "estimate_mfu",
     "transformer_model_training_flops_per_step", "transformer_model_flops_per_token", "FlopCounter",
     "parameter_bytes", "gpt_activation_bytes", "training_memory_estimate", "graph_activation_bytes", "PeakMemory",
-    "measure_training_memory", "checkpoint", "checkpoint_blocks", "accumulate_gradients", "split_batch",
+    "measure_training_memory", "recompute", "recompute_blocks", "accumulate_gradients", "split_batch",
     "quantize_per_channel", "dequantize", "QuantizedLinear", "QuantizedEmbedding", "quantize_model",
     "model_size_bytes", "Pruner", "model_sparsity", "head_importance", "distillation_loss", "DynamicLossScaler",
     "MixedPrecision", "make_occupation_corpus", "counterfactual_augment", "bias_score",

@@ -322,7 +322,7 @@ def _flops_seq2seq(args):
 def _memory(args):
     from .. import backend
     from ..models import GPT
-    from .checkpointing import accumulate_gradients, checkpoint_blocks, split_batch
+    from .recompute import accumulate_gradients, recompute_blocks, split_batch
     from .flops import FlopCounter
     from .lm import lm_loss, random_batch
     from .memory import PeakMemory, gpt_activation_bytes
@@ -337,7 +337,7 @@ def _memory(args):
     rows, reference = [], None
     for name, recompute, micro in (("plain", False, 1), (f"accumulation ×{k}", False, k),
                                    ("recomputation", True, 1), (f"both (×{k})", True, k)):
-        checkpoint_blocks(model, recompute)
+        recompute_blocks(model, recompute)
         model.zero_grad()
         start = time.perf_counter()
         with PeakMemory(args.device) as mem, FlopCounter() as counter:
@@ -349,7 +349,7 @@ def _memory(args):
         diff = max(float(abs(g - r).max()) for g, r in zip(grads, reference))
         rows.append({"name": name, "peak_bytes": mem.peak, "seconds": seconds, "flops": counter.total,
                      "max_grad_difference": diff})
-    checkpoint_blocks(model, False)
+    recompute_blocks(model, False)
     _say(f"peak memory of forward + backward, GPT {args.preset} ({config.n_layer} layers, width {config.n_embd}, "
          f"block {config.block_size}), batch {batch} (activations estimated "
          f"{gpt_activation_bytes(config, batch) / 1e6:.2f} MB; parameters {model.num_parameters() * 4 / 1e6:.2f} MB)")

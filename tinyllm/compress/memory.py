@@ -25,7 +25,7 @@ real graph holds (walking it from the loss); :class:`PeakMemory` measures the hi
 allocation while code runs (``tracemalloc`` on NumPy, whose arrays it traces; a CuPy memory
 hook on a GPU). The tests hold the three together.
 
-Two ways to trade compute for activation memory are in :mod:`tinyllm.compress.checkpointing`:
+Two ways to trade compute for activation memory are in :mod:`tinyllm.compress.recompute`:
 gradient accumulation (k micro-batches: activations ÷ k) and activation recomputation
 (keep each block's input only, recompute its inside during backward).
 """

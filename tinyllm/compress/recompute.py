@@ -3,7 +3,7 @@ r"""Trading compute for memory: activation recomputation and gradient accumulati
 Activation recomputation ("gradient checkpointing", Chen et al. 2016)
 ---------------------------------------------------------------------
 A training step keeps every intermediate array of the forward pass until the backward pass
-has used it (see :mod:`tinyllm.compress.memory`). Checkpointing a segment (one Transformer
+has used it (see :mod:`tinyllm.compress.memory`). Recomputing a segment (one Transformer
 block) keeps only its *input*: the forward runs the block under ``no_grad`` (so nothing
 inside is recorded or kept); when the backward reaches the block, it runs the block's
 forward again, this time recording the graph, and backpropagates through that::
@@ -18,9 +18,9 @@ forward pass per step (about a third more compute). The gradients are the same n
 the recomputation repeats the forward exactly, dropout masks included (the random stream
 is replayed).
 
-    checkpoint_blocks(model)            # every GPT Block (or encoder/decoder layer) from now on
-    checkpoint_blocks(model, False)     # back to normal
-    y = checkpoint(block, x)            # one call
+    recompute_blocks(model)            # every GPT Block (or encoder/decoder layer) from now on
+    recompute_blocks(model, False)     # back to normal
+    y = recompute(block, x)            # one call
 
 Gradient accumulation
 ---------------------
@@ -40,7 +40,7 @@ import numpy as np
 from ..nn.module import Module
 from ..tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 
-__all__ = ["checkpoint", "checkpoint_blocks", "transformer_blocks", "Checkpoint",
+__all__ = ["recompute", "recompute_blocks", "transformer_blocks", "Recompute",
            "accumulate_gradients", "split_batch"]
 
 
@@ -85,7 +85,7 @@ class _ReplayableRandomness:
             self.device._generator = generator
 
 
-class Checkpoint(Function):
+class Recompute(Function):
     """One recomputed segment as one node of the graph.
 
     Inputs: the segment's tensor arguments, then its parameters. ``forward`` runs the
@@ -99,7 +99,7 @@ class Checkpoint(Function):
         with no_grad():
             out = randomness.first_run(lambda: run(*args))
         if not isinstance(out, Tensor):
-            raise TypeError(f"checkpoint: the segment must return one Tensor, got {type(out).__name__}")
+            raise TypeError(f"recompute: the segment must return one Tensor, got {type(out).__name__}")
         self.save(arrays[:n_args], run, parameters, randomness)
         return out.data
 
@@ -126,7 +126,7 @@ class Checkpoint(Function):
         return tuple(grads)
 
 
-def checkpoint(segment, *args, parameters=None, **kwargs):
+def recompute(segment, *args, parameters=None, **kwargs):
     """``segment(*args, **kwargs)`` with activation recomputation (see the module docstring).
 
     ``segment``: a Module (its parameters are found), or a function of tensors together with
@@ -136,7 +136,7 @@ def checkpoint(segment, *args, parameters=None, **kwargs):
     ``no_grad``) it is a plain call."""
     if parameters is None:
         if not isinstance(segment, Module):
-            raise TypeError("checkpoint: pass parameters=[...] with a plain function (or give a Module)")
+            raise TypeError("recompute: pass parameters=[...] with a plain function (or give a Module)")
         parameters = list(segment.parameters())
     parameters = list(dict.fromkeys(parameters))  # a tied parameter once, in order
     if not is_grad_enabled():
@@ -149,12 +149,12 @@ def checkpoint(segment, *args, parameters=None, **kwargs):
             full[i] = t
         return segment(*full, **kwargs)
 
-    return Checkpoint.apply(*(args[i] for i in tensor_slots), *parameters,
+    return Recompute.apply(*(args[i] for i in tensor_slots), *parameters,
                             run=run, n_args=len(tensor_slots), parameters=parameters)
 
 
-class _CheckpointedForward:
-    """Replaces a block's ``forward`` (as an instance attribute): checkpointed when a graph
+class _RecomputedForward:
+    """Replaces a block's ``forward`` (as an instance attribute): recomputed when a graph
     is being recorded and no KV cache is in use, the plain forward otherwise."""
 
     def __init__(self, block):
@@ -166,7 +166,7 @@ class _CheckpointedForward:
         uses_cache = any(isinstance(a, KVCache) for a in list(args) + list(kwargs.values()))
         if not is_grad_enabled() or uses_cache:
             return plain(*args, **kwargs)
-        return checkpoint(plain, *args, parameters=list(self.block.parameters()), **kwargs)
+        return recompute(plain, *args, parameters=list(self.block.parameters()), **kwargs)
 
 
 def transformer_blocks(model):
@@ -178,16 +178,16 @@ def transformer_blocks(model):
         return list(model.encoder.layers) + list(model.decoder.layers)
     if hasattr(model, "layers"):
         return list(model.layers)
-    raise ValueError(f"checkpoint_blocks: {type(model).__name__} has no Transformer blocks that tinyllm knows "
+    raise ValueError(f"recompute_blocks: {type(model).__name__} has no Transformer blocks that tinyllm knows "
                      f"(a GPT's transformer.h, a TransformerModel's encoder/decoder layers)")
 
 
-def checkpoint_blocks(model, enabled=True):
+def recompute_blocks(model, enabled=True):
     """Turn activation recomputation on (or off) for every Transformer block of ``model``,
     in place; returns ``model``. Parameter names and the state dict do not change."""
     for block in transformer_blocks(model):
         if enabled:
-            object.__setattr__(block, "forward", _CheckpointedForward(block))
+            object.__setattr__(block, "forward", _RecomputedForward(block))
         else:
             block.__dict__.pop("forward", None)
     return model

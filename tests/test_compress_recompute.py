@@ -4,7 +4,7 @@ import pytest
 
 import tinyllm as tl
 import tinyllm.functional as F
-from tinyllm.compress.checkpointing import (accumulate_gradients, checkpoint, checkpoint_blocks, split_batch,
+from tinyllm.compress.recompute import (accumulate_gradients, recompute, recompute_blocks, split_batch,
                                             transformer_blocks)
 from tinyllm.compress.lm import lm_loss
 from tinyllm.compress.memory import PeakMemory
@@ -27,13 +27,13 @@ def test_recomputed_gpt_blocks_give_exactly_the_same_gradients(device, dropout):
     x, y = batch(model)
     loss, reference = gradients(model, lambda: lm_loss(model, x, y))
     names = list(model.state_dict())
-    checkpoint_blocks(model)
+    recompute_blocks(model)
     loss_ckpt, grads = gradients(model, lambda: lm_loss(model, x, y))
     assert loss_ckpt == loss
     for name, g in reference.items():
         assert np.array_equal(grads[name], g), name
     assert list(model.state_dict()) == names  # the names do not change
-    checkpoint_blocks(model, False)
+    recompute_blocks(model, False)
     assert "forward" not in model.transformer.h[0].__dict__
 
 
@@ -49,7 +49,7 @@ def test_recomputed_encoder_decoder_layers_give_the_same_gradients(device):
         return F.cross_entropy(model(src, tgt, tgt_mask=mask), targets)
     loss, reference = gradients(model, loss_fn)
     assert len(transformer_blocks(model)) == 4
-    checkpoint_blocks(model)
+    recompute_blocks(model)
     loss_ckpt, grads = gradients(model, loss_fn)
     assert loss_ckpt == loss
     for name, g in reference.items():
@@ -61,7 +61,7 @@ def test_recomputation_cuts_the_peak_memory():
     x, y = batch(model, batch_size=8)
     peaks = []
     for enabled in (False, True):
-        checkpoint_blocks(model, enabled)
+        recompute_blocks(model, enabled)
         model.zero_grad()
         with PeakMemory() as mem:
             lm_loss(model, x, y).backward()
@@ -73,7 +73,7 @@ def test_checkpointing_keeps_gradients_already_there_and_leaves_inference_alone(
     model = tiny_gpt(dtype=np.float64)
     x, y = batch(model)
     _, once = gradients(model, lambda: lm_loss(model, x, y))
-    checkpoint_blocks(model)
+    recompute_blocks(model)
     model.zero_grad()
     for _ in range(2):  # two backwards accumulate: twice the gradient
         lm_loss(model, x, y).backward()
@@ -91,8 +91,8 @@ def test_checkpoint_of_a_function_needs_its_parameters():
     block = model.transformer.h[0]
     x = tl.Tensor(np.ones((1, 3, 16), dtype=np.float32), requires_grad=True)
     with pytest.raises(TypeError, match="parameters"):
-        checkpoint(lambda t: block(t), x)
-    out = checkpoint(lambda t: block(t), x, parameters=block.parameters())
+        recompute(lambda t: block(t), x)
+    out = recompute(lambda t: block(t), x, parameters=block.parameters())
     out.sum().backward()
     assert x.grad is not None and block.ln_1.weight.grad is not None
 
@@ -128,4 +128,4 @@ def test_split_batch_refusals():
     with pytest.raises(ValueError, match="no micro-batches"):
         accumulate_gradients(lambda: None, [])
     with pytest.raises(ValueError, match="no Transformer blocks"):
-        checkpoint_blocks(tl.nn.Linear(2, 2))
+        recompute_blocks(tl.nn.Linear(2, 2))
