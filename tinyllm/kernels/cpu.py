@@ -27,18 +27,31 @@ import numpy as np
 from .. import backend
 from . import FunctionKernel, register
 
-__all__ = ["parallel_for", "thread_count"]
+__all__ = ["parallel_for", "thread_count", "set_thread_count"]
 
 
 # ----------------------------------------------------------------------------- threads
 _pool = None
+_threads = None
 
 
 def thread_count() -> int:
-    """Threads for :func:`parallel_for`: ``$TINYLLM_NUM_THREADS`` if set (give each of N
-    processes on one machine its share), else the number of cores."""
-    wanted = os.environ.get("TINYLLM_NUM_THREADS", "").strip()
-    return max(1, int(wanted)) if wanted.isdigit() else (os.cpu_count() or 1)
+    """Threads for :func:`parallel_for`: ``$TINYLLM_NUM_THREADS`` when tinyllm was imported
+    (to give each of N processes on one machine its share), else the number of cores, unless
+    :func:`set_thread_count` said otherwise."""
+    global _threads
+    if _threads is None:
+        wanted = os.environ.get("TINYLLM_NUM_THREADS", "").strip()
+        _threads = max(1, int(wanted)) if wanted.isdigit() else (os.cpu_count() or 1)
+    return _threads
+
+
+def set_thread_count(n: int) -> None:
+    """Use ``n`` threads in :func:`parallel_for` from now on."""
+    global _threads
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_thread_count: expected an integer >= 1, got {n!r}")
+    _threads = n
 
 
 def parallel_for(n, kernel, grain=1 << 16):
