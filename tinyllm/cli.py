@@ -6,6 +6,7 @@
     bench   time tinyllm against PyTorch on the same model (see tinyllm.bench)
     demo    a small graph and its gradients, to check against PyTorch
     compress  what a model costs and how to cut it (flops, memory, quantize, prune, distill, ...)
+    finetune  instruction-tune a trained model (LoRA or every weight) on the café chat
 
 Every field of :class:`tinyllm.train.TrainConfig` can be overridden: ``--max-iters 500
 --n-embd 64 --dropout 0.1``. Errors in the arguments end in argparse's usage message.
@@ -112,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "precision, bias: see tinyllm.compress", add_help=False)
     compress.add_argument("-h", "--help", dest="compress_help", action="store_true")
     compress.add_argument("rest", nargs=argparse.REMAINDER)
+
+    # --- finetune (tinyllm.finetune) ---
+    from .finetune import add_arguments as add_finetune_arguments
+    finetune = sub.add_parser("finetune", help="instruction-tune a trained model (--lora for adapters)")
+    add_finetune_arguments(finetune)
     return parser
 
 
@@ -193,6 +199,9 @@ def _dispatch(parser, args) -> int:
     if args.command == "compress":
         from .compress.cli import main as compress_main
         return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
+    if args.command == "finetune":  # --- finetune (tinyllm.finetune) ---
+        from .finetune import run as run_finetune
+        return run_finetune(args)
     if args.command == "bench":
         from .bench import run_bench
         run_bench(device=args.device, configs=args.configs.split(","), steps=args.steps,
