@@ -1028,26 +1028,21 @@ def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=
         out, weights = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=dropout_p,
                                  scale=scale)
         return (out, weights) if return_weights else out
-    lead = q.shape[:-3]
+    lead, xp = q.shape[:-3], q.xp
+    visible = ~_causal_mask(q._device, length, source_length) if is_causal else None
     mask = None
-    if attn_mask is not None or is_causal:
-        xp = q.xp
+    if attn_mask is None and is_causal:  # the same (L, S) rule for every stacked head: (G·L, S)
+        mask = Tensor(xp.tile(visible, (groups, 1)))
+    elif attn_mask is not None:
+        m = check_mask(attn_mask, "grouped_query_attention", "attn_mask", q.device, true_means="may attend")
         full = q.shape[:-2] + (length, source_length)
-        if attn_mask is not None:
-            m = check_mask(attn_mask, "grouped_query_attention", "attn_mask", q.device, true_means="may attend")
-            try:
-                mask = xp.broadcast_to(m.data, full)
-            except ValueError:
-                raise ValueError(f"grouped_query_attention: attn_mask of shape {m.shape} does not broadcast "
-                                 f"to the scores' shape {full} (..., H, L, S)") from None
-        if is_causal:
-            visible = ~_causal_mask(q._device, length, source_length)
-            if mask is None:
-                mask = visible
-            elif mask.dtype == np.bool_:
-                mask = mask & visible
-            else:
-                mask = xp.where(visible, mask, -np.inf).astype(q.dtype, copy=False)
+        try:
+            mask = xp.broadcast_to(m.data, full)
+        except ValueError:
+            raise ValueError(f"grouped_query_attention: attn_mask of shape {m.shape} does not broadcast "
+                             f"to the scores' shape {full} (..., H, L, S)") from None
+        if visible is not None:
+            mask = mask & visible if mask.dtype == np.bool_ else xp.where(visible, mask, -np.inf).astype(q.dtype)
         # (..., H, L, S) → (..., H_kv, G·L, S), the layout of the stacked queries
         mask = Tensor(xp.broadcast_to(mask, full).reshape(lead + (kv_heads, groups * length, source_length)))
     stacked = q.reshape(lead + (kv_heads, groups * length, q.shape[-1]))

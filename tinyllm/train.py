@@ -152,11 +152,13 @@ PRESETS = {
                                    lr_decay_iters=2000, eval_interval=250, eval_iters=200, learning_rate=1e-3,
                                    min_lr=3e-4, warmup_iters=100, bias=False, tie_embeddings=False,
                                    grad_clip=0.0, out_dir="runs/shakespeare-char-llama", prompt="ROMEO:"),
-    # the base model that `python -m tinyllm finetune` instruction-tunes: documents about the café,
-    # in English and Chinese, with a tokenizer that already has the chat template's special tokens
-    "cafe": dict(dataset="cafe", n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=12,
-                 max_iters=1500, eval_interval=250, eval_iters=20, learning_rate=1e-3, min_lr=1e-4,
-                 warmup_iters=100, out_dir="runs/cafe", prompt="On Monday"),
+    # the base model that `python -m tinyllm finetune` instruction-tunes: a Llama with grouped-query
+    # attention, pretrained on documents about the café in English and Chinese, with a tokenizer that
+    # already has the chat template's special tokens (--model gpt works as well)
+    "cafe": dict(dataset="cafe", model="llama", n_layer=4, n_head=4, n_kv_head=2, n_embd=128,
+                 intermediate_size=344, block_size=96, batch_size=12, max_iters=1500, eval_interval=250,
+                 eval_iters=20, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, bias=False,
+                 tie_embeddings=False, out_dir="runs/cafe", prompt="On Monday"),
     # the seed's encoder-decoder on a toy translation: dates into ISO 8601
     "seq2seq": dict(dataset="dates", model="seq2seq", n_layer=2, n_head=4, n_embd=64, d_ff=256,
                     batch_size=64, max_iters=1500, learning_rate=3e-3, min_lr=3e-4, warmup_iters=100,

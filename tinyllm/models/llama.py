@@ -107,6 +107,12 @@ class LlamaConfig:
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
 
+    def kv_cache_bytes(self, batch, length, dtype=np.float32) -> int:
+        """Bytes a KV cache of ``length`` positions takes:
+        2 (keys, values) · n_layer · batch · n_kv_head · length · head_dim · itemsize —
+        n_kv_head, not n_head: grouped-query attention caches the shared heads only."""
+        return 2 * self.n_layer * batch * self.n_kv_head * length * self.head_dim * np.dtype(dtype).itemsize
+
     # ---------------------------------------------------------------- Hugging Face's config
     @classmethod
     def from_hf(cls, hf_config) -> "LlamaConfig":
@@ -211,11 +217,10 @@ class Llama(CausalLM):
             x = layer(x, kv_cache, i)
         return m.norm(x)
 
-    def kv_cache_bytes(self, batch, length, dtype=None) -> int:
-        """Bytes a full KV cache takes: 2 · n_layer · batch · n_kv_head · length · head_dim · itemsize
-        (n_kv_head, not n_head: grouped-query attention caches the shared heads only)."""
-        dtype = self.dtype if dtype is None else dtype
-        return sum(layer.self_attn.kv_cache_bytes(batch, length, dtype) for layer in self.model.layers)
+    def kv_cache_bytes(self, batch, length) -> int:
+        """Bytes a KV cache of ``length`` positions takes in this model's dtype
+        (:meth:`LlamaConfig.kv_cache_bytes`)."""
+        return self.config.kv_cache_bytes(batch, length, self.dtype)
 
     # ---------------------------------------------------------------- Hugging Face
     @classmethod

@@ -195,10 +195,5 @@ class GroupedQueryAttention(Module):
         self.attention_weights = weights if self.keep_attention_weights else None
         return self.resid_dropout(self.o_proj(merge_heads(y, batch_first=True)))
 
-    def kv_cache_bytes(self, batch, length, dtype=np.float32) -> int:
-        """Bytes this layer's keys and values take in a cache of ``length`` positions:
-        2 · batch · num_kv_heads · length · head_dim · itemsize."""
-        return 2 * batch * self.num_kv_heads * length * self.head_dim * np.dtype(dtype).itemsize
-
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, num_kv_heads={self.num_kv_heads}"
