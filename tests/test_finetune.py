@@ -86,7 +86,8 @@ def test_finetune_lora_from_a_checkpoint_saves_adapters_alone(base_run, tmp_path
     assert main(["finetune", "--from", base_run, "--out", out, "--lora", "--rank", "2", "--alpha", "4",
                  "--targets", "q_proj,v_proj", "--max-iters", "3", "--batch-size", "4", "--eval-limit", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "LoRA rank 2, alpha 4 on 2 layers" in printed and "held-out accuracy" in printed
+    assert "LoRA rank 2, alpha 4 on 2 layers, 128 adapter parameters trained" in printed
+    assert "held-out accuracy" in printed
     report = json.loads((tmp_path / "chat" / "report.json").read_text(encoding="utf-8"))
     assert report["trainable_parameters"] == 2 * (2 * 16 + 16 * 2)  # A (2, 16) and B (16, 2), for q and v
     assert len(report["after"]["samples"]) == 4 and 0 <= report["before"]["held_out_accuracy"] <= 1
@@ -106,7 +107,7 @@ def test_finetune_lora_from_a_checkpoint_saves_adapters_alone(base_run, tmp_path
 def test_full_finetune_without_mask(base_run, tmp_path):
     report = finetune(FinetuneConfig(base=base_run, out_dir=str(tmp_path / "full"), lora=False, mask_prompt=False,
                                      max_iters=2, batch_size=2, samples=1, eval_limit=1), log=lambda *_: None)
-    assert report["trainable_parameters"] == report["parameters"] and report["wrapped_layers"] == 0
+    assert report["frozen_parameters"] == 0 and report["wrapped_layers"] == 0
     tensors, _ = load_checkpoint(str(tmp_path / "full" / "model.safetensors"))
     assert "model.lm_head.weight" in tensors
 

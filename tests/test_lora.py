@@ -184,12 +184,18 @@ def test_lora_equals_peft_on_the_same_llama(targets, float64_hugging_face):
     our_logits, our_loss = ours(idx, targets_ids)
     our_loss.backward()
     np.testing.assert_allclose(our_logits.numpy(), logits.detach().numpy(), rtol=1e-10, atol=1e-13)
-    ours_by_name = dict(ours.named_parameters())
+    ours_by_name, worst = dict(ours.named_parameters()), {}
     for name, p in theirs.named_parameters():
         if p.requires_grad:
             mine = ours_by_name[name.replace("base_model.model.", "").replace(".default", "")].grad
             np.testing.assert_allclose(mine, p.grad.numpy(), rtol=1e-9, atol=1e-13, err_msg=name)
+            worst["gradients"] = max(worst.get("gradients", 0), np.abs(mine - p.grad.numpy()).max()
+                                     / np.abs(p.grad.numpy()).max())
     merged = theirs.merge_and_unload()
     lora.unwrap(ours)
     for name, value in merged.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=1e-13, atol=1e-15, err_msg=name)
+        worst["merged"] = max(worst.get("merged", 0), np.abs(ours.state_dict()[name] - value.numpy()).max())
+    worst["logits"] = np.abs(our_logits.numpy() - logits.detach().numpy()).max() / np.abs(logits.detach().numpy()).max()
+    print(f"\npeft, targets {targets}: largest relative difference, logits {worst['logits']:.1e}, adapter "
+          f"gradients {worst['gradients']:.1e}; merged weights, largest absolute difference {worst['merged']:.1e}")

@@ -125,10 +125,12 @@ def finetune(cfg: FinetuneConfig, log=print) -> dict:
         wrapped = []
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     n_trainable = sum(p.size for _, p in trainable)
+    n_frozen = model.num_parameters() - n_trainable
     log(f"fine-tuning {type(model).__name__} from {cfg.base}: "
-        + (f"LoRA rank {cfg.rank}, alpha {cfg.alpha:g} on {len(wrapped)} layers, " if cfg.lora else "every weight, ")
-        + f"{n_trainable:,} of {model.num_parameters():,} parameters trained; loss on "
-        + ("the answers only" if cfg.mask_prompt else "whole conversations"))
+        + (f"LoRA rank {cfg.rank}, alpha {cfg.alpha:g} on {len(wrapped)} layers, {n_trainable:,} adapter "
+           f"parameters trained, the base's {n_frozen:,} frozen" if cfg.lora
+           else f"every weight, {n_trainable:,} parameters trained")
+        + "; loss on " + ("the answers only" if cfg.mask_prompt else "whole conversations"))
     optimizer = AdamW(param_groups(trainable, cfg.weight_decay), lr=cfg.learning_rate, betas=(0.9, 0.99))
 
     losses, start = [], time.perf_counter()
@@ -160,7 +162,7 @@ def finetune(cfg: FinetuneConfig, log=print) -> dict:
         weights = os.path.join(out_dir, "model.safetensors")
         save_checkpoint(weights, {f"model.{k}": v for k, v in model.state_dict().items()}, meta)
     report = {"config": dataclasses.asdict(cfg), "model": type(model).__name__,
-              "trainable_parameters": n_trainable, "parameters": model.num_parameters(),
+              "trainable_parameters": n_trainable, "frozen_parameters": n_frozen,
               "wrapped_layers": len(wrapped), "seconds": seconds,
               "first_loss": losses[0] if losses else None,
               "final_loss": float(np.mean(losses[-20:])) if losses else None,
