@@ -161,9 +161,8 @@ def _decoder_prompt(model, idx, stop_tokens, what):
     """Check a decoder-only model, its prompt ids (→ host int64 (B, T)) and stop tokens."""
     config = getattr(model, "config", None)
     if not hasattr(config, "vocab_size") or not hasattr(model, "new_kv_cache"):
-        raise TypeError(f"{what}: model must be a decoder-only model such as GPT or Llama (with "
-                        f".config.vocab_size), got {type(model).__name__}; for an encoder-decoder model use "
-                        f"greedy_decode or beam_search")
+        raise TypeError(f"{what}: model must be a GPT or Llama (a decoder-only model, with .config.vocab_size), "
+                        f"got {type(model).__name__}; for an encoder-decoder model use greedy_decode or beam_search")
     ids = np.array(_host_ids(idx, what))
     if ids.ndim == 1:
         ids = ids[None]
