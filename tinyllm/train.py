@@ -27,6 +27,7 @@ from . import backend
 from .checkpoint import CheckpointError, generator_state, load_checkpoint, save_checkpoint, set_generator_state
 from .data import (CausalLMDataset, CharTokenizer, BPETokenizer, Seq2SeqDataset, clean_text,
                    date_tokenizers, encode_pairs, make_date_pairs, train_val_split)
+from .data.instructions import cafe_documents, chat_tokenizer
 from .data.tokenizers import Tokenizer
 from .functional import cross_entropy
 from .models import GPT, GPTConfig, Llama, LlamaConfig, TransformerModel
@@ -266,7 +267,6 @@ def make_task(cfg: TrainConfig, tokenizer=None):
     if cfg.model not in LANGUAGE_MODELS:
         raise ValueError(f"model must be one of {sorted(LANGUAGE_MODELS) + ['seq2seq']}, got {cfg.model!r}")
     if tokenizer is None and cfg.dataset == "cafe":  # its tokenizer has the chat template's special tokens
-        from .data.instructions import chat_tokenizer
         tokenizer = chat_tokenizer()
     return LanguageModelingTask(cfg, load_text(cfg), tokenizer)
 
@@ -284,7 +284,6 @@ def load_text(cfg: TrainConfig) -> str:
     if cfg.dataset == "shakespeare":
         return corpora.tinyshakespeare()
     if cfg.dataset == "cafe":
-        from .data.instructions import cafe_documents
         return cafe_documents()
     raise ValueError(f"unknown dataset {cfg.dataset!r}; expected 'tinytales', 'shakespeare', 'cafe' or 'dates' "
                      f"(or data_path=...)")
