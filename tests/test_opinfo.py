@@ -211,6 +211,27 @@ def bce_samples(rng):
     yield "0-d", [rand(rng), np.array(0.3)], {}
 
 
+def rotary_samples(rng):
+    for name, shape in (("one head", (5, 4)), ("batched heads", (2, 3, 5, 6)), ("one position", (1, 2))):
+        angles = rng.uniform(-10, 10, size=(shape[-2], shape[-1] // 2))
+        yield name, [rand(rng, *shape)], {"angles": angles}
+    yield "transposed", [Transposed(rand(rng, 4, 3).T)], {"angles": rng.uniform(-3, 3, size=(3, 2))}
+
+
+def _torch_rotary(x, angles):
+    """Hugging Face's rotate-half form: (x₁, x₂) → (x₁ cos − x₂ sin, x₂ cos + x₁ sin)."""
+    cos, sin = torch.tensor(np.cos(angles)), torch.tensor(np.sin(angles))
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def gqa_samples(rng):
+    for heads, kv_heads in ((4, 2), (4, 1), (3, 3)):
+        yield f"{heads} query heads, {kv_heads} key/value", [rand(rng, 2, heads, 3, 4), rand(rng, 2, kv_heads, 5, 4),
+                                                            rand(rng, 2, kv_heads, 5, 3)], {}
+    yield "causal", [rand(rng, 1, 4, 5, 2), rand(rng, 1, 2, 5, 2), rand(rng, 1, 2, 5, 2)], {"is_causal": True}
+
+
 def _const(device, kw, names):
     return {k: (tl.Tensor(v, device=device) if k in names and v is not None else v) for k, v in kw.items()}
 
@@ -379,6 +400,19 @@ OPS = {
                                     ("0-d id", [rand(rng, 5, 4)], {"ids": np.array(3)}),
                                     ("no ids", [rand(rng, 5, 4)], {"ids": np.zeros((0,), np.int64)}),
                                     ("transposed weight", [Transposed(rand(rng, 4, 5).T)], {"ids": np.array([4, 0])})])),
+    "rms_norm": (lambda x, w, b: F.rms_norm(x, w, eps=1e-6), lambda x, w, b: TF.rms_norm(x, x.shape[-1:], w, eps=1e-6),
+                 layer_norm_samples),
+    "rms_norm no weight": (lambda x, w, b: F.rms_norm(x, eps=1e-6), lambda x, w, b: TF.rms_norm(x, x.shape[-1:], eps=1e-6),
+                           layer_norm_samples),
+    "silu": (F.silu, TF.silu, unary_samples),
+    "swiglu": (F.swiglu, lambda a, b: TF.silu(a) * b,
+               lambda rng: ((n, a) for n, a in binary_samples(rng) if host_values(a[0]).shape == host_values(a[1]).shape)),
+    "apply_rotary": (lambda x, angles: F.apply_rotary(x, np.cos(angles), np.sin(angles)), _torch_rotary,
+                     rotary_samples),
+    "grouped_query_attention": (
+        lambda q, k, v, **kw: F.grouped_query_attention(q, k, v, **kw),
+        lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, enable_gqa=True, **kw),
+        gqa_samples),
     "scaled_dot_product_attention": (
         lambda q, k, v, **kw: F.scaled_dot_product_attention(q, k, v, **_const(q.device, kw, ("attn_mask",))),
         lambda q, k, v, **kw: TF.scaled_dot_product_attention(q, k, v, **_torch_const(kw, ("attn_mask",))),
@@ -459,10 +493,11 @@ def test_the_table_covers_every_public_function():
     """A new function in tinyllm.functional without a row here fails this test."""
     covered = {"relu", "sigmoid", "logsigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp",
                "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "layer_norm", "embedding",
-               "masked_fill", "linear", "scaled_dot_product_attention"}
+               "masked_fill", "linear", "scaled_dot_product_attention", "rms_norm", "apply_rotary", "silu", "swiglu",
+               "grouped_query_attention"}
     # dropout is random (its own tests compare the mask statistics); attention = sdpa + weights;
     # check_mask validates arguments
-    not_comparable = {"dropout", "attention", "check_mask"}
+    not_comparable = {"dropout", "attention", "check_mask", "rotary_tables"}  # rotary_tables: constants
     assert set(F.__all__) - covered - not_comparable == set()
     assert "tanh" in OPS and "bce_with_logits" in OPS
 

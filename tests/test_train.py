@@ -74,7 +74,7 @@ def test_seq2seq_task_trains_and_reports_exact_match(tmp_path):
 
 
 def test_unknown_dataset_and_missing_file_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="dataset must be 'tinytales' or 'shakespeare' .*, got 'poems'"):
+    with pytest.raises(ValueError, match="dataset must be 'tinytales', 'shakespeare' or 'cafe' .*, got 'poems'"):
         Trainer(config(tmp_path, dataset="poems"))
     with pytest.raises(FileNotFoundError, match="nowhere.txt"):
         Trainer(config(tmp_path, data_path=str(tmp_path / "nowhere.txt")))

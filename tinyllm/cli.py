@@ -6,6 +6,7 @@
     bench   time tinyllm against PyTorch on the same model (see tinyllm.bench)
     demo    a small graph and its gradients, to check against PyTorch
     compress  what a model costs and how to cut it (flops, memory, quantize, prune, distill, ...)
+    finetune  instruction-tune a trained model (LoRA or every weight) on the café chat
 
 Every field of :class:`tinyllm.train.TrainConfig` can be overridden: ``--max-iters 500
 --n-embd 64 --dropout 0.1``.
@@ -146,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "precision, bias: see tinyllm.compress", add_help=False)
     compress.add_argument("-h", "--help", dest="compress_help", action="store_true")
     compress.add_argument("rest", nargs=argparse.REMAINDER)
+
+    # --- finetune (tinyllm.finetune) ---
+    from .finetune import add_arguments as add_finetune_arguments
+    finetune = sub.add_parser("finetune", help="instruction-tune a trained model (--lora for adapters)")
+    add_finetune_arguments(finetune)
     return parser
 
 
@@ -217,6 +223,9 @@ def _dispatch(args) -> int:
     if args.command == "compress":
         from .compress.cli import main as compress_main
         return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
+    if args.command == "finetune":  # --- finetune (tinyllm.finetune) ---
+        from .finetune import run as run_finetune
+        return run_finetune(args)
     if args.command == "bench":
         for path, option in ((args.json_path, "--json"), (args.plot_path, "--plot")):
             if path:
@@ -360,7 +369,7 @@ def _sample(args) -> int:
     trainer = Trainer.from_checkpoint(_checkpoint_of(args), device=args.device)
     if args.prompt is not None:
         try:  # (the tokenizer refuses characters it has no id for, and lone surrogates)
-            (trainer.task.tokenizer if trainer.cfg.model == "gpt" else trainer.task.src_tok).encode(args.prompt)
+            (trainer.task.src_tok if trainer.cfg.model == "seq2seq" else trainer.task.tokenizer).encode(args.prompt)
         except ValueError as error:
             raise CommandError(f"--prompt: {error}") from None
     if args.seed is not None:

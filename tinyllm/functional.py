@@ -870,3 +870,269 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     whose every key is masked gets weights 0 and output 0 (torch gives nan).
     """
     return attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=dropout_p, scale=scale)[0]
+
+
+# =============================================================================================
+# After GPT-2: the pieces of a Llama-style block (RMSNorm, rotary embeddings, SwiGLU,
+# grouped-query attention). Used by tinyllm.nn.llama_layers and tinyllm.models.llama.
+# =============================================================================================
+__all__ += ["rms_norm", "rotary_tables", "apply_rotary", "silu", "swiglu", "grouped_query_attention"]
+
+
+class RMSNorm(Function):
+    r"""Root-mean-square normalisation over the last axis (D features), fused:
+
+        r = 1 / √(mean(x²) + ε),   x̂ = x · r,   y = x̂ ⊙ w
+
+    Unlike layer norm, no mean is subtracted and there is no bias: only the scale of each
+    row is normalised. Backward, with h = g ⊙ w (the gradient reaching x̂) and
+    ∂r/∂x_j = −r³ x_j / D:
+
+        ∂L/∂x_j = r h_j − (r³ x_j / D) Σ_i h_i x_i = r · (h_j − x̂_j · mean(h ⊙ x̂))
+        ∂L/∂w = Σ_rows g ⊙ x̂
+    """
+
+    def forward(self, x, weight=None, eps=1e-6):
+        xp = self.xp
+        out_dtype = x.dtype
+        if x.dtype == np.float16:  # squares of half floats overflow at |x| ≥ 256: use float32
+            x = x.astype(np.float32)
+        d = x.shape[-1]
+        mean_square = xp.einsum("...i,...i->...", x, x)[..., None] / d  # no (…, D) temporary
+        r = 1.0 / xp.sqrt(mean_square + eps)
+        xhat = x * r
+        self.save(xhat, r, weight)
+        y = xhat * weight if weight is not None else xhat
+        return y.astype(out_dtype, copy=False)
+
+    def backward(self, g):
+        xhat, r, weight = self.saved
+        xp = self.xp
+        need = self.needs_grad
+        g = g.astype(xhat.dtype, copy=False)
+        d = xhat.shape[-1]
+        gw = None
+        if weight is not None and need[1]:
+            gw = xp.einsum("ij,ij->j", g.reshape(-1, d), xhat.reshape(-1, d)).astype(weight.dtype, copy=False)
+        gx = None
+        if need[0]:
+            h = g * weight if weight is not None else g.copy()
+            mean_h_xhat = xp.einsum("...i,...i->...", h, xhat)[..., None] / d
+            h -= xhat * mean_h_xhat
+            h *= r
+            gx = h
+        return (gx, gw)[:len(need)]
+
+
+def rms_norm(x, weight=None, eps=None):
+    """Normalise ``x`` (..., D) by the root mean square of its last axis, then scale by
+    ``weight`` (D,) when given. ``eps`` None means the dtype's machine epsilon, as
+    ``torch.nn.functional.rms_norm`` (Llama uses 1e-6 or 1e-5)."""
+    _float_tensor(x)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"rms_norm: needs at least one feature in the last axis, got shape {x.shape}")
+    d = x.shape[-1]
+    if weight is not None and weight.shape != (d,):
+        raise ValueError(f"rms_norm: weight must have shape ({d},) for input of shape {x.shape}, got {weight.shape}")
+    eps = float(np.finfo(x.dtype).eps) if eps is None else float(eps)
+    if weight is None:
+        return RMSNorm.apply(x, eps=eps)
+    return RMSNorm.apply(x, weight, eps=eps)
+
+
+def rotary_tables(length, head_dim, theta=10000.0, start=0, dtype=np.float32, device="cpu"):
+    r"""The cosines and sines of rotary position embeddings, ``(cos, sin)``, each a Tensor
+    (length, head_dim / 2) for the positions ``start … start + length − 1``:
+
+        angle[t, i] = t · θ^(−2i / head_dim),   i = 0 … head_dim/2 − 1
+
+    Pair i turns once per 2π·θ^(2i/d) positions: the first pair fastest (one radian per
+    position), the last slowest. Computed in float64 on the host, then cast (Hugging Face
+    computes the angles in float32, which costs ~1e-7 relative at positions < 2048)."""
+    if head_dim <= 0 or head_dim % 2:
+        raise ValueError(f"rotary_tables: head_dim must be a positive even number, got {head_dim}")
+    if length < 0 or start < 0:
+        raise ValueError(f"rotary_tables: length and start must be >= 0, got {length} and {start}")
+    inverse_frequency = theta ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    angles = np.arange(start, start + length, dtype=np.float64)[:, None] * inverse_frequency
+    dev = backend.get_device(device)
+    return (Tensor(dev.from_host(np.cos(angles).astype(dtype))),
+            Tensor(dev.from_host(np.sin(angles).astype(dtype))))
+
+
+class Rotary(Function):
+    r"""Rotary position embedding (RoPE), in the "halves" layout of Hugging Face's Llama:
+    the last axis is split into x = [x₁, x₂] (d/2 each), and pair (x₁ᵢ, x₂ᵢ) at position t is
+    rotated by the angle θ_{t,i}:
+
+        y₁ = x₁ cos θ − x₂ sin θ,     y₂ = x₂ cos θ + x₁ sin θ       (y = R(θ) x)
+
+    A rotation is orthogonal: R(θ)⁻¹ = R(θ)ᵀ = R(−θ). The backward applies the transpose,
+    i.e. rotates the gradient back by −θ:
+
+        ∂L/∂x₁ = g₁ cos θ + g₂ sin θ,     ∂L/∂x₂ = g₂ cos θ − g₁ sin θ
+
+    (Why attention likes it: ⟨R(θ_s) q, R(θ_t) k⟩ = ⟨q, R(θ_t − θ_s) k⟩, so scores depend
+    on the offset t − s only.)"""
+
+    def forward(self, x, cos, sin):
+        self.save(cos, sin)
+        return _rotate(self.xp, x, cos, sin, sign=1.0)
+
+    def backward(self, g):
+        cos, sin = self.saved
+        return (_rotate(self.xp, g, cos, sin, sign=-1.0),)
+
+
+def _rotate(xp, x, cos, sin, sign):
+    """[x₁ cos − s·x₂ sin, x₂ cos + s·x₁ sin] with s = ±1 (the rotation by ±θ)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    y = xp.empty(x.shape, dtype=x.dtype)
+    y1, y2 = y[..., :half], y[..., half:]
+    xp.multiply(x1, cos, out=y1)
+    xp.multiply(x2, cos, out=y2)
+    if sign > 0:
+        y1 -= x2 * sin
+        y2 += x1 * sin
+    else:
+        y1 += x2 * sin
+        y2 -= x1 * sin
+    return y
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate ``x`` (..., T, d) by the position angles whose cosines and sines are ``cos``,
+    ``sin`` (T, d/2) (from :func:`rotary_tables`; they broadcast against x[..., :d/2]).
+    Applied to queries and keys (not values) before attention."""
+    _float_tensor(x)
+    if x.ndim < 2 or x.shape[-1] % 2:
+        raise ValueError(f"apply_rotary: x must be (..., seq, head_dim) with an even head_dim, got {x.shape}")
+    tables = []
+    for name, t in (("cos", cos), ("sin", sin)):
+        t = t if isinstance(t, Tensor) else Tensor(t, device=x.device)
+        if t.device != x.device:
+            raise RuntimeError(f"apply_rotary: {name} is on {t.device!r} but x is on {x.device!r}")
+        expected = x.shape[-2:-1] + (x.shape[-1] // 2,)
+        if t.shape != expected:
+            raise ValueError(f"apply_rotary: {name} must have shape {expected} (seq, head_dim / 2) for x of "
+                             f"shape {x.shape}, got {t.shape}")
+        tables.append(t.data.astype(x.dtype, copy=False))
+    return Rotary.apply(x, cos=tables[0], sin=tables[1])
+
+
+class SiLU(Function):
+    r"""y = x σ(x) (the "swish");  ∂L/∂x = g · σ(x) (1 + x (1 − σ(x)))."""
+
+    def forward(self, x):
+        s = _sigmoid(self.xp, x)
+        self.save(x, s)
+        return x * s
+
+    def backward(self, g):
+        x, s = self.saved
+        return (g * _silu_derivative(x, s),)
+
+
+def _silu_derivative(x, s):
+    """d/dx (x σ(x)) = σ(x) (1 + x (1 − σ(x)))."""
+    d = 1 - s
+    d *= x
+    d += 1
+    d *= s
+    return d
+
+
+def silu(x):
+    """SiLU (swish) activation, elementwise: x · σ(x)."""
+    return SiLU.apply(_float_tensor(x))
+
+
+class SwiGLU(Function):
+    r"""The gated activation of Llama's MLP, fused: y = silu(a) ⊙ b, with a = x W_gateᵀ
+    (the gate) and b = x W_upᵀ (the values).
+
+        ∂L/∂a = g ⊙ b ⊙ σ(a) (1 + a (1 − σ(a))),     ∂L/∂b = g ⊙ silu(a)
+
+    One op instead of three (sigmoid, two products): σ(a) is computed once and kept."""
+
+    def forward(self, a, b):
+        s = _sigmoid(self.xp, a)
+        silu_a = a * s
+        self.save(a, b, s, silu_a)
+        return silu_a * b
+
+    def backward(self, g):
+        a, b, s, silu_a = self.saved
+        need = self.needs_grad
+        ga = g * b * _silu_derivative(a, s) if need[0] else None
+        gb = g * silu_a if need[1] else None
+        return ga, gb
+
+
+def swiglu(gate, up):
+    """silu(gate) ⊙ up, elementwise (the two inputs have one shape): the hidden layer of a
+    SwiGLU MLP, ``down(swiglu(gate(x), up(x)))``."""
+    _float_tensor(gate, "gate")
+    _float_tensor(up, "up")
+    if gate.shape != up.shape:
+        raise ValueError(f"swiglu: gate and up must have the same shape, got {gate.shape} and {up.shape}")
+    return SwiGLU.apply(gate, up)
+
+
+def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None,
+                            return_weights=False):
+    r"""Attention in which groups of query heads share one key/value head (GQA).
+
+    q (..., H, L, d), k (..., H_kv, S, d), v (..., H_kv, S, d_v) with H_kv dividing H;
+    query head h reads key/value head h // (H / H_kv) (as Hugging Face's ``repeat_kv`` and
+    torch's ``scaled_dot_product_attention(..., enable_gqa=True)``). H_kv = H is ordinary
+    multi-head attention, H_kv = 1 multi-query attention. → (..., H, L, d_v); with
+    ``return_weights`` also the weights (..., H, L, S), detached.
+
+    No key or value is copied: the G = H / H_kv query heads of a group are stacked along the
+    query axis, q → (..., H_kv, G·L, d), and attend to their group's keys in one call of the
+    fused attention, whose backward then already *sums* the G heads' contributions to each
+    shared key and value:
+
+        ∂L/∂K_j = Σ_{h in group j} (∂S_h)ᵀ Q_h · s,     ∂L/∂V_j = Σ_{h in group j} P_hᵀ G_h
+
+    ``attn_mask`` (boolean: True = may attend, or float, added) broadcasts to (..., H, L, S);
+    ``is_causal``: query i sees keys j ≤ i. Other arguments as
+    :func:`scaled_dot_product_attention`."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _float_tensor(t, name)
+        if t.ndim < 3:
+            raise ValueError(f"grouped_query_attention: {name} must be (..., heads, seq, dim), got shape {t.shape}")
+    heads, kv_heads = q.shape[-3], k.shape[-3]
+    if v.shape[-3] != kv_heads or kv_heads == 0 or heads % kv_heads:
+        raise ValueError(f"grouped_query_attention: key and value heads ({kv_heads}, {v.shape[-3]}) must be "
+                         f"equal and divide the {heads} query heads (q {q.shape}, k {k.shape}, v {v.shape})")
+    groups, length, source_length = heads // kv_heads, q.shape[-2], k.shape[-2]
+    if groups == 1:
+        out, weights = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=dropout_p,
+                                 scale=scale)
+        return (out, weights) if return_weights else out
+    lead, xp = q.shape[:-3], q.xp
+    visible = ~causal_mask(q._device, length, source_length) if is_causal else None
+    mask = None
+    if attn_mask is None and is_causal:  # the same (L, S) rule for every stacked head: (G·L, S)
+        mask = Tensor(xp.tile(visible, (groups, 1)))
+    elif attn_mask is not None:
+        m = check_mask(attn_mask, "grouped_query_attention", "attn_mask", q.device, true_means="may attend")
+        full = q.shape[:-2] + (length, source_length)
+        try:
+            mask = xp.broadcast_to(m.data, full)
+        except ValueError:
+            raise ValueError(f"grouped_query_attention: attn_mask of shape {m.shape} does not broadcast "
+                             f"to the scores' shape {full} (..., H, L, S)") from None
+        if visible is not None:
+            mask = mask & visible if mask.dtype == np.bool_ else xp.where(visible, mask, -np.inf).astype(q.dtype)
+        # (..., H, L, S) → (..., H_kv, G·L, S), the layout of the stacked queries
+        mask = Tensor(xp.broadcast_to(mask, full).reshape(lead + (kv_heads, groups * length, source_length)))
+    stacked = q.reshape(lead + (kv_heads, groups * length, q.shape[-1]))
+    out, weights = attention(stacked, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    out = out.reshape(q.shape[:-1] + (v.shape[-1],))
+    if not return_weights:
+        return out
+    return out, weights.reshape(q.shape[:-1] + (source_length,))

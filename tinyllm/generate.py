@@ -5,9 +5,10 @@
          └──────────────────────────── append, repeat ◀────────────────────────────┘
     ids ──decode──▶ text
 
-Decoder-only (GPT): :func:`generate` with greedy, temperature, top-k and top-p sampling and
-stop tokens, with or without the KV cache (same tokens either way; the cache makes each
-new token cost one position instead of the whole context).
+Decoder-only (GPT, Llama: any :class:`tinyllm.models.CausalLM`): :func:`generate` with
+greedy, temperature, top-k and top-p sampling and stop tokens, and :func:`generate_beam`,
+with or without the KV cache (same tokens either way; the cache makes each new token cost
+one position instead of the whole context).
 
 Encoder-decoder (the article's ``TransformerModel``): :func:`greedy_decode` and
 :func:`beam_search` run the encoder once and the decoder once per new token.
@@ -24,7 +25,7 @@ import numpy as np
 from . import backend
 from .tensor import Tensor, no_grad
 
-__all__ = ["sample_next_token", "generate", "generate_text", "greedy_decode", "beam_search",
+__all__ = ["sample_next_token", "generate", "generate_text", "generate_beam", "greedy_decode", "beam_search",
            "greedy_translate"]
 
 
@@ -119,24 +120,9 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     other rows go on, and generation ends when every row is finished.
     Returns the ids (host int64, (B, T + new)).
     """
-    config = getattr(model, "config", None)
-    if not hasattr(config, "vocab_size") or not hasattr(model, "new_kv_cache"):
-        raise TypeError(f"generate: model must be a GPT (decoder-only, with .config.vocab_size), got "
-                        f"{type(model).__name__}; for an encoder-decoder model use greedy_decode or beam_search")
-    ids = np.array(_host_ids(idx, "generate"))
-    if ids.ndim == 1:
-        ids = ids[None]
-    if ids.ndim != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(f"generate: idx must be (batch, seq) with at least one row and one token, "
-                         f"got shape {ids.shape}")
-    vocab = model.config.vocab_size
-    if ids.min() < 0 or ids.max() >= vocab:
-        raise ValueError(f"generate: token ids must be in [0, {vocab}), got {ids.min()}..{ids.max()}")
+    ids = _decoder_prompt(model, idx, stop_tokens, "generate")
     max_new_tokens = _count(max_new_tokens, "generate: max_new_tokens")
     _check_sampling(temperature, top_k, top_p)
-    if stop_tokens is not None and (isinstance(stop_tokens, (int, np.integer, str))
-                                    or not all(isinstance(t, (int, np.integer)) for t in stop_tokens)):
-        raise TypeError(f"generate: stop_tokens must be a list of integer token ids, got {stop_tokens!r}")
     device = model.device
     block = model.config.block_size
     stop = set(stop_tokens or ())
@@ -172,6 +158,90 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     finally:
         model.train(was_training)
     return ids
+
+
+def _decoder_prompt(model, idx, stop_tokens, what):
+    """Check a decoder-only model, its prompt ids (→ host int64 (B, T)) and stop tokens."""
+    config = getattr(model, "config", None)
+    if not hasattr(config, "vocab_size") or not hasattr(model, "new_kv_cache"):
+        raise TypeError(f"{what}: model must be a GPT or Llama (a decoder-only model, with .config.vocab_size), "
+                        f"got {type(model).__name__}; for an encoder-decoder model use greedy_decode or beam_search")
+    ids = np.array(_host_ids(idx, what))
+    if ids.ndim == 1:
+        ids = ids[None]
+    if ids.ndim != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"{what}: idx must be (batch, seq) with at least one row and one token, "
+                         f"got shape {ids.shape}")
+    vocab = config.vocab_size
+    if ids.min() < 0 or ids.max() >= vocab:
+        raise ValueError(f"{what}: token ids must be in [0, {vocab}), got {ids.min()}..{ids.max()}")
+    if stop_tokens is not None and (isinstance(stop_tokens, (int, np.integer, str))
+                                    or not all(isinstance(t, (int, np.integer)) for t in stop_tokens)):
+        raise TypeError(f"{what}: stop_tokens must be a list of integer token ids, got {stop_tokens!r}")
+    return ids
+
+
+def generate_beam(model, idx, max_new_tokens, beam_size=4, stop_tokens=None, length_penalty=0.6,
+                  use_cache=True):
+    """Continue one prompt ``idx`` (T,) or (1, T) from a decoder-only model by beam search:
+    keep the ``beam_size`` continuations with the highest sum of token log-probabilities,
+    extend each by its ``beam_size`` best tokens, keep the best ``beam_size`` again.
+
+    A continuation that emits one of ``stop_tokens`` is finished; finished ones are ranked as
+    in :func:`beam_search` (score / ((5 + length) / 6) ** length_penalty). With ``use_cache``
+    the KV cache's rows follow the surviving hypotheses (``KVCache.select``), so each step
+    feeds one token per hypothesis. Returns ``(ids, score)``: host int64 (T + new,) and the
+    sum of the new tokens' log-probabilities."""
+    from .functional import log_softmax
+    ids = _decoder_prompt(model, idx, stop_tokens, "generate_beam")
+    if ids.shape[0] != 1:
+        raise ValueError(f"generate_beam: one prompt at a time, got {ids.shape[0]} rows")
+    max_new_tokens = _count(max_new_tokens, "generate_beam: max_new_tokens")
+    beam_size = _count(beam_size, "generate_beam: beam_size", minimum=1)
+    device, block, stop = model.device, model.config.block_size, set(stop_tokens or ())
+    prompt = ids[0].tolist()
+    beams, finished = [([], 0.0)], []  # (new tokens, score)
+    was_training = model.training
+    model.eval()
+    cache = model.new_kv_cache() if use_cache else None
+    try:
+        with no_grad():
+            for step in range(max_new_tokens):
+                rows = np.array([prompt + seq for seq, _ in beams], dtype=np.int64)
+                if cache is None:
+                    logits, _ = model(Tensor(rows[:, -block:], device=device), last_logits_only=True)
+                else:
+                    if step == 0 or cache.position >= block:
+                        cache.reset()  # first step, or the position table is used up: refill
+                        feed = rows[:, -block:]
+                    else:
+                        feed = rows[:, -1:]
+                    logits, _ = model(Tensor(feed, device=device), kv_cache=cache, last_logits_only=True)
+                logp = backend.to_host(log_softmax(logits[:, -1]).data)  # (live beams, V)
+                candidates = []
+                for b, (seq, score) in enumerate(beams):
+                    for token in np.argsort(-logp[b], kind="stable")[:beam_size]:
+                        candidates.append((b, seq + [int(token)], score + float(logp[b, token])))
+                candidates.sort(key=lambda c: -c[2])
+                parents, beams = [], []
+                for b, seq, score in candidates:
+                    if seq[-1] in stop:
+                        finished.append((seq, score))
+                    else:
+                        parents.append(b)
+                        beams.append((seq, score))
+                    if len(beams) == beam_size:
+                        break
+                best_live = max((s for _, s in beams), default=-np.inf)
+                if not beams or (len(finished) >= beam_size and max(
+                        _normalised(s, q, length_penalty) for q, s in finished) >= best_live):
+                    break  # no live continuation can beat a finished one: scores only go down
+                if cache is not None:
+                    cache.select(parents)
+    finally:
+        model.train(was_training)
+    seq, score = max(finished or beams, key=lambda c: _normalised(c[1], c[0], length_penalty))
+    return np.asarray(prompt + seq, dtype=np.int64), score
 
 
 def generate_text(model, tokenizer, prompt, max_new_tokens=200, **options):

@@ -29,9 +29,10 @@ from . import backend
 from .checkpoint import CheckpointError, generator_state, load_checkpoint, save_checkpoint, set_generator_state
 from .data import (CausalLMDataset, CharTokenizer, BPETokenizer, Seq2SeqDataset, clean_text,
                    date_tokenizers, encode_pairs, make_date_pairs, train_val_split)
+from .data.instructions import cafe_documents, chat_tokenizer
 from .data.tokenizers import Tokenizer
 from .functional import cross_entropy
-from .models import GPT, GPTConfig, TransformerModel
+from .models import GPT, GPTConfig, Llama, LlamaConfig, TransformerModel
 from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
@@ -64,12 +65,12 @@ class TrainConfig:
     """Every knob of a run; presets fill them, the command line overrides any of them."""
 
     # data
-    dataset: str = "tinytales"      # "tinytales" (shipped, data/), "shakespeare", "dates"
+    dataset: str = "tinytales"      # "tinytales" (shipped, data/), "shakespeare", "dates", "cafe"
     data_path: str | None = None    # a local text file instead of the named dataset
     tokenizer: str = "char"         # "char" or "bpe"
     bpe_vocab_size: int = 512
     val_fraction: float = 0.1
-    # model: "gpt" (decoder-only) or "seq2seq" (the article's encoder-decoder TransformerModel)
+    # model: "gpt" or "llama" (decoder-only) or "seq2seq" (the article's encoder-decoder TransformerModel)
     model: str = "gpt"
     n_layer: int = 4
     n_head: int = 4
@@ -80,6 +81,10 @@ class TrainConfig:
     gelu_approximate: str = "tanh"  # GPT's GELU: "tanh" (GPT-2's form) or "none" (exact erf, nanoGPT's)
     tie_embeddings: bool = True     # GPT's lm_head shares wte's matrix (GPT-2, nanoGPT) or has its own
     d_ff: int = 512                 # seq2seq feed-forward width (nhid)
+    # --- Llama only (model="llama"; tinyllm.models.llama) ---
+    n_kv_head: int | None = None    # key/value heads: None = n_head (multi-head), 1 = multi-query
+    intermediate_size: int | None = None  # SwiGLU width; None = Llama's rule (8/3·n_embd, rounded to 256)
+    rope_theta: float = 10000.0     # rotary base θ
     # optimization
     batch_size: int = 12
     max_iters: int = 2000
@@ -141,14 +146,14 @@ class TrainConfig:
         need(self.top_p is None or 0.0 < self.top_p <= 1.0, "top_p", "in (0, 1] (or None)")
         need(self.gelu_approximate in ("tanh", "none"), "gelu_approximate", "'tanh' or 'none'")
         need(self.n_embd % self.n_head == 0, "n_embd", f"divisible by n_head={self.n_head}")
-        need(self.model in ("gpt", "seq2seq"), "model", "'gpt' or 'seq2seq'")
+        need(self.model in ("gpt", "llama", "seq2seq"), "model", "'gpt', 'llama' or 'seq2seq'")
         need(self.tokenizer in ("char", "bpe"), "tokenizer", "'char' or 'bpe'")
         need(self.schedule in ("cosine", "noam", "constant"), "schedule", "'cosine', 'noam' or 'constant'")
         if self.model == "seq2seq":
             need(self.dataset == "dates", "dataset", "'dates' for the seq2seq model")
         else:
-            need(self.data_path is not None or self.dataset in ("tinytales", "shakespeare"), "dataset",
-                 "'tinytales' or 'shakespeare' (or data_path=...)")
+            need(self.data_path is not None or self.dataset in ("tinytales", "shakespeare", "cafe"), "dataset",
+                 "'tinytales', 'shakespeare' or 'cafe' (or data_path=...)")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -194,6 +199,22 @@ PRESETS = {
                              eval_iters=200, learning_rate=1e-3, min_lr=3e-4, warmup_iters=100,
                              bias=False, gelu_approximate="none", tie_embeddings=False, grad_clip=0.0,
                              out_dir="runs/shakespeare-char", prompt="ROMEO:"),
+    # --- Llama (tinyllm.models.llama) and the café chat (tinyllm.finetune) ---
+    # shakespeare-char with a Llama block (RMSNorm, rotary, SwiGLU) at GPT's parameter count:
+    # no position table (−8,192 parameters) and a SwiGLU width of 347 (3·128·347 against GPT's
+    # 8·128²) leave 812,928 parameters against GPT's 812,416 (docs/llama.md)
+    "shakespeare-char-llama": dict(dataset="shakespeare", model="llama", n_layer=4, n_head=4, n_embd=128,
+                                   intermediate_size=347, block_size=64, batch_size=12, max_iters=2000,
+                                   lr_decay_iters=2000, eval_interval=250, eval_iters=200, learning_rate=1e-3,
+                                   min_lr=3e-4, warmup_iters=100, bias=False, tie_embeddings=False,
+                                   grad_clip=0.0, out_dir="runs/shakespeare-char-llama", prompt="ROMEO:"),
+    # the base model that `python -m tinyllm finetune` instruction-tunes: a Llama with grouped-query
+    # attention, pretrained on documents about the café in English and Chinese, with a tokenizer that
+    # already has the chat template's special tokens (--model gpt works as well)
+    "cafe": dict(dataset="cafe", model="llama", n_layer=4, n_head=4, n_kv_head=2, n_embd=128,
+                 intermediate_size=344, block_size=96, batch_size=12, max_iters=1500, eval_interval=250,
+                 eval_iters=20, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, bias=False,
+                 tie_embeddings=False, out_dir="runs/cafe", prompt="On Monday"),
     # the article's encoder-decoder on a toy translation: dates into ISO 8601
     "seq2seq": dict(dataset="dates", model="seq2seq", n_layer=2, n_head=4, n_embd=64, d_ff=256,
                     batch_size=64, max_iters=1500, learning_rate=3e-3, min_lr=3e-4, warmup_iters=100,
@@ -227,10 +248,11 @@ class LanguageModelingTask:
         self.vocab_size = tokenizer.vocab_size
 
     def build_model(self):
-        # every GPTConfig field the run's config also has (shape, dropout, bias, GELU, tying)
-        shared = {f.name: getattr(self.cfg, f.name) for f in dataclasses.fields(GPTConfig)
+        # every field of the family's config the run's config also has (shape, dropout, bias, ...)
+        model_class, config_class = LANGUAGE_MODELS[self.cfg.model]
+        shared = {f.name: getattr(self.cfg, f.name) for f in dataclasses.fields(config_class)
                   if hasattr(self.cfg, f.name)}
-        return GPT(GPTConfig(vocab_size=self.tokenizer.vocab_size, **shared))
+        return model_class(config_class(vocab_size=self.tokenizer.vocab_size, **shared))
 
     def batch(self, split, rng):
         x, y = self.splits[split].get_batch(self.cfg.batch_size, rng)
@@ -291,9 +313,15 @@ class TranslationTask:
         return {"exact_match": float(exact)}
 
 
+# the decoder-only families LanguageModelingTask trains: name -> (model class, its config class)
+LANGUAGE_MODELS = {"gpt": (GPT, GPTConfig), "llama": (Llama, LlamaConfig)}
+
+
 def make_task(cfg: TrainConfig, tokenizer=None):
     if cfg.model == "seq2seq":
         return TranslationTask(cfg)
+    if tokenizer is None and cfg.dataset == "cafe":  # its tokenizer has the chat template's special tokens
+        tokenizer = chat_tokenizer()
     return LanguageModelingTask(cfg, load_text(cfg), tokenizer)
 
 
@@ -319,6 +347,8 @@ def load_text(cfg: TrainConfig) -> str:
         return text
     if cfg.dataset == "tinytales":
         return corpora.load_shipped_corpus()
+    if cfg.dataset == "cafe":
+        return cafe_documents()
     return corpora.tinyshakespeare()
 
 

@@ -68,7 +68,7 @@ from ..nn import init
 from ..nn.attention import merge_heads, split_heads
 from ..tensor import Tensor, is_grad_enabled
 
-__all__ = ["GPTConfig", "GPT", "KVCache", "CausalSelfAttention", "MLP", "Block", "load_safetensors"]
+__all__ = ["GPTConfig", "GPT", "KVCache", "CausalLM", "CausalSelfAttention", "MLP", "Block", "load_safetensors"]
 
 
 @dataclass
@@ -158,6 +158,20 @@ class KVCache:
     def advance(self, n: int) -> None:
         self.position += int(n)
 
+    def select(self, rows) -> None:
+        """Keep batch rows ``rows`` (host ints, in that order, repeats allowed) of every
+        layer's keys and values: beam search follows its surviving hypotheses this way."""
+        for layer, keys in enumerate(self.keys):
+            if keys is not None:
+                index = backend.to_device(np.asarray(rows, dtype=np.int64), backend.array_device(keys))
+                self.keys[layer] = keys[index]
+                self.values[layer] = self.values[layer][index]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the allocated key and value arrays (all max_length positions)."""
+        return sum(a.nbytes for a in self.keys + self.values if a is not None)
+
     def __repr__(self):
         return f"KVCache(n_layer={self.n_layer}, max_length={self.max_length}, position={self.position})"
 
@@ -234,6 +248,89 @@ class Block(nn.Module):
 
 
 # ----------------------------------------------------------------------------- the model
+class CausalLM(nn.Module):
+    """What every decoder-only language model here shares (GPT, Llama): the call
+    ``model(idx, targets=None, kv_cache=None, last_logits_only=False) -> (logits, loss)``,
+    its checks, the next-token loss and the KV cache. A subclass sets ``self.config`` (with
+    ``vocab_size``, ``block_size``, ``n_layer``) and ``self.lm_head``, and implements
+    :meth:`hidden_states`. :mod:`tinyllm.generate` needs nothing else."""
+
+    def hidden_states(self, idx, start, kv_cache):
+        """idx (B, T) ids at positions ``start …`` → (B, T, C), after the final norm."""
+        raise NotImplementedError(f"{type(self).__name__} has no hidden_states()")  # pragma: no cover
+
+    def new_kv_cache(self, max_length=None) -> KVCache:
+        """An empty :class:`KVCache` for this model (``max_length`` ≤ block_size, default block_size)."""
+        max_length = self.config.block_size if max_length is None else int(max_length)
+        if not 0 < max_length <= self.config.block_size:
+            raise ValueError(f"{type(self).__name__}.new_kv_cache: max_length must be in "
+                             f"[1, block_size={self.config.block_size}], got {max_length}")
+        return KVCache(self.config.n_layer, max_length)
+
+    def _as_ids(self, ids, name):
+        owner = type(self).__name__
+        if not isinstance(ids, Tensor):
+            ids = Tensor(np.asarray(ids), device=self.device)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"{owner}: {name} must be integer token ids, got dtype {ids.dtype}")
+        if ids.device != self.device:
+            raise RuntimeError(f"{owner}: {name} is on {ids.device!r} but the model is on {self.device!r}; "
+                               f"make it with device={self.device!r}")
+        return ids
+
+    def forward(self, idx, targets=None, kv_cache=None, last_logits_only=False):
+        """idx (B, T) token ids → ``(logits, loss)``.
+
+        * logits (B, T, vocab_size) — or (B, 1, vocab_size) with ``last_logits_only``;
+        * loss: mean cross-entropy against ``targets`` (B, T) (−1 = ignore), or None;
+        * ``kv_cache``: a :class:`KVCache`; idx then holds the *new* tokens only, at
+          positions ``kv_cache.position`` onward (inference only, under ``tl.no_grad()``).
+        """
+        owner = type(self).__name__
+        idx = self._as_ids(idx, "idx")
+        if idx.ndim != 2:
+            raise ValueError(f"{owner}: idx must be token ids shaped (batch, seq), got shape {idx.shape}")
+        batch, length = idx.shape
+        if length == 0:
+            raise ValueError(f"{owner}: idx must hold at least one token per row, got shape {idx.shape}")
+        start = 0
+        if kv_cache is not None:
+            if is_grad_enabled():
+                raise RuntimeError(f"{owner}: a kv_cache is for inference; run the forward under tl.no_grad() "
+                                   "(the cached keys and values are not part of the graph)")
+            if kv_cache.n_layer != self.config.n_layer:
+                raise ValueError(f"{owner}: kv_cache has {kv_cache.n_layer} layers, the model {self.config.n_layer}")
+            start = kv_cache.position
+        if start + length > self.config.block_size:
+            block = self.config.block_size
+            what = f"{length} tokens" + (f" after {start} cached ones" if start else "")
+            if not start:
+                fix = f"crop the input to its last {block} tokens"
+            elif start < block:
+                fix = f"feed at most {block - start} new tokens, or cache.reset() and feed the last {block}"
+            else:
+                fix = f"the cache is full: cache.reset() (or crop() it) and feed the last {block} tokens"
+            raise ValueError(f"{owner}: a sequence of {what} is longer than block_size={block}; {fix}")
+        x = self.hidden_states(idx, start, kv_cache)
+        if last_logits_only:
+            x = x[:, -1:, :]
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            targets = self._as_ids(targets, "targets")
+            if targets.shape != logits.shape[:2]:
+                raise ValueError(f"{owner}: targets must have shape {logits.shape[:2]} (batch, seq), "
+                                 f"got {targets.shape}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
+        if kv_cache is not None:
+            kv_cache.advance(length)
+        return logits, loss
+
+    def attention_maps(self):
+        """name → attention weights (B, n_head, T, S) of the last forward, per layer."""
+        return nn.attention_maps(self)
+
+
 # Hugging Face's GPT-2 keeps these weights as Conv1D (in, out): transposed from ours.
 _CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
@@ -270,7 +367,7 @@ def _gpt2_shapes(state) -> dict:
     return shapes
 
 
-class GPT(nn.Module):
+class GPT(CausalLM):
     """A GPT language model (see the module docstring). ``GPT(GPTConfig(...))``."""
 
     def __init__(self, config: GPTConfig, device=None, dtype=None):
@@ -310,79 +407,14 @@ class GPT(nn.Module):
         n = self.num_parameters()
         return n - self.transformer.wpe.weight.size if non_embedding else n
 
-    def new_kv_cache(self, max_length=None) -> KVCache:
-        """An empty :class:`KVCache` for this model (``max_length`` ≤ block_size, default block_size)."""
-        max_length = self.config.block_size if max_length is None else int(max_length)
-        if not 0 < max_length <= self.config.block_size:
-            raise ValueError(f"GPT.new_kv_cache: max_length must be in [1, block_size={self.config.block_size}], "
-                             f"got {max_length}")
-        return KVCache(self.config.n_layer, max_length)
-
-    def _as_ids(self, ids, name):
-        if not isinstance(ids, Tensor):
-            ids = Tensor(np.asarray(ids), device=self.device)
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise TypeError(f"GPT: {name} must be integer token ids, got dtype {ids.dtype}")
-        if ids.device != self.device:
-            raise RuntimeError(f"GPT: {name} is on {ids.device!r} but the model is on {self.device!r}; "
-                               f"make it with device={self.device!r}")
-        return ids
-
-    def forward(self, idx, targets=None, kv_cache=None, last_logits_only=False):
-        """idx (B, T) token ids → ``(logits, loss)``.
-
-        * logits (B, T, vocab_size) — or (B, 1, vocab_size) with ``last_logits_only``;
-        * loss: mean cross-entropy against ``targets`` (B, T) (−1 = ignore), or None;
-        * ``kv_cache``: a :class:`KVCache`; idx then holds the *new* tokens only, at
-          positions ``kv_cache.position`` onward (inference only, under ``tl.no_grad()``).
-        """
-        idx = self._as_ids(idx, "idx")
-        if idx.ndim != 2:
-            raise ValueError(f"GPT: idx must be token ids shaped (batch, seq), got shape {idx.shape}")
-        batch, length = idx.shape
-        if length == 0:
-            raise ValueError(f"GPT: idx must hold at least one token per row, got shape {idx.shape}")
-        start = 0
-        if kv_cache is not None:
-            if is_grad_enabled():
-                raise RuntimeError("GPT: a kv_cache is for inference; run the forward under tl.no_grad() "
-                                   "(the cached keys and values are not part of the graph)")
-            if kv_cache.n_layer != self.config.n_layer:
-                raise ValueError(f"GPT: kv_cache has {kv_cache.n_layer} layers, the model {self.config.n_layer}")
-            start = kv_cache.position
-        if start + length > self.config.block_size:
-            block = self.config.block_size
-            what = f"{length} tokens" + (f" after {start} cached ones" if start else "")
-            if not start:
-                fix = f"crop the input to its last {block} tokens"
-            elif start < block:
-                fix = f"feed at most {block - start} new tokens, or cache.reset() and feed the last {block}"
-            else:
-                fix = f"the cache is full: cache.reset() (or crop() it) and feed the last {block} tokens"
-            raise ValueError(f"GPT: a sequence of {what} is longer than block_size={block}; {fix}")
+    def hidden_states(self, idx, start, kv_cache):
+        """Token plus position embeddings, the blocks, the final LayerNorm: (B, T, C)."""
         t = self.transformer
-        positions = Tensor(t.wte.weight.xp.arange(start, start + length))
+        positions = Tensor(t.wte.weight.xp.arange(start, start + idx.shape[1]))
         x = t.drop(t.wte(idx) + t.wpe(positions))  # (B, T, C) + (T, C)
         for i, block in enumerate(t.h):
             x = block(x, kv_cache, i)
-        x = t.ln_f(x)
-        if last_logits_only:
-            x = x[:, -1:, :]
-        logits = self.lm_head(x)
-        loss = None
-        if targets is not None:
-            targets = self._as_ids(targets, "targets")
-            if targets.shape != logits.shape[:2]:
-                raise ValueError(f"GPT: targets must have shape {logits.shape[:2]} (batch, seq), got {targets.shape}")
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
-        if kv_cache is not None:
-            kv_cache.advance(length)
-        return logits, loss
-
-    def attention_maps(self):
-        """name → attention weights (B, n_head, T, S) of the last forward, per layer
-        ("transformer.h.0.attn", ...)."""
-        return nn.attention_maps(self)
+        return t.ln_f(x)
 
     # ---------------------------------------------------------------- Hugging Face GPT-2
     @classmethod
