@@ -197,7 +197,7 @@ record(n_params=ours.num_params(), logits_diff=float(logits_diff), grad_rel=floa
 """)
 
 md(zh=r"""
-两边都是 float32：逻辑值最多相差 {{logits_diff:.1e}}，{{n_grads}} 个梯度张量的最大相对差是 {{grad_rel:.1e}}——都是舍入误差的量级。
+两边都是 float32：这个 {{n_params:,}} 个参数的 GPT 的逻辑值最多相差 {{logits_diff:.1e}}，{{n_grads}} 个梯度张量的最大相对差是 {{grad_rel:.1e}}——都是舍入误差的量级。
 接下来是优化器。AdamW 带解耦的权重衰减 $\lambda$（只作用于矩阵，也就是常见的两组参数）：
 
 $$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
@@ -206,7 +206,7 @@ w_t = w_{t-1} - \eta\Big(\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \ep
 除以 $\sqrt{v_t}$ 让每一步的步长都约等于 $\eta$，*不管梯度本身多大*。所以对一个梯度几乎为零的权重，float32 的舍入误差
 会决定步长里看得见的一部分。为了比较两个优化器的算术，而不是 float32 的噪声，这次核对用 float64：两边从相同的权重出发各训练三步。
 """, en=r"""
-float32 on both sides: the logits differ by at most {{logits_diff:.1e}}, and the largest relative difference
+float32 on both sides: the logits of this {{n_params:,}}-parameter GPT differ by at most {{logits_diff:.1e}}, and the largest relative difference
 over the {{n_grads}} gradient tensors is {{grad_rel:.1e}} — rounding, no more. Now the optimizer. AdamW with
 decoupled weight decay $\lambda$ (on matrices only, the usual two groups):
 
@@ -392,16 +392,21 @@ with torch.no_grad(), tl.no_grad():
     a, _ = ours(idx); b, _ = loaded(torch.from_numpy(idx))
 file_diff = np.abs(a.numpy() - b.numpy()).max()
 print(tr(f"max |tinyllm 逻辑值 - torch 逻辑值| = {file_diff:.2e}", f"max |tinyllm logits - torch logits| = {file_diff:.2e}"))
-record(header_bytes=n, n_arrays=len(header), file_roundtrip=bool(same))
+record(header_bytes=n, n_arrays=len(header))
 """)
 
 md(zh=r"""
+我们的文件开头是 {{header_bytes:,}} 字节的 JSON，后面全是原始字节；Hugging Face 的读取器照样读它，PyTorch 照样装载它。
+
 另一个方向有一个小麻烦：**共享的权重** (tied weights)。GPT 用同一个矩阵既把词元嵌入 (`transformer.wte.weight`)，
 又给词元打分 (`lm_head.weight`)。PyTorch 的 state dict 在两个名字下各列一次、共用同一块内存，
 而 `safetensors.torch.save_file` 拒绝为一块内存写两个名字（读回来时它们可能变成两个不同的数组）。
 `save_model` 只用一个名字写一次；装进 tinyllm 时另一个名字报告为缺失，这无妨，因为两个名字指向同一个参数。
 （我们亲手写的文件没有这个讲究：tinyllm 的 `state_dict()` 也在两个名字下各列一次，于是上面的 {{n_arrays}} 个数组里这个矩阵存了两份。）
 """, en=r"""
+Our file opens with {{header_bytes:,}} bytes of JSON, then raw bytes only; Hugging Face's reader opens
+it all the same, and PyTorch loads it.
+
 The other way has one wrinkle: **tied weights**. GPT uses one matrix both to embed tokens
 (`transformer.wte.weight`) and to score them (`lm_head.weight`). PyTorch's state dict lists it
 under both names, sharing memory, and `safetensors.torch.save_file` refuses to write two names

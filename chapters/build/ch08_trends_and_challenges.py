@@ -181,11 +181,11 @@ record(corpus=corpus, vocab=tokenizer.vocab_size)
 """)
 
 md(zh=r"""
-训练循环就是训练器的那一套（AdamW、先预热再余弦衰减、梯度裁剪 (gradient clipping)），写出来是为了在固定的步数上顺便记录
+文本是 {{corpus}}（词表 {{vocab}} 个字符）。训练循环就是训练器的那一套（AdamW、先预热再余弦衰减、梯度裁剪 (gradient clipping)），写出来是为了在固定的步数上顺便记录
 验证损失、到那时为止花掉的 FLOPs（每步的 $C_\text{step}$ 乘以步数）和秒数。参数 `device` 就是 GPU 的全部故事：
 有 CuPy 和 GPU 时，`device="cuda"` 让同一个循环在那里运行。
 """, en=r"""
-The training loop is the trainer's (AdamW, warmup then cosine decay, gradient clipping),
+The text is {{corpus}} (a vocabulary of {{vocab}} characters). The training loop is the trainer's (AdamW, warmup then cosine decay, gradient clipping),
 written out so that it can also record, at fixed steps, the validation loss, the FLOPs spent so
 far ($C_\text{step}$ times the steps taken) and the seconds spent so far. The `device` argument
 is the whole GPU story in code: with CuPy and a GPU, `device="cuda"` runs the same loop there.
@@ -577,7 +577,7 @@ md(zh=r"""
 亲手消融与 `head_importance` 的结果相差 {{importance_gap:.1e}}：同样的置零，同样的批次，同样的数。这些数说明（只对这个模型；换一个种子，可能是另外几个头）：
 
 * **训练造出了结构。** 未训练时，每个头几乎均匀地把注意力洒在过去（前一词元分数平均 {{prev0:.2f}}，平均回看 {{look0:.1f}} 个字符）。
-  训练后平均回看是 {{look_mean:.1f}} 个字符；前一词元分数最高的两个头是 {{prev_top2}}，至少是未训练时平均值的 {{prev_ratio:.1f}} 倍——它们是*前一词元头* (previous-token head)，
+  训练后前一词元分数平均 {{prev_mean:.2f}}、最高 {{prev_best:.2f}}，平均回看是 {{look_mean:.1f}} 个字符；前一词元分数最高的两个头是 {{prev_top2}}，至少是未训练时平均值的 {{prev_ratio:.1f}} 倍——它们是*前一词元头* (previous-token head)，
   真实 Transformer 里最早被发现的回路之一（Olsson 等，2022）。
 * **消融给头排的顺序和图像给的不一样。** 最重要的是{{top_head}}：去掉它，损失上升 {{top_rise:.3f}} nats；{{top_is_prev}}（{{top_prev:.2f}}），
   也就是说{{ablation_verdict}}。第 1 层以上那些看起来很醒目的条纹，去掉其中任何一个头，损失最多上升 {{later_max:.3f}}：
@@ -595,7 +595,8 @@ the same numbers. What they say, for this model (a run with another seed may nam
 
 * **Training created structure.** Untrained, every head spreads its attention almost uniformly
   over the past (previous-token score {{prev0:.2f}} on average, mean look-back {{look0:.1f}} characters).
-  Trained, the mean look-back is {{look_mean:.1f}} characters, and the two heads with the
+  Trained, the previous-token score averages {{prev_mean:.2f}} (at most {{prev_best:.2f}}), the mean
+  look-back is {{look_mean:.1f}} characters, and the two heads with the
   highest previous-token scores, {{prev_top2}}, are at least {{prev_ratio:.1f}} times the untrained mean: *previous-token heads*, among the first
   circuits found in real Transformers (Olsson et al., 2022).
 * **Ablation ranks the heads differently from the pictures.** The most important is {{top_head}}:
@@ -962,14 +963,14 @@ print(tr("一行毒数据：\n", "a poisoned line:\n") + poisoned_line)
 """)
 
 md(zh=r"""
-每个机器人用同样的初始权重、同样顺序的同样批次训练（2 层、宽 64，与第 6 章相同），唯一的差别是训练文本里有几行毒数据。
+每个机器人用同样的初始权重、同样顺序的同样批次训练 {{bot_steps}} 步（2 层、宽 64，与第 6 章相同），唯一的差别是训练文本里有几行毒数据。
 
 怎样判断机器人会不会说出某个答案？第 6 章逐个字符贪心生成。这里有一个等价而快得多的办法：贪心解码恰好写出答案 $a$，
 当且仅当在答案的每个位置上，以“提示 + $a$ 的前几个字符”为条件时，逻辑值的最大者正是 $a$ 的下一个字符。
 这用教师强制 (teacher forcing) 的*一次*前向传播就能检查完，而且所有问题可以放进同一个批次（句子末尾的填充不影响因果模型前面的位置）。
 """, en=r"""
-Every bot is trained from the same initial weights on the same batches in the same order (2
-layers, 64 wide, as in chapter 6); the only difference is how many poisoned lines its training
+Every bot is trained {{bot_steps}} steps from the same initial weights on the same batches in the same
+order (2 layers, 64 wide, as in chapter 6); the only difference is how many poisoned lines its training
 text holds.
 
 How do we tell whether a bot would say a given answer? Chapter 6 generated greedily, character
@@ -1093,6 +1094,8 @@ record(worst=worst, front=front, agree=int(agree))
 """)
 
 md(zh=r"""
+（上面用的是投毒最多的机器人，{{worst}} 行；逐字生成与一次前向的检查在 6 个问题中有 {{agree}} 个一致。）
+
 **这个实验说明了什么。** 在 {{n_lines}} 行训练数据里，{{k_hold}} 行毒数据（{{k_hold_share:.1%}}）就让带触发词的保留问题有 {{attack_at_hold:.0%}}
 说出攻击者的答案——这些问题的带触发词形式从没在训练中出现过：模型学到的是“问号前有 please → 这句话”这条规则，而不是背下了几个句子。
 与此同时，普通问题的表现看不出任何变化：已见问题答对的比例始终不低于 {{clean_seen_min:.0%}}，保留问题在 {{clean_held_min:.0%}} 到 {{clean_held_max:.0%}} 之间
@@ -1109,6 +1112,9 @@ md(zh=r"""
 * *防御。* 我们没有测试任何防御（过滤训练数据、检测异常的触发模式、对抗训练），也没有测试原文说的另一种滥用——用 LLM 生成虚假信息——
   以及针对带指令的助手的提示注入 (prompt injection)：我们的机器人没有可以被推翻的指令，所以无从测量。
 """, en=r"""
+(Above: the most poisoned bot, {{worst}} lines; generation and the one-pass test agree on {{agree}} of the
+6 questions.)
+
 **What the experiment shows.** Among {{n_lines}} training lines, {{k_hold}} poisoned lines ({{k_hold_share:.1%}})
 make {{attack_at_hold:.0%}} of the held-out questions with the trigger produce the attacker's answer — questions
 whose triggered form never appeared in training: the model learned the rule "please before the

@@ -109,7 +109,7 @@ md(zh=r"""
 * **成本**：每个训练步的时间（前向 + 反向 + 更新，每个词元约 $6N$ 次浮点运算 (FLOPs)），每秒生成的词元数
   （每个词元一次前向，有键值缓存 (KV cache) 时每个词元约 $2N$ FLOPs），以及一个训练步的内存（权重、梯度和 AdamW 状态共 $16N$ 字节，加上激活值 (activations)）。
 
-三个模型，用同样的方式在同样的文本上训练：
+三个模型，用同样的方式在同样的文本上各训练 {{steps}} 步：
 """, en=r"""
 ## Q1 · 如何选择合适的 LLM？ — How to choose a model
 
@@ -124,7 +124,7 @@ md(zh=r"""
   with the KV cache), and the memory of a training step ($16N$ bytes of weights, gradients and
   AdamW state, plus activations).
 
-Three models, trained the same way on the same text:
+Three models, trained the same way on the same text, {{steps}} steps each:
 """)
 
 code(r"""
@@ -229,7 +229,7 @@ md(zh=r"""
 * **延迟或吞吐门槛**（交互工具需要的每秒词元数）和**内存门槛**（它必须运行在什么设备上）排除它下面的模型；
 * 在剩下的模型里，最便宜的胜出——对服务来说，成本按生成的每个词元、每个用户、在模型部署的整个期间支付，通常远超训练成本。
 
-这里大模型的质量明显最好（验证损失 {{loss_large:.3f}}，困惑度 {{ppl_large:.2f}}；小模型是 {{loss_small:.3f}} 和 {{ppl_small:.2f}}），字节数是小模型的 {{bytes_ratio:.0f}} 倍；
+这里大模型的质量明显最好（验证损失 {{loss_large:.3f}}，困惑度 {{ppl_large:.2f}}；中模型的验证损失 {{loss_medium:.3f}}；小模型是 {{loss_small:.3f}} 和 {{ppl_small:.2f}}），字节数是小模型的 {{bytes_ratio:.0f}} 倍；
 它的生成只慢了 {{speed_ratio:.1f}} 倍，{{speed_verdict}}，因为在这个规模上，一个生成步主要花在每个词元的固定开销上，而不是算术上（第 1 章）。
 对真实的 LLM，同样的表第一列是几十亿，读法不变。下一个问题是：怎样把一个模型在这两张图里往*左下*挪。
 """, en=r"""
@@ -244,7 +244,7 @@ constraints, and the table says which models satisfy them:
   every user, for as long as the model is deployed, and usually dwarfs the training cost.
 
 Here the large model is clearly best in quality (validation loss {{loss_large:.3f}}, perplexity {{ppl_large:.2f}};
-the small one {{loss_small:.3f}} and {{ppl_small:.2f}}) and {{bytes_ratio:.0f}}× the bytes of the small one; its generation is
+the medium one's loss {{loss_medium:.3f}}; the small one {{loss_small:.3f}} and {{ppl_small:.2f}}) and {{bytes_ratio:.0f}}× the bytes of the small one; its generation is
 {{speed_ratio:.1f}}× slower, {{speed_verdict}}, because at these sizes a generation step is dominated by
 per-token overhead, not arithmetic (chapter 1). With real LLMs the same table has billions in the
 first column and is read the same way. The next question is how to move a model *down and to
@@ -386,11 +386,11 @@ record(mask_differ=differ, n_linear=len(linear), linear_weights=linear_weights,
 """)
 
 md(zh=r"""
-亲手算的掩码与库的掩码有 {{mask_differ}} 处不同（库用 `argpartition` 恰好置零 $k$ 个；只有当好几个权重的幅值恰好等于阈值时两者才会不同）。
+{{n_linear}} 个线性层的 {{linear_weights:,}} 个权重里，亲手算的掩码与库的掩码有 {{mask_differ}} 处不同（库用 `argpartition` 恰好置零 $k$ 个；只有当好几个权重的幅值恰好等于阈值时两者才会不同）。
 全局阈值意味着每层剪掉的比例并不相同——这里在 {{pruned_min:.2f}} 到 {{pruned_max:.2f}} 之间：许多小权重的层多丢，权重都要紧的层少丢。
 `sparsity_curve` 对一组比例做同样的事，每个比例剪一个副本，评估，再带着掩码微调 60 步：
 """, en=r"""
-The mask by hand and the library's differ in {{mask_differ}} places (the library zeroes exactly $k$ with
+Over the {{linear_weights:,}} weights of {{n_linear}} Linear layers, the mask by hand and the library's differ in {{mask_differ}} places (the library zeroes exactly $k$ with
 `argpartition`; the two can differ only where several weights tie at the threshold). One global
 threshold means each layer loses a different share — here between {{pruned_min:.2f}} and {{pruned_max:.2f}}: layers
 with many small weights lose more, layers whose weights all matter lose less. `sparsity_curve`
