@@ -849,7 +849,7 @@ md(zh=r"""
 {{train_steps}} 步里损失从 {{loss_first:.3f}} 降到 {{loss_last:.4f}}，两条曲线最多相差 {{curve_gap:.1e}}，
 训练准确率 (accuracy) {{spiral_accuracy:.0%}}。我们的引擎每步 {{ms_ours:.2f}} ms，tinyllm 每步 {{ms_tinyllm:.2f}} ms：{{speed_note}}。
 
-**tinyllm 比这台小引擎多了什么？** 思路完全相同（`tinyllm/tensor.py` 里的 `_topological_order` 和 `_run_backward`），
+**tinyllm 比这台小引擎多了什么？** 思路完全相同（`tinyllm/tensor.py` 里的 `topological_order` 和 `run_backward`），
 多出来的是工程：拓扑排序用显式的栈而不是递归（一万个运算串成一条链也不会爆栈）；
 反向传播结束后释放保存的数组（省显存，accelerator memory）；检查每个梯度的形状与输入相同；一个输入若不需要梯度就不计算它；
 同一份代码既能在 NumPy 上跑，也能在 CuPy（GPU）上跑。
@@ -877,7 +877,7 @@ at most {{curve_gap:.1e}}, and the training accuracy is {{spiral_accuracy:.0%}}.
 per step, tinyllm {{ms_tinyllm:.2f}} ms: {{speed_note}}.
 
 **What does tinyllm have that this small engine does not?** The idea is the same
-(`_topological_order` and `_run_backward` in `tinyllm/tensor.py`); the rest is engineering:
+(`topological_order` and `run_backward` in `tinyllm/tensor.py`); the rest is engineering:
 the sort uses an explicit stack, not recursion (a chain of 10,000 operations does not overflow
 the stack); saved arrays are released after the backward (memory); every gradient's shape is
 checked against its input's; an input that needs no gradient gets none computed; and the same
@@ -1529,7 +1529,7 @@ row is the deliberately wrong `WrongSoftmax`.
 
 code(r"""
 from tinyllm import ops
-from tinyllm.compress.checkpointing import Checkpoint, checkpoint
+from tinyllm.compress.recompute import Recompute, recompute
 from tinyllm.compress.quantize import QuantizedLinearFunction, QuantizedEmbeddingFunction, quantize_per_channel
 from tinyllm.testing import strict
 strict.register()                                  # the test suite's stand-in for a GPU (for ToDevice)
@@ -1581,6 +1581,7 @@ CASES = [  # (Function, how it is called, fn, inputs)
     (ops.Sum, "x.sum(axis=1)", lambda x_: x_.sum(axis=1), (leaf(3, 4, 2),)),
     (ops.Mean, "x.mean(axis=0, keepdims=True)", lambda x_: x_.mean(axis=0, keepdims=True), (leaf(3, 4),)),
     (ops.Var, "x.var(axis=−1)", lambda x_: x_.var(axis=-1), (leaf(3, 4),)),
+    (ops.Std, "x.std(axis=0, ddof=1)", lambda x_: x_.std(axis=0, ddof=1), (leaf(3, 4),)),
     (ops.Max, "x.max(axis=−1)", lambda x_: x_.max(axis=-1), (leaf(3, 4),)),
     (ops.Reshape, "x.reshape(4, 3)", lambda x_: x_.reshape(4, 3), (leaf(3, 4),)),
     (ops.Transpose, "x.transpose(2, 0, 1)", lambda x_: x_.transpose(2, 0, 1), (leaf(2, 3, 4),)),
@@ -1598,13 +1599,21 @@ CASES = [  # (Function, how it is called, fn, inputs)
     (ops.ToDevice, "x.to('strict').to('cpu')", lambda x_: x_.to("strict").to("cpu"), (leaf(3, 4),)),
     (F.ReLU, "F.relu(x)", F.relu, (leaf(3, 4),)),
     (F.Sigmoid, "F.sigmoid(x)", F.sigmoid, (leaf(3, 4),)),
+    (F.LogSigmoid, "F.logsigmoid(x)", F.logsigmoid, (leaf(3, 4),)),
+    (F.SiLU, "F.silu(x)", F.silu, (leaf(3, 4),)),
+    (F.SwiGLU, "F.swiglu(a, b)", F.swiglu, (leaf(3, 4), leaf(3, 4))),
     (F.GELU, "F.gelu(x)", F.gelu, (leaf(3, 4),)),
     (F.GELU, "F.gelu(x, approximate='tanh')", lambda x_: F.gelu(x_, approximate="tanh"), (leaf(3, 4),)),
     (F.Softmax, "F.softmax(x)", F.softmax, (leaf(3, 4),)),
     (F.LogSoftmax, "F.log_softmax(x)", F.log_softmax, (leaf(3, 4),)),
     (F.LogSumExp, "F.logsumexp(x)", F.logsumexp, (leaf(3, 4),)),
     (F.CrossEntropy, "F.cross_entropy(z, t), one t = −100", lambda z_: F.cross_entropy(z_, tl.Tensor(np.array([0, 3, -100, 1]))), (leaf(4, 5),)),
+    (F.BinaryCrossEntropyWithLogits, "F.binary_cross_entropy_with_logits(z, t)", F.binary_cross_entropy_with_logits,
+     (leaf(3, 4), tl.Tensor(table_rng.random((3, 4)), requires_grad=True))),
     (F.LayerNorm, "F.layer_norm(x, w, b)", F.layer_norm, (leaf(2, 3, 5), leaf(5), leaf(5))),
+    (F.RMSNorm, "F.rms_norm(x, w)", lambda x_, w_: F.rms_norm(x_, w_, eps=1e-6), (leaf(2, 3, 5), leaf(5))),
+    (F.Rotary, "F.apply_rotary(x, cos, sin)", lambda x_: F.apply_rotary(x_, *F.rotary_tables(3, 4, dtype=np.float64)),
+     (leaf(2, 3, 4),)),
     (F.Linear, "F.linear(x, w, b)", F.linear, (leaf(2, 3, 4), leaf(5, 4), leaf(5))),
     (F.Embedding, "F.embedding(ids, w), repeated ids", lambda w_: F.embedding(lookup, w_), (leaf(5, 3),)),
     (F.Dropout, "F.dropout(x, 0.3)", dropout_seeded, (leaf(3, 4),)),
@@ -1612,7 +1621,7 @@ CASES = [  # (Function, how it is called, fn, inputs)
      (leaf(2, 4, 3), leaf(2, 4, 3), leaf(2, 4, 2))),
     (F.Attention, "F.scaled_dot_product_attention, boolean mask", lambda a, b_, c: F.scaled_dot_product_attention(a, b_, c, attn_mask=tl.Tensor(allowed)),
      (leaf(2, 4, 3), leaf(2, 5, 3), leaf(2, 5, 2))),
-    (Checkpoint, "checkpoint(tanh(x @ w))", lambda x_, w_: checkpoint(lambda a: (a @ w_).tanh(), x_, parameters=[w_]), (leaf(3, 4), w_ck)),
+    (Recompute, "recompute(tanh(x @ w))", lambda x_, w_: recompute(lambda a: (a @ w_).tanh(), x_, parameters=[w_]), (leaf(3, 4), w_ck)),
     (QuantizedLinearFunction, "int8 linear: ∂/∂x, ∂/∂b", lambda x_, b_: QuantizedLinearFunction.apply(x_, tl.Tensor(q8), tl.Tensor(s8), b_),
      (leaf(2, 4), leaf(5))),
     (WrongSoftmax, tr("故意写错（本章上面）", "deliberately wrong (above)"), lambda x_: WrongSoftmax.apply(x_), (leaf(3, 4),)),

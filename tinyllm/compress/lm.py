@@ -83,10 +83,12 @@ def lm_loss(model, x, y, label_smoothing=0.0):
 
 
 def _task(model, splits, batch_size, loss_fn=None, **settings):
-    """A language-modelling task over ``splits`` for :class:`~tinyllm.train.Trainer`."""
+    """A language-modelling task over ``splits`` (anything with ``get_batch(batch_size, rng)``)
+    for :class:`~tinyllm.train.Trainer`."""
     from ..train import LanguageModelingTask, TrainConfig
+    block_size = max(getattr(d, "block_size", 1) for d in splits.values())  # (informative only here)
     cfg = TrainConfig(batch_size=batch_size, device=model.device, progress=False, eval_interval=0,
-                      block_size=max(d.block_size for d in splits.values()), **settings)
+                      block_size=block_size, **settings)
     return cfg, LanguageModelingTask.on_datasets(cfg, splits, loss_fn or lm_loss)
 
 
