@@ -221,7 +221,7 @@ def _dispatch(args) -> int:
         from .assignments.cli import main as assign_main
         return assign_main(args.rest)
     if args.command == "compress":
-        from .compress.cli import main as compress_main
+        from .compress_cli import main as compress_main
         return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
     if args.command == "finetune":  # --- finetune (tinyllm.finetune) ---
         from .finetune import run as run_finetune

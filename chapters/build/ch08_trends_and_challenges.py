@@ -729,7 +729,7 @@ md(zh=r"""
 
 > LLM 可能会学习到训练数据中的偏差，导致模型输出不公平或歧视性的结果。
 
-要在可控的条件下看模型学会一种偏差，我们*生成*训练文本（`tinyllm.compress.bias`）：关于 16 种职业的人的句子，每种职业指定一个刻板的代词
+要在可控的条件下看模型学会一种偏差，我们*生成*训练文本（`tinyllm.lab.bias`）：关于 16 种职业的人的句子，每种职业指定一个刻板的代词
 （随意指定的：“engineer” → he，“nurse” → she，……），一个句子以概率 $s$ 使用这个代词，$s$ 就是**偏斜** (skew)：
 
     the nurse said that she would be late .      （概率 s）
@@ -750,7 +750,7 @@ $$ p_\text{he}(o) = \frac{P(\text{he} \mid o)}{P(\text{he} \mid o) + P(\text{she
 > (LLMs can learn the biases of their training data, producing unfair or discriminatory output.)
 
 To see a model learn a bias in a controlled way, we *generate* the training text
-(`tinyllm.compress.bias`): sentences about people in 16 occupations, where each occupation is
+(`tinyllm.lab.bias`): sentences about people in 16 occupations, where each occupation is
 given a stereotyped pronoun (arbitrarily: "engineer" → he, "nurse" → she, …) that a sentence
 uses with probability $s$, the **skew**:
 
@@ -771,7 +771,7 @@ train one small word-level GPT per skew, from the same initial weights.
 """)
 
 code(r"""
-from tinyllm.compress.bias import make_occupation_corpus, WordTokenizer, bias_score, OCCUPATIONS
+from tinyllm.lab.bias import make_occupation_corpus, WordTokenizer, bias_score, OCCUPATIONS
 from tinyllm.compress.lm import train_lm, small_config
 
 print(make_occupation_corpus(4, skew=0.9, seed=1).replace(" . ", " .\n"))

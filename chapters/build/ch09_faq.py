@@ -399,7 +399,7 @@ does the same for a list of amounts, pruning a copy for each, evaluating it, the
 """)
 
 code(r"""
-from tinyllm.compress.prune import sparsity_curve
+from tinyllm.lab.compression import sparsity_curve
 
 AMOUNTS = (0.0, 0.5, 0.9) if FAST else (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
 FINETUNE = 5 if FAST else 60
@@ -498,7 +498,8 @@ is the formula above:
 """)
 
 code(r"""
-from tinyllm.compress.distill import distillation_loss, distill_experiment
+from tinyllm.compress.distill import distillation_loss
+from tinyllm.lab.compression import distill_experiment
 
 def my_distillation_loss(student_logits, teacher_logits, targets, T=2.0, alpha=0.5):
     C = student_logits.shape[-1]
@@ -677,7 +678,7 @@ balanced for every occupation.
 """)
 
 code(r"""
-from tinyllm.compress.bias import make_occupation_corpus, swap_gender, WordTokenizer, bias_score
+from tinyllm.lab.bias import make_occupation_corpus, swap_gender, WordTokenizer, bias_score
 from tinyllm.compress.lm import small_config
 
 SKEW = 0.9

@@ -100,7 +100,7 @@ GLOSSARY = [
     ("多模态", "multimodal", ""),
     ("可解释性", "interpretability", "attention maps"),
     ("可控性", "controllability", ""),
-    ("模型偏差", "model bias", "`tinyllm.compress.bias`"),
+    ("模型偏差", "model bias", "`tinyllm.lab.bias`"),
     ("安全风险", "safety risks", ""),
     ("模型压缩", "model compression", "`tinyllm.compress`"),
     ("量化", "quantization", "`tinyllm.compress.quantize`"),
