@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
+import tinyllm.cli
+import tinyllm.compress_cli as compress_cli
 import tinyllm.lab.regularization as regularization
 from tinyllm.checkpoint import load_checkpoint
 from tinyllm.cli import build_parser, main
@@ -268,7 +270,7 @@ COMPRESS_BASES = {
 @given(data=st.data(), action=st.sampled_from(sorted(COMPRESS_BASES)))
 def test_fuzz_compress_arguments(data, action, capsys, monkeypatch):
     # one small model and one setting instead of five: the command is the subject, not the experiment
-    monkeypatch.setattr(regularization, "regularization_experiment", lambda *a, **k: REGULARIZATION(
+    monkeypatch.setattr(compress_cli, "regularization_experiment", lambda *a, **k: REGULARIZATION(
         *a, **k, settings=regularization.DEFAULT_SETTINGS[:1], n_layer=1, n_head=2, n_embd=16))
     _fuzz((("compress", action), ["compress", action, *COMPRESS_BASES[action]]), data, capsys)
 
@@ -278,7 +280,6 @@ def test_fuzz_compress_arguments(data, action, capsys, monkeypatch):
 def test_fuzz_bench_arguments(data, capsys, monkeypatch):
     """The benchmark itself is stubbed (it times PyTorch for minutes); what reaches it must
     be valid: known configs, steps >= 1, writable outputs."""
-    import tinyllm.bench as bench
     from tinyllm.bench import CONFIGS
 
     def checked_run_bench(device, configs, steps, json_path, quick, plot_path):
@@ -286,7 +287,7 @@ def test_fuzz_bench_arguments(data, capsys, monkeypatch):
         assert steps is None or (isinstance(steps, int) and steps >= 1)
         for path in (json_path, plot_path):
             assert path is None or not path.endswith(".safetensors")
-    monkeypatch.setattr(bench, "run_bench", checked_run_bench)
+    monkeypatch.setattr(tinyllm.cli, "run_bench", checked_run_bench)
     _fuzz((("bench",), ["bench", "--quick"]), data, capsys)
 
 

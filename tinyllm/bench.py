@@ -28,6 +28,11 @@ import numpy as np
 from . import backend
 from .compress.flops import (STANDARD_SIZES, STANDARD_VOCAB, gpt_training_flops_per_step, matmul_peak_flops,
                              mfu)
+from .models import GPT, GPTConfig
+from .optim import AdamW, param_groups
+from .tensor import Tensor
+from .torch_reference import TorchGPT
+from .generate import generate
 
 __all__ = ["CONFIGS", "run_bench"]
 
@@ -35,7 +40,6 @@ CONFIGS, VOCAB = STANDARD_SIZES, STANDARD_VOCAB
 
 
 def _gpt_config(name):
-    from .models import GPTConfig
     c = dict(CONFIGS[name])
     c.pop("batch_size")
     return GPTConfig(vocab_size=VOCAB, dropout=0.0, bias=True, **c)
@@ -50,9 +54,6 @@ def _batch(name, seed=0):
 
 def _tinyllm_side(name, device):
     """A tinyllm GPT, its AdamW and a step function."""
-    from .models import GPT
-    from .optim import AdamW, param_groups
-    from .tensor import Tensor
     backend.manual_seed(0)
     model = GPT(_gpt_config(name)).to(device)
     opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
@@ -71,7 +72,6 @@ def _tinyllm_side(name, device):
 
 def _torch_side(name, device, state):
     import torch
-    from .torch_reference import TorchGPT
     tdev = "cuda" if device == "cuda" else "cpu"
     model = TorchGPT(_gpt_config(name)).load_tinyllm_state(state).to(tdev)
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -134,7 +134,6 @@ def _memory_worker(side, name, device):
     if side == "tinyllm":
         model, step = _tinyllm_side(name, device)
     else:
-        from .models import GPT
         backend.manual_seed(0)
         model, step = _torch_side(name, device, GPT(_gpt_config(name)).state_dict())
     if device == "cuda":
@@ -168,8 +167,6 @@ def _memory_worker(side, name, device):
 def _generation(device, new_tokens=255):
     """Seconds to generate with and without the KV cache on config M (prompt 1 token:
     1 + 255 = 256 positions, the whole block)."""
-    from .generate import generate
-    from .models import GPT
     backend.manual_seed(0)
     model = GPT(_gpt_config("M")).to(device)
     prompt = np.zeros((1, 1), dtype=np.int64)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import signal
 import sys
@@ -31,6 +30,16 @@ import typing
 
 from .cli_options import (ArgumentParser, CommandError, UsageError, check_device, check_output_file,
                           check_writable_folder, integer, number, optional, path_name, write_json)
+from .train import ConfigError, PRESETS, TrainConfig, Trainer, read_checkpoint
+from .compress.flops import STANDARD_SIZES as CONFIGS
+from .finetune import add_arguments as add_finetune_arguments, run as run_finetune
+from . import backend
+from .distributed.launch import run_under_mpiexec
+from .demo import run
+from .assignments.cli import main as assign_main
+from .compress_cli import main as compress_main
+from .bench import run_bench
+from .distributed.training import DistributedTrainer
 
 __all__ = ["main", "build_parser"]
 
@@ -49,7 +58,6 @@ def _parse_bool(text):
 
 
 def _config_fields():
-    from .train import TrainConfig
     hints = typing.get_type_hints(TrainConfig)
     return [(f.name, hints[f.name]) for f in dataclasses.fields(TrainConfig)]
 
@@ -73,7 +81,6 @@ def _add_config_overrides(parser):
 
 
 def _bench_configs(text):
-    from .compress.flops import STANDARD_SIZES as CONFIGS
     names = [part.strip() for part in text.split(",")]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown or not names:
@@ -83,7 +90,6 @@ def _bench_configs(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import PRESETS
     parser = ArgumentParser(prog="python -m tinyllm", description="tinyllm: a teachable LLM on NumPy/CuPy",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -149,7 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("rest", nargs=argparse.REMAINDER)
 
     # --- finetune (tinyllm.finetune) ---
-    from .finetune import add_arguments as add_finetune_arguments
     finetune = sub.add_parser("finetune", help="instruction-tune a trained model (--lora for adapters)")
     add_finetune_arguments(finetune)
     return parser
@@ -166,7 +171,6 @@ def main(argv=None) -> int:
     if getattr(args, "nproc", None) is not None:  # `train --nproc N`: this command on N ranks under mpiexec
         if args.nproc < 1:
             parser.error(f"--nproc must be a number of processes >= 1, got {args.nproc}")
-        from .distributed.launch import run_under_mpiexec
         return run_under_mpiexec(sys.argv[1:] if argv is None else list(argv), args.nproc)
     previous = _sigterm_as_interrupt()
     try:
@@ -176,7 +180,6 @@ def main(argv=None) -> int:
         # an interrupt anywhere else (preparing data, sampling) saves nothing
         if not getattr(args, "_saved_on_interrupt", False):
             folder = getattr(args, "_run_folder", None)
-            from .train import Trainer
             last = os.path.join(folder, Trainer.CHECKPOINT) if folder else None
             where = f"the last one, if any, is {last}" if last else "nothing was being trained"
             print(f"interrupted: no checkpoint was saved ({where})", file=sys.stderr)
@@ -214,23 +217,18 @@ def _sigterm_as_interrupt():
 def _dispatch(args) -> int:
     check_device(getattr(args, "device", None))
     if args.command == "demo":
-        from .demo import run
         run()
         return 0
     if args.command == "assign":
-        from .assignments.cli import main as assign_main
         return assign_main(args.rest)
     if args.command == "compress":
-        from .compress_cli import main as compress_main
         return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
     if args.command == "finetune":  # --- finetune (tinyllm.finetune) ---
-        from .finetune import run as run_finetune
         return run_finetune(args)
     if args.command == "bench":
         for path, option in ((args.json_path, "--json"), (args.plot_path, "--plot")):
             if path:
                 check_output_file(path, option)
-        from .bench import run_bench
         run_bench(device=args.device, configs=args.configs, steps=args.steps, json_path=args.json_path,
                   quick=args.quick, plot_path=args.plot_path)
         return 0
@@ -243,7 +241,6 @@ def _dispatch(args) -> int:
 
 # ----------------------------------------------------------------------------- train
 def _train(args) -> int:
-    from .train import PRESETS, Trainer
     folder = args.out or PRESETS[args.preset or "default"]["out_dir"]
     args._run_folder = folder
     checkpoint = os.path.join(folder, Trainer.CHECKPOINT)
@@ -268,7 +265,6 @@ def _train(args) -> int:
     check_writable_folder(folder, f"--out {folder}")
 
     if args.distributed:  # one rank of a data-parallel run (tinyllm.distributed.training)
-        from .distributed.training import DistributedTrainer
         trainer = DistributedTrainer.from_command_line(cfg, args.resume, args.distributed, checkpoint=state)
     else:
         trainer = Trainer(cfg, resume=args.resume, checkpoint=state)  # data, tokenizer, memory checked here
@@ -311,7 +307,6 @@ def _usage_error(error):
 
 
 def _config_from_args(args, folder):
-    from .train import PRESETS
     values = dict(PRESETS[args.preset or "default"])
     for name, _hint in _config_fields():
         override = getattr(args, f"cfg_{name}", None)
@@ -326,7 +321,6 @@ def _config_from_args(args, folder):
 def _command_line_config(values):
     """TrainConfig(**values), with what the command line must refuse besides: a run with
     ``eval_interval`` 0 would save nothing (the library allows it for experiments)."""
-    from .train import ConfigError, TrainConfig
     if values.get("eval_interval", 1) == 0:
         raise UsageError("--eval-interval must be an integer >= 1, got 0 (a run that never evaluates saves nothing)")
     try:
@@ -338,7 +332,6 @@ def _command_line_config(values):
 def _resumed_config(args, folder, checkpoint):
     """The checkpoint's own config, with the options that may change on resume applied;
     an option that contradicts the checkpoint is refused, naming both values."""
-    from .train import read_checkpoint
     tensors, meta, saved = read_checkpoint(checkpoint)
     values = saved.to_json()
     for name, _hint in _config_fields():
@@ -360,7 +353,6 @@ def _resumed_config(args, folder, checkpoint):
 # ----------------------------------------------------------------------------- sample, eval
 def _checkpoint_of(args):
     """The checkpoint ``--out`` names: a run folder's ckpt.safetensors, or that file itself."""
-    from .train import PRESETS, Trainer
     path = args.out or PRESETS[args.preset]["out_dir"]
     checkpoint = path if os.path.isfile(path) else os.path.join(path, Trainer.CHECKPOINT)
     if not os.path.isfile(checkpoint):
@@ -369,8 +361,6 @@ def _checkpoint_of(args):
 
 
 def _sample(args) -> int:
-    from . import backend
-    from .train import Trainer
     trainer = Trainer.from_checkpoint(_checkpoint_of(args), device=args.device)
     if args.prompt is not None:
         try:  # (the tokenizer refuses characters it has no id for, and lone surrogates)
@@ -390,7 +380,6 @@ def _sample(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .train import Trainer
     checkpoint = _checkpoint_of(args)
     if args.json_path:
         check_output_file(args.json_path, "--json", reading=[checkpoint])

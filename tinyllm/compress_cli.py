@@ -36,12 +36,11 @@ from .compress.lm import (evaluate_lm, format_bytes, lm_loss, load_compressed, l
                           save_compressed, small_config, train_lm)
 from .compress.memory import (PeakMemory, gpt_activation_bytes, measure_training_memory, parameter_bytes,
                               training_memory_estimate)
-from .compress.precision import precision_benchmark
 from .compress.prune import Pruner, check_amount, heads_by_layer, model_sparsity
 from .compress.quantize import model_size_bytes, quantize_model
 from .compress.recompute import accumulate_gradients, recompute_blocks, split_batch
 from .lab.bias import bias_experiment
-from .lab.compression import distill_experiment, head_pruning_curve, rank_heads, sparsity_curve
+from .lab.compression import distill_experiment, head_pruning_curve, precision_benchmark, rank_heads, sparsity_curve
 from .lab.regularization import regularization_experiment
 from .models import GPT, GPTConfig, TransformerModel
 from .nn import generate_square_subsequent_mask
@@ -202,7 +201,13 @@ def _gpt_preset(args):
         if getattr(args, key, None) is not None:
             c[key] = getattr(args, key)
     batch = c.pop("batch_size")
-    config = GPTConfig(**c)
+    try:
+        config = GPTConfig(**c)
+    except ValueError as error:   # the config's own check, told in the options' names
+        message = str(error).removeprefix("GPTConfig: ")
+        for key in c:
+            message = message.replace(f"{key} (", f"--{key.replace('_', '-')} (")
+        raise CommandError(f"--preset {name}: {message}") from None
     _check_memory(config, batch, args.device)
     return config, batch
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import backend
 from .tensor import Tensor, no_grad
+from .functional import log_softmax
 
 __all__ = ["sample_next_token", "generate", "generate_text", "generate_beam", "greedy_decode", "beam_search",
            "greedy_translate"]
@@ -192,7 +193,6 @@ def generate_beam(model, idx, max_new_tokens, beam_size=4, stop_tokens=None, len
     the KV cache's rows follow the surviving hypotheses (``KVCache.select``), so each step
     feeds one token per hypothesis. Returns ``(ids, score)``: host int64 (T + new,) and the
     sum of the new tokens' log-probabilities."""
-    from .functional import log_softmax
     ids = _decoder_prompt(model, idx, stop_tokens, "generate_beam")
     if ids.shape[0] != 1:
         raise ValueError(f"generate_beam: one prompt at a time, got {ids.shape[0]} rows")
@@ -304,7 +304,6 @@ def beam_search(model, src, beam_size=4, max_len=32, bos_id=1, eos_id=2, length_
     are ranked by score / ((5 + length) / 6) ** length_penalty (GNMT's length
     normalisation, so short outputs are not favoured unfairly). Returns (ids, score).
     """
-    from .functional import log_softmax
     device = model.device
     src_np = _host_ids(src, "beam_search")
     if not (src_np.ndim == 1 or (src_np.ndim == 2 and src_np.shape[1] == 1)) or src_np.size == 0:

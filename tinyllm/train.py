@@ -26,16 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend
-from .checkpoint import CheckpointError, generator_state, load_checkpoint, save_checkpoint, set_generator_state
-from .data import (CausalLMDataset, CharTokenizer, BPETokenizer, Seq2SeqDataset, clean_text,
+from .checkpoint import (CheckpointError, generator_state, load_checkpoint, optimizer_from_checkpoint,
+                         optimizer_to_checkpoint, save_checkpoint, set_generator_state)
+from .data import (BPETokenizer, CausalLMDataset, CharTokenizer, Seq2SeqDataset, clean_text, corpora,
                    date_tokenizers, encode_pairs, make_date_pairs, train_val_split)
 from .data.instructions import cafe_documents, chat_tokenizer
-from .data.tokenizers import Tokenizer
+from .data.tokenizers import Tokenizer, tokenizer_from_dict
 from .functional import cross_entropy
 from .models import GPT, GPTConfig, Llama, LlamaConfig, TransformerModel
 from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
+from .compress.memory import gpt_activation_bytes
+from .generate import generate_text, greedy_translate
 
 __all__ = ["TrainConfig", "ConfigError", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask",
            "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory",
@@ -319,7 +322,6 @@ class TranslationTask:
 
     def extra_metrics(self, model, n=200):
         """Exact match: greedy decoding of validation sources, whole string right."""
-        from .generate import greedy_translate
         pairs = self.text_pairs["val"][:n]
         outputs = greedy_translate(model, [s for s, _ in pairs], self.src_tok, self.tgt_tok)
         exact = np.mean([o == t for o, (_, t) in zip(outputs, pairs)])
@@ -341,7 +343,6 @@ def make_task(cfg: TrainConfig, tokenizer=None):
 def load_text(cfg: TrainConfig) -> str:
     """The training text named by the config (a path wins over a dataset name). A data file
     must be UTF-8 text: one that is not, or holds NUL bytes (binary), is refused by name."""
-    from .data import corpora
     if cfg.data_path is not None:
         path = cfg.data_path
         if not os.path.isfile(path):
@@ -374,7 +375,6 @@ def estimate_memory_bytes(cfg: TrainConfig, vocab_size: int, training: bool = Tr
     plus the activations the graph holds (``tinyllm.compress.memory.gpt_activation_bytes``).
     The seq2seq model is counted as a GPT of 2·n_layer layers over 64 positions. float32.
     """
-    from .compress.memory import gpt_activation_bytes
     seq2seq = cfg.model == "seq2seq"
     shape = GPTConfig(vocab_size=vocab_size, block_size=64 if seq2seq else cfg.block_size,
                       n_layer=2 * cfg.n_layer if seq2seq else cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
@@ -438,7 +438,6 @@ def checkpoint_tokenizer(cfg, meta, path):
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: holds no tokenizer (meta['tokenizer']); a GPT run's checkpoint "
                               f"carries the one its model was trained with")
-    from .data.tokenizers import tokenizer_from_dict
     return tokenizer_from_dict(data, f"{path}: its tokenizer")
 
 
@@ -657,7 +656,6 @@ class Trainer:
     def save(self, path=None):
         """Write weights, optimizer state, step, config, RNG states and tokenizer to one
         checksummed safetensors file, atomically."""
-        from .checkpoint import optimizer_to_checkpoint
         path = path or self.checkpoint_path
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -678,7 +676,6 @@ class Trainer:
         """Weights, optimizer, step, history and RNG streams from a checkpoint; anything
         missing or malformed is one CheckpointError naming the file (nothing half-restored
         is used: the trainer is not returned)."""
-        from .checkpoint import optimizer_from_checkpoint
         path = self.resumed_from
         if "compression" in meta:
             raise CheckpointError(f"{path}: a compressed model, not a training checkpoint; evaluate it with "
@@ -744,7 +741,6 @@ class Trainer:
     # ---------------------------------------------------------------- inference
     def sample(self, prompt=None, max_new_tokens=None, **kwargs):
         """Text continuing ``prompt`` (GPT) or the translation of ``prompt`` (seq2seq)."""
-        from .generate import generate_text, greedy_translate
         cfg = self.cfg
         prompt = cfg.prompt if prompt is None else prompt
         if cfg.model == "seq2seq":

@@ -32,6 +32,8 @@ import weakref
 import numpy as np
 
 from ..tensor import backward_hooks, forward_hooks
+from .. import backend, functional, ops
+from .quantize import QuantizedLinearFunction
 
 __all__ = ["STANDARD_SIZES", "STANDARD_VOCAB", "gpt_flops_per_token", "gpt_training_flops_per_step", "matmul_peak_flops",
            "transformer_model_training_flops_per_step", "transformer_model_flops_per_token",
@@ -97,7 +99,6 @@ def transformer_model_flops_per_token(model, src_len, tgt_len):
 def matmul_peak_flops(n=2048, repeats=5, device="cpu", dtype=np.float32):
     """The FLOP/s of an n×n float32 matrix product on ``device`` (best of ``repeats``):
     the practical peak MFU is measured against."""
-    from .. import backend
     dev = backend.get_device(device)
     a = dev.from_host(np.random.default_rng(0).standard_normal((n, n)).astype(dtype))
     a @ a
@@ -183,8 +184,6 @@ class FlopCounter:
 
 
 def _matmul_kind(fn):
-    from .. import functional, ops
-    from .quantize import QuantizedLinearFunction
     if isinstance(fn, (functional.Linear, QuantizedLinearFunction)):
         return "linear"
     if isinstance(fn, ops.MatMul):

@@ -21,6 +21,10 @@ import numpy as np
 from .. import functional as F
 from ..checkpoint import save_checkpoint
 from ..tensor import Tensor
+from ..train import (LanguageModelingTask, TrainConfig, Trainer, check_memory, check_weights,
+                     checkpoint_tokenizer, evaluate, make_task, read_checkpoint)
+from .quantize import quantize_model, quantized_module_names
+from ..models import GPTConfig
 
 __all__ = ["LMData", "load_run", "evaluate_lm", "train_lm", "lm_loss", "save_compressed", "load_compressed",
            "random_batch", "small_config", "format_bytes"]
@@ -42,7 +46,6 @@ def _task_data(task):
 def load_run(folder, device="cpu"):
     """Reopen a trained GPT run: ``(model, data, cfg)`` with the run's config, tokenizer and
     train/validation split (``folder`` holds ``ckpt.safetensors``)."""
-    from ..train import Trainer, read_checkpoint
     path = os.path.join(folder, Trainer.CHECKPOINT)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}; train one first: "
@@ -57,8 +60,6 @@ def _rebuild(path, tensors, meta, cfg, device, quantized=()):
     """``(model, data, cfg)`` from a file's tensors and metadata: the run's config and
     tokenizer give the task and an empty model (its ``quantized`` layers made int8 first),
     then the ``model.*`` tensors fill it; whatever does not fit is an error naming ``path``."""
-    from ..train import check_memory, check_weights, checkpoint_tokenizer, make_task
-    from .quantize import quantize_model
     cfg.device = device
     task = make_task(cfg, checkpoint_tokenizer(cfg, meta, path))
     check_memory(cfg, task.vocab_size, training=False)
@@ -85,7 +86,6 @@ def lm_loss(model, x, y, label_smoothing=0.0):
 def _task(model, splits, batch_size, loss_fn=None, **settings):
     """A language-modelling task over ``splits`` (anything with ``get_batch(batch_size, rng)``)
     for :class:`~tinyllm.train.Trainer`."""
-    from ..train import LanguageModelingTask, TrainConfig
     block_size = max(getattr(d, "block_size", 1) for d in splits.values())  # (informative only here)
     cfg = TrainConfig(batch_size=batch_size, device=model.device, progress=False, eval_interval=0,
                       block_size=block_size, **settings)
@@ -95,7 +95,6 @@ def _task(model, splits, batch_size, loss_fn=None, **settings):
 def evaluate_lm(model, dataset, batch_size=12, iters=200, seed=1234):
     """Mean cross-entropy of ``model`` over ``iters`` batches of ``dataset`` drawn with a
     generator seeded ``seed``: the trainer's evaluation (:func:`tinyllm.train.evaluate`)."""
-    from ..train import evaluate
     _, task = _task(model, {"val": dataset}, batch_size)
     return evaluate(model, task, iters, splits=("val",), seed=seed)["val"]["loss"]
 
@@ -110,7 +109,6 @@ def train_lm(model, dataset, iters, batch_size=12, lr=1e-3, min_lr=1e-4, warmup=
     seeds the run as the trainer does (the batches and tinyllm's random streams). Every
     ``log_every`` steps a line gives the mean loss and the time per step. Returns the list of
     training losses."""
-    from ..train import Trainer
     cfg, task = _task(model, {"train": dataset}, batch_size, loss_fn, max_iters=iters, learning_rate=lr,
                       min_lr=min_lr, warmup_iters=min(warmup, iters), lr_decay_iters=max(iters, 1),
                       weight_decay=weight_decay, beta1=betas[0], beta2=betas[1], grad_clip=grad_clip, seed=seed)
@@ -143,7 +141,6 @@ def random_batch(vocab_size, batch_size, length, device="cpu", seed=0):
 
 def small_config(vocab_size, block_size, n_layer=2, n_head=2, n_embd=64, dropout=0.0):
     """A GPTConfig for the small students and toy models of the experiments."""
-    from ..models import GPTConfig
     return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
                      n_embd=n_embd, dropout=dropout)
 
@@ -153,7 +150,6 @@ def save_compressed(path, model, cfg, tokenizer, compression: dict):
     """Write a compressed GPT (its state dict: int8 codes and scales for quantized layers)
     with what is needed to rebuild it: the run's config, its tokenizer, and
     ``compression`` (e.g. ``{"quantized": [names]}`` or ``{"sparsity": 0.5}``)."""
-    from .quantize import quantized_module_names
     compression = dict(compression)
     compression.setdefault("quantized", quantized_module_names(model))
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -164,7 +160,6 @@ def save_compressed(path, model, cfg, tokenizer, compression: dict):
 
 def load_compressed(path, device="cpu"):
     """Reopen a file written by :func:`save_compressed`: ``(model, data, cfg, compression)``."""
-    from ..train import read_checkpoint
     tensors, meta, cfg = read_checkpoint(path)
     compression = meta.get("compression")
     if not isinstance(compression, dict):

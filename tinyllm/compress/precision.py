@@ -32,13 +32,14 @@ matrix product, NumPy emulates it. It is meant for CuPy on a GPU.
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 
+from ..optim import clip_grad_norm_
 
 
-__all__ = ["DynamicLossScaler", "MixedPrecision", "precision_benchmark"]
+
+__all__ = ["DynamicLossScaler", "MixedPrecision"]
 
 
 class DynamicLossScaler:
@@ -123,7 +124,6 @@ class MixedPrecision:
 
     def step(self, loss_fn):
         """One mixed-precision training step; returns ``(loss value, skipped)``."""
-        from ..optim import clip_grad_norm_
         self.sync()
         for _, half in self.pairs:
             half.grad = None
@@ -139,47 +139,3 @@ class MixedPrecision:
             self.optimizer.step()
         self.scaler.update(found_inf)
         return loss.item(), found_inf
-
-
-def precision_benchmark(config, batch_size, steps=5, device="cpu", seed=0):
-    """Time training steps of a GPT ``config`` in float32 and in mixed precision (float16
-    compute, float32 masters) on ``device``, from the same weights and batch. Returns the
-    median milliseconds per step of each, their ratio, and the losses after ``steps``
-    steps (to show they track each other)."""
-    from .. import backend
-    from ..models import GPT
-    from ..optim import AdamW
-    from .lm import lm_loss, random_batch
-    dev = backend.get_device(device)
-    x, y = random_batch(config.vocab_size, batch_size, config.block_size, device, seed)
-    results = {"device": device, "steps": steps, "batch_size": batch_size}
-    for mode in ("float32", "mixed"):
-        backend.manual_seed(seed)
-        model = GPT(config).to(device)
-        optimizer = AdamW(model.parameters(), lr=1e-3)
-        if mode == "mixed":
-            mixed = MixedPrecision(model, optimizer)
-
-            def step():
-                return mixed.step(lambda m: lm_loss(m, x, y))[0]
-        else:
-            def step():
-                loss = lm_loss(model, x, y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                return loss.item()
-        step()  # warm-up (and the first allocations)
-        times, loss = [], None
-        for _ in range(steps):
-            dev.synchronize()
-            start = time.perf_counter()
-            loss = step()
-            dev.synchronize()
-            times.append(time.perf_counter() - start)
-        results[f"{mode}_ms_per_step"] = float(np.median(times) * 1e3)
-        results[f"{mode}_final_loss"] = loss
-    results["speedup"] = results["float32_ms_per_step"] / results["mixed_ms_per_step"]
-    return results
-
-

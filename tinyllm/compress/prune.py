@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import nn
 from ..tensor import no_grad
+from ..models.gpt import CausalSelfAttention
 
 __all__ = ["Pruner", "check_amount", "prunable_layers", "attention_layers", "head_importance", "heads_by_layer", "model_sparsity"]
 
@@ -69,7 +70,6 @@ def prunable_layers(model, modules=None):
 def attention_layers(model):
     """name → attention layer with prunable heads (GPT's ``CausalSelfAttention``, or
     ``nn.MultiheadAttention``), in the model's order."""
-    from ..models.gpt import CausalSelfAttention
     return {name: m for name, m in model.named_modules()
             if isinstance(m, (CausalSelfAttention, nn.MultiheadAttention))}
 

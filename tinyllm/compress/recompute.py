@@ -39,6 +39,7 @@ import numpy as np
 
 from ..nn.module import Module
 from ..tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad
+from ..models.gpt import KVCache
 
 __all__ = ["recompute", "recompute_blocks", "transformer_blocks", "Recompute",
            "accumulate_gradients", "split_batch"]
@@ -161,7 +162,6 @@ class _RecomputedForward:
         self.block = block
 
     def __call__(self, *args, **kwargs):
-        from ..models.gpt import KVCache
         plain = type(self.block).forward.__get__(self.block)
         uses_cache = any(isinstance(a, KVCache) for a in list(args) + list(kwargs.values()))
         if not is_grad_enabled() or uses_cache:

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from typing import Any, ClassVar, Iterable, Self, Sequence
 
 import regex  # GPT-2's pattern needs \p{L} and \p{N}, which Python's `re` lacks
+from ..checkpoint import atomic_write
 
 __all__ = [
     "Tokenizer",
@@ -95,7 +96,6 @@ class Tokenizer:
         # ensure_ascii=True writes non-ASCII characters as \uXXXX escapes: less pretty, but
         # every code point survives, even a lone surrogate that UTF-8 cannot store.
         text = json.dumps(self.to_dict(), ensure_ascii=True, indent=1)
-        from ..checkpoint import atomic_write  # (safetensors loads only when saving)
         atomic_write(os.fspath(path), (text + "\n").encode("utf-8"))
 
     @classmethod
@@ -877,7 +877,6 @@ class BPETokenizer(Tokenizer):
                 different pairs; GPT-2's files name tokens by their text, so they cannot hold
                 both).
         """
-        from ..checkpoint import atomic_write
         if self.pre_tokenizer != "gpt2":
             raise ValueError(f"save_gpt2: GPT-2's files imply the 'gpt2' pre-tokenizer; this "
                              f"tokenizer uses {self.pre_tokenizer!r}")

@@ -1,6 +1,7 @@
 """The compression experiments the chapters and ``python -m tinyllm compress`` run: a student
 trained alone and distilled, the loss against sparsity, attention heads removed in order of
-importance. They drive the tools of :mod:`tinyllm.compress` with the trainer's loop."""
+importance, mixed precision against float32. They drive the tools of :mod:`tinyllm.compress`
+with the trainer's loop."""
 from __future__ import annotations
 
 import copy
@@ -10,12 +11,14 @@ import numpy as np
 
 from .. import backend
 from ..compress.distill import distillation_loss
-from ..compress.lm import evaluate_lm, lm_loss, train_lm
+from ..compress.lm import evaluate_lm, lm_loss, random_batch, train_lm
+from ..compress.precision import MixedPrecision
 from ..compress.prune import Pruner, head_importance, heads_by_layer, model_sparsity
 from ..models import GPT
+from ..optim import AdamW
 from ..tensor import no_grad
 
-__all__ = ["distill_experiment", "sparsity_curve", "rank_heads", "head_pruning_curve"]
+__all__ = ["distill_experiment", "sparsity_curve", "rank_heads", "head_pruning_curve", "precision_benchmark"]
 
 
 def distill_experiment(teacher, data, student_config, iters, batch_size=12, temperature=2.0, alpha=0.5,
@@ -101,3 +104,43 @@ def head_pruning_curve(model, data, batch_size=12, eval_iters=200, ranking_iters
         if log:
             log(row)
     return {"ranking": [(n, h, float(s)) for (n, h), s in ranking], "rows": rows}
+
+
+def precision_benchmark(config, batch_size, steps=5, device="cpu", seed=0):
+    """Time training steps of a GPT ``config`` in float32 and in mixed precision (float16
+    compute, float32 masters) on ``device``, from the same weights and batch. Returns the
+    median milliseconds per step of each, their ratio, and the losses after ``steps``
+    steps (to show they track each other)."""
+    dev = backend.get_device(device)
+    x, y = random_batch(config.vocab_size, batch_size, config.block_size, device, seed)
+    results = {"device": device, "steps": steps, "batch_size": batch_size}
+    for mode in ("float32", "mixed"):
+        backend.manual_seed(seed)
+        model = GPT(config).to(device)
+        optimizer = AdamW(model.parameters(), lr=1e-3)
+        if mode == "mixed":
+            mixed = MixedPrecision(model, optimizer)
+
+            def step():
+                return mixed.step(lambda m: lm_loss(m, x, y))[0]
+        else:
+            def step():
+                loss = lm_loss(model, x, y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                return loss.item()
+        step()  # warm-up (and the first allocations)
+        times, loss = [], None
+        for _ in range(steps):
+            dev.synchronize()
+            start = time.perf_counter()
+            loss = step()
+            dev.synchronize()
+            times.append(time.perf_counter() - start)
+        results[f"{mode}_ms_per_step"] = float(np.median(times) * 1e3)
+        results[f"{mode}_final_loss"] = loss
+    results["speedup"] = results["float32_ms_per_step"] / results["mixed_ms_per_step"]
+    return results
+
+

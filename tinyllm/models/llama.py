@@ -48,7 +48,7 @@ import numpy as np
 
 from .. import nn
 from ..nn import init
-from ..nn.llama_layers import GroupedQueryAttention, RMSNorm, SwiGLU
+from ..nn.llama_layers import RMSNorm, SwiGLU
 from .gpt import CausalLM, load_safetensors
 
 __all__ = ["LlamaConfig", "Llama", "LlamaDecoderLayer", "swiglu_hidden_size"]
