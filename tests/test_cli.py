@@ -350,7 +350,7 @@ def test_json_output_is_checked_before_the_work(run, tmp_path, monkeypatch, caps
     (["train", "--max-iters", "many"], "--max-iters: expected an integer, got 'many'"),
     (["train", "--preset", "nope"], "--preset: invalid choice"),
     (["bench", "--configs", "S,XL"], "--configs: expected a comma-separated list of M, S"),
-    (["bench", "--steps", "0"], "--steps"),
+    (["bench", "--rounds", "0"], "--rounds"),
     (["compress", "flops", "--peak-size", "1000000"], "--peak-size: expected an integer in [1, 16384]"),
     (["compress", "prune", "--lr", "0"], "--lr"),
     (["compress", "bias", "--skew", "2"], "--skew"),

@@ -282,9 +282,10 @@ def test_fuzz_bench_arguments(data, capsys, monkeypatch):
     be valid: known configs, steps >= 1, writable outputs."""
     from tinyllm.bench import CONFIGS
 
-    def checked_run_bench(device, configs, steps, json_path, quick, plot_path):
+    def checked_run_bench(device, configs, rounds, json_path, quick, plot_path, end_to_end):
         assert device in ("cpu", "cuda") and configs and set(configs) <= set(CONFIGS)
-        assert steps is None or (isinstance(steps, int) and steps >= 1)
+        assert rounds is None or (isinstance(rounds, int) and rounds >= 1)
+        assert end_to_end in (True, False)
         for path in (json_path, plot_path):
             assert path is None or not path.endswith(".safetensors")
     monkeypatch.setattr(tinyllm.cli, "run_bench", checked_run_bench)

@@ -1,45 +1,69 @@
-"""``python -m tinyllm bench``: tinyllm and PyTorch side by side, in one run.
+"""``python -m tinyllm bench``: tinyllm against PyTorch, each timed alone in its own process.
 
-For each GPT config it times one training step (forward, backward, AdamW) in tinyllm and in
-PyTorch with the same weights and the same batch, *interleaved* (tinyllm, torch, tinyllm,
-…, so both see the same machine state), and reports medians after warm-up and their ratio;
-the model FLOPs utilisation of each against the float32 matmul peak it measures; the peak
-memory of each side (each in a fresh process: the rise of the resident set from just before
-the first step to the highest point during the steps); and generation of 256 tokens with
-and without the KV cache.
+Every measurement runs in a fresh Python process that loads one framework only, so neither
+side's BLAS/OpenMP threads spin while the other computes (timed interleaved in one process,
+PyTorch's S step measured 102 ms against 36-44 ms alone). The processes alternate
+(tinyllm, PyTorch, then PyTorch, tinyllm, ...) for several rounds; each process warms up,
+then times a number of repetitions and reports their median; the table gives the median of
+those medians over the rounds and their spread (lowest-highest). What is measured, on the
+same GPT with the same weights and the same batch:
+
+* **train**: one training step (forward, backward, AdamW update), milliseconds;
+* **eval**: the forward pass with its loss under ``no_grad`` in eval mode, as evaluation runs;
+* **memory**: the peak rise of memory over three training steps (resident set on the CPU,
+  the allocator's peak on a GPU);
+* **generate**: greedy generation of 255 tokens after a one-token prompt with a KV cache on
+  config M (PyTorch's side uses the cache written in :mod:`tinyllm.torch_reference`), tokens/s.
+
+``--end-to-end`` also runs ``train --preset shakespeare-char`` against the same recipe written
+in PyTorch (same data, batches, schedule, evaluations and checkpoints; ``torch_reference``).
 
     S: n_layer 4, n_head 4, n_embd 128, block 64, batch 12   (the shakespeare-char recipe)
     M: n_layer 6, n_head 6, n_embd 384, block 256, batch 8   (vocab 65)
 
-``--device cuda`` runs the same on CuPy against PyTorch on the GPU.
+Each process records its thread settings (BLAS pools through ``threadpoolctl``, PyTorch's
+intra- and inter-op threads, the OMP/BLAS environment variables) and library versions.
+``--device cuda`` runs CuPy against PyTorch on the GPU. Reproduce with the command printed
+under the table.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 from . import backend
-from .compress.flops import (STANDARD_SIZES, STANDARD_VOCAB, gpt_training_flops_per_step, matmul_peak_flops,
-                             mfu)
+from .compress.flops import STANDARD_SIZES, STANDARD_VOCAB, gpt_training_flops_per_step, matmul_peak_flops, mfu
+from .generate import generate
 from .models import GPT, GPTConfig
 from .optim import AdamW, param_groups
-from .tensor import Tensor
-from .torch_reference import TorchGPT
-from .generate import generate
+from .tensor import Tensor, no_grad
 
-__all__ = ["CONFIGS", "run_bench"]
+__all__ = ["CONFIGS", "TASKS", "run_bench", "format_table"]
 
 CONFIGS, VOCAB = STANDARD_SIZES, STANDARD_VOCAB
+TASKS = ("train", "eval", "memory", "generate")
+SIDES = ("tinyllm", "torch")
+# repetitions timed inside one process (after warm-up), per task and config; quick: a smoke test
+REPEATS = {("train", "S"): 20, ("train", "M"): 4, ("eval", "S"): 30, ("eval", "M"): 6}
+WARMUP = {"S": 3, "M": 1}
+GENERATED = 255          # new tokens after a one-token prompt: 256 positions, config M's whole block
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TINYLLM_NUM_THREADS",
+                    "TINYLLM_KERNELS")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _gpt_config(name):
+# ----------------------------------------------------------------------------- the model and batch
+def gpt_config(name):
+    """The GPTConfig of bench config ``name`` (no dropout, biases, tanh GELU: the same on both sides)."""
     c = dict(CONFIGS[name])
     c.pop("batch_size")
     return GPTConfig(vocab_size=VOCAB, dropout=0.0, bias=True, **c)
@@ -52,68 +76,77 @@ def _batch(name, seed=0):
     return rng.integers(0, VOCAB, size=shape), rng.integers(0, VOCAB, size=shape)
 
 
-def _tinyllm_side(name, device):
-    """A tinyllm GPT, its AdamW and a step function."""
+def _tinyllm_model(name, device):
     backend.manual_seed(0)
-    model = GPT(_gpt_config(name)).to(device)
-    opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
-    x, y = (Tensor(a, device=device) for a in _batch(name))
-    dev = backend.get_device(device)
+    return GPT(gpt_config(name)).to(device)
 
-    def step():
+
+def _tinyllm_side(name, device, task):
+    """The function one repetition of ``task`` runs in tinyllm."""
+    model = _tinyllm_model(name, device)
+    dev = backend.get_device(device)
+    x, y = (Tensor(a, device=device) for a in _batch(name))
+    if task == "eval":
+        model.eval()
+
+        def run():
+            with no_grad():
+                _, loss = model(x, y)
+            dev.synchronize()
+        return run
+    opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
+
+    def run():
         _, loss = model(x, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         dev.synchronize()
-        return loss
-    return model, step
+    return run
 
 
-def _torch_side(name, device, state):
+def _torch_side(name, device, task):
+    """The function one repetition of ``task`` runs in PyTorch, on the same weights."""
     import torch
+
+    from .torch_reference import TorchGPT
     tdev = "cuda" if device == "cuda" else "cpu"
-    model = TorchGPT(_gpt_config(name)).load_tinyllm_state(state).to(tdev)
+    state = _tinyllm_model(name, "cpu").state_dict()
+    model = TorchGPT(gpt_config(name)).load_tinyllm_state(state).to(tdev)
+    x, y = (torch.from_numpy(a).to(tdev) for a in _batch(name))
+    sync = torch.cuda.synchronize if tdev == "cuda" else (lambda: None)
+    if task == "eval":
+        model.eval()
+
+        def run():
+            with torch.no_grad():
+                model(x, y)
+            sync()
+        return run
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.99))
-    x, y = (torch.from_numpy(a).to(tdev) for a in _batch(name))
 
-    def step():
+    def run():
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if tdev == "cuda":
-            torch.cuda.synchronize()
-        return loss
-    return model, step
+        sync()
+    return run
 
 
-def _time_interleaved(steps_a, steps_b, warmup, repeats):
+# ----------------------------------------------------------------------------- what one process measures
+def _timed(run, warmup, repeats):
     for _ in range(warmup):
-        steps_a()
-        steps_b()
-    times_a, times_b = [], []
+        run()
+    times = []
     for _ in range(repeats):
-        for fn, times in ((steps_a, times_a), (steps_b, times_b)):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times_a), statistics.median(times_b)
-
-
-def _peak_memory(side, name, device):
-    """Peak memory of ``side``'s training steps, measured in a fresh Python process."""
-    cmd = [sys.executable, "-m", "tinyllm.bench", "--memory-worker", side, name, device]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
-                                                        os.environ.get("PYTHONPATH", "")]))
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=True).stdout
-        return json.loads(out.strip().splitlines()[-1])["peak_bytes"]
-    except (subprocess.SubprocessError, ValueError, KeyError, IndexError):
-        return None
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def _rss_bytes():
@@ -126,102 +159,182 @@ def _hwm_bytes():
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
-def _memory_worker(side, name, device):
-    """Run 3 training steps; print the rise in memory over the steps as JSON."""
-    if side == "tinyllm":
-        model, step = _tinyllm_side(name, device)
-    else:
-        backend.manual_seed(0)
-        model, step = _torch_side(name, device, GPT(_gpt_config(name)).state_dict())
+def _peak_bytes(side, name, device, run):
+    """The rise in memory over three repetitions of ``run``, measured from just before them."""
     if device == "cuda":
         if side == "tinyllm":
             import cupy
             pool = cupy.get_default_memory_pool()
             before = pool.used_bytes()
             for _ in range(3):
-                step()
-            peak = pool.total_bytes() - before
-        else:
-            import torch
-            torch.cuda.reset_peak_memory_stats()
-            before = torch.cuda.memory_allocated()
-            for _ in range(3):
-                step()
-            peak = torch.cuda.max_memory_allocated() - before
-    else:
-        try:  # reset the high-water mark, so the peak is the steps' own (Linux ≥ 4.0)
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-        except OSError:
-            pass
-        before = _rss_bytes()
-        for _ in range(3):
-            step()
-        peak = _hwm_bytes() - before
-    print(json.dumps({"peak_bytes": int(peak)}))
-
-
-def _generation(device, new_tokens=255):
-    """Seconds to generate with and without the KV cache on config M (prompt 1 token:
-    1 + 255 = 256 positions, the whole block)."""
-    backend.manual_seed(0)
-    model = GPT(_gpt_config("M")).to(device)
-    prompt = np.zeros((1, 1), dtype=np.int64)
-    generate(model, prompt, 8, temperature=0)  # warm-up
-    out = {}
-    for use_cache in (True, False):
-        start = time.perf_counter()
-        ids = generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache)
-        out["cache" if use_cache else "no_cache"] = time.perf_counter() - start
-        out.setdefault("tokens", {})["cache" if use_cache else "no_cache"] = ids
-    same = bool((out["tokens"]["cache"] == out["tokens"]["no_cache"]).all())
-    return {"with_cache_s": out["cache"], "without_cache_s": out["no_cache"],
-            "speedup": out["no_cache"] / out["cache"], "identical_tokens": same, "new_tokens": new_tokens}
-
-
-def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quick=False, plot_path=None):
-    """Run the benchmark, print the table, optionally write JSON; returns the results."""
-    try:
+                run()
+            return pool.total_bytes() - before
         import torch
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        for _ in range(3):
+            run()
+        return torch.cuda.max_memory_allocated() - before
+    with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark (Linux >= 4.0)
+        f.write("5")
+    before = _rss_bytes()
+    for _ in range(3):
+        run()
+    return _hwm_bytes() - before
+
+
+def _generation_seconds(side, device, new_tokens):
+    """Seconds for greedy generation of ``new_tokens`` after a one-token prompt on config M
+    with a KV cache, and the tokens."""
+    prompt = np.zeros((1, 1), dtype=np.int64)
+    if side == "tinyllm":
+        model = _tinyllm_model("M", device)
+        generate(model, prompt, 8, temperature=0)      # warm-up
+        start = time.perf_counter()
+        ids = generate(model, prompt, new_tokens, temperature=0)
+        return time.perf_counter() - start, ids[0].tolist()
+    import torch
+
+    from .torch_reference import TorchGPT
+    tdev = "cuda" if device == "cuda" else "cpu"
+    model = TorchGPT(gpt_config("M")).load_tinyllm_state(_tinyllm_model("M", "cpu").state_dict()).to(tdev)
+    prompt_t = torch.from_numpy(prompt).to(tdev)
+    model.generate_greedy(prompt_t, 8)
+    start = time.perf_counter()
+    ids = model.generate_greedy(prompt_t, new_tokens)
+    if tdev == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, ids[0].tolist()
+
+
+def thread_settings(side):
+    """Thread pools and the variables that size them, as this process sees them."""
+    info = {"cpu_count": os.cpu_count(),
+            "environment": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}}
+    try:
+        from threadpoolctl import threadpool_info
+        info["pools"] = [{k: pool.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
+                         for pool in threadpool_info()]
     except ImportError:
-        torch = None
-        print("PyTorch is not installed: timing tinyllm alone (pip install torch for the comparison)")
+        info["pools"] = "threadpoolctl is not installed"
+    if side == "torch":
+        import torch
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_interop_threads"] = torch.get_num_interop_threads()
+    else:
+        from .kernels import cpu
+        info["tinyllm_threads"] = cpu.thread_count()
+    return info
+
+
+def measure(side, task, name, device, quick=False):
+    """What one process reports: ``samples`` (seconds per repetition, or bytes, or one
+    generation's seconds), the framework's version and the thread settings."""
+    if side == "torch":
+        import torch
+        version = torch.__version__
+    else:
+        version = np.__version__
+    out = {"side": side, "task": task, "config": name, "device": device, "version": version}
+    if task == "generate":
+        seconds, tokens = _generation_seconds(side, device, 16 if quick else GENERATED)
+        out.update(samples=[seconds], tokens=tokens)
+    else:
+        run = (_tinyllm_side if side == "tinyllm" else _torch_side)(name, device, "eval" if task == "eval" else "train")
+        if task == "memory":
+            run()   # warm-up: the first step allocates the optimizer's state
+            out["samples"] = [_peak_bytes(side, name, device, run)]
+        else:
+            repeats = 2 if quick else REPEATS[task, name]
+            out["samples"] = _timed(run, 1 if quick else WARMUP[name], repeats)
+    out["threads"] = thread_settings(side)
+    return out
+
+
+# ----------------------------------------------------------------------------- the parent: alternating processes
+def _environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def run_worker(side, task, name, device, quick=False, timeout=1800):
+    """One measurement in a fresh process: the JSON it printed."""
+    cmd = [sys.executable, "-m", "tinyllm.bench", "--worker", side, task, name, device] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_environment())
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench worker {side} {task} {name} on {device} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _summary(values):
+    return {"median": statistics.median(values), "low": min(values), "high": max(values), "rounds": values}
+
+
+def _compare(task, name, device, rounds, quick, sides, log):
+    """``rounds`` alternating pairs of processes; per side the median of each process's
+    median, with the spread over the rounds."""
+    per_side = {side: [] for side in sides}
+    reports = {}
+    for r in range(rounds):
+        for side in (sides if r % 2 == 0 else sides[::-1]):
+            report = run_worker(side, task, name, device, quick)
+            per_side[side].append(statistics.median(report["samples"]))
+            reports[side] = report
+        log(f"  {task} {name}: round {r + 1}/{rounds} done")
+    return {side: _summary(values) for side, values in per_side.items()}, reports
+
+
+def _torch_available():
+    try:
+        import importlib.util
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:
+        return False
+
+
+def run_bench(device="cpu", configs=("S", "M"), rounds=None, json_path=None, quick=False, plot_path=None,
+              end_to_end=False, log=print):
+    """Run the benchmark, print the table, optionally write JSON and a chart; returns the results."""
     if device == "cuda" and not backend.cuda_available():
         raise RuntimeError("--device cuda: " + str(backend._cuda_error))
-    results = {"device": device, "numpy": np.__version__, "torch": getattr(torch, "__version__", None),
-               "threads": os.cpu_count(), "configs": {}}
+    sides = SIDES if _torch_available() else ("tinyllm",)
+    if len(sides) == 1:
+        log("PyTorch is not installed: timing tinyllm alone (pip install torch==2.13.0 for the comparison)")
+    rounds = rounds or (1 if quick else 3)
+    results = {"device": device, "rounds": rounds, "python": platform.python_version(),
+               "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs", "configs": {}}
     peak = matmul_peak_flops(device=device)
     results["matmul_peak_gflops"] = peak / 1e9
     for name in configs:
         if name not in CONFIGS:
             raise ValueError(f"unknown bench config {name!r}; expected one of {sorted(CONFIGS)}")
-        repeats = steps or (3 if quick else {"S": 20, "M": 6}[name])
-        model, ours = _tinyllm_side(name, device)
-        row = {"tinyllm_step_ms": None, "torch_step_ms": None}
-        if torch is not None:
-            _, theirs = _torch_side(name, device, model.state_dict())
-            a, b = _time_interleaved(ours, theirs, warmup=1 if quick else 2, repeats=repeats)
-            row.update(tinyllm_step_ms=a * 1e3, torch_step_ms=b * 1e3, ratio=a / b)
-        else:
-            a, _ = _time_interleaved(ours, lambda: None, warmup=2, repeats=repeats)
-            row.update(tinyllm_step_ms=a * 1e3)
-        flops = gpt_training_flops_per_step(model.config, model.num_params(), CONFIGS[name]["batch_size"])
+        row = {}
+        for task in ("train", "eval", "memory"):
+            summary, reports = _compare(task, name, device, 1 if task == "memory" else rounds, quick, sides, log)
+            row[task] = summary
+            for side, report in reports.items():
+                results.setdefault("versions", {})[side] = report["version"]
+                results.setdefault("threads", {})[side] = report["threads"]
+        flops = gpt_training_flops_per_step(gpt_config(name), GPT(gpt_config(name)).num_params(),
+                                            CONFIGS[name]["batch_size"])
         row["flops_per_step"] = flops
-        row["tinyllm_mfu"] = mfu(flops, row["tinyllm_step_ms"] / 1e3, peak)
-        if row.get("torch_step_ms"):
-            row["torch_mfu"] = mfu(flops, row["torch_step_ms"] / 1e3, peak)
-        if not quick:
-            row["tinyllm_peak_mb"] = (_peak_memory("tinyllm", name, device) or 0) / 2**20
-            if torch is not None:
-                row["torch_peak_mb"] = (_peak_memory("torch", name, device) or 0) / 2**20
-                if row["torch_peak_mb"]:
-                    row["memory_ratio"] = row["tinyllm_peak_mb"] / row["torch_peak_mb"]
-        row["steps_timed"] = repeats
+        row["mfu"] = {side: mfu(flops, row["train"][side]["median"], peak) for side in sides}
         results["configs"][name] = row
-    results["generation"] = _generation(device, new_tokens=32 if quick else 255)
+    generated, reports = _compare("generate", "M", device, rounds, quick, sides, log)
+    new_tokens = len(reports["tinyllm"]["tokens"]) - 1
+    results["generation"] = {"new_tokens": new_tokens,
+                             **{side: {**generated[side], "tokens_per_s": new_tokens / generated[side]["median"]}
+                                for side in sides}}
+    if "torch" in sides:
+        results["generation"]["same_tokens"] = reports["tinyllm"]["tokens"] == reports["torch"]["tokens"]
+    if end_to_end:
+        results["end_to_end"] = run_end_to_end(sides=sides, quick=quick, log=log)
+    results["ratios"] = ratios(results)
+    results["reproduce"] = reproduce_command(device, configs, rounds, quick, end_to_end)
     print(format_table(results))
     if json_path:
         with open(json_path, "w") as f:
@@ -231,56 +344,134 @@ def run_bench(device="cpu", configs=("S", "M"), steps=None, json_path=None, quic
     return results
 
 
-def plot(results, path):
-    """A bar chart of step times (tinyllm vs PyTorch per config) and generation times."""
-    from matplotlib.figure import Figure
-    names = list(results["configs"])
-    fig = Figure(figsize=(8, 3.2))
-    axes = fig.subplots(1, 2)
-    ours = [results["configs"][n]["tinyllm_step_ms"] for n in names]
-    theirs = [results["configs"][n].get("torch_step_ms") or 0 for n in names]
-    xs = np.arange(len(names))
-    axes[0].bar(xs - 0.2, ours, 0.4, label="tinyllm")
-    axes[0].bar(xs + 0.2, theirs, 0.4, label="PyTorch")
-    axes[0].set_xticks(xs, [f"config {n}" for n in names])
-    axes[0].set_ylabel("ms per training step")
-    axes[0].set_yscale("log")
-    axes[0].legend()
+def ratios(results):
+    """tinyllm / PyTorch for every measured quantity (time, memory; for generation, time per
+    token); empty without PyTorch."""
+    out = {}
+    for name, row in results["configs"].items():
+        for task in ("train", "eval", "memory"):
+            if "torch" in row[task]:
+                out[f"{name} {task}"] = row[task]["tinyllm"]["median"] / row[task]["torch"]["median"]
     g = results["generation"]
-    axes[1].bar([0, 1], [g["without_cache_s"], g["with_cache_s"]], color=["tab:gray", "tab:green"])
-    axes[1].set_xticks([0, 1], ["no cache", "KV cache"])
-    axes[1].set_ylabel(f"seconds for {g['new_tokens']} tokens")
-    axes[1].set_title(f"generation, {g['speedup']:.1f}x faster")
-    fig.suptitle(f"tinyllm bench ({results['device']})")
+    if "torch" in g:
+        out["generate (KV cache)"] = g["tinyllm"]["median"] / g["torch"]["median"]
+    e = results.get("end_to_end")
+    if e and "torch" in e:
+        out["end to end"] = e["tinyllm"]["seconds"] / e["torch"]["seconds"]
+    return out
+
+
+def reproduce_command(device, configs, rounds, quick, end_to_end):
+    parts = ["python -m tinyllm bench", f"--device {device}", f"--configs {','.join(configs)}", f"--rounds {rounds}"]
+    return " ".join(parts + (["--quick"] if quick else []) + (["--end-to-end"] if end_to_end else []))
+
+
+# ----------------------------------------------------------------------------- end to end: the whole preset
+def run_end_to_end(sides=SIDES, quick=False, log=print):
+    """``python -m tinyllm train --preset shakespeare-char`` and the same recipe in PyTorch
+    (``python -m tinyllm.torch_reference``), each a process timed from start to exit; the
+    final validation loss of each. ``quick``: 40 steps, evaluations every 20 of 10 batches."""
+    overrides = ["--max-iters", "40", "--lr-decay-iters", "40", "--eval-interval", "20", "--eval-iters", "10",
+                 "--max-new-tokens", "20"] if quick else []
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="tinyllm-bench-") as folder:
+        for side in sides:
+            run_dir = os.path.join(folder, side)
+            if side == "tinyllm":
+                cmd = [sys.executable, "-m", "tinyllm", "train", "--preset", "shakespeare-char", "--out", run_dir,
+                       *overrides]
+            else:
+                cmd = [sys.executable, "-m", "tinyllm.torch_reference", "--out", run_dir, *overrides]
+            log(f"  end to end: {side}: {' '.join(cmd[1:])}")
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=_environment())
+            seconds = time.perf_counter() - start
+            if proc.returncode != 0:
+                raise RuntimeError(f"end to end, {side}: exit status {proc.returncode}\n{proc.stderr[-3000:]}")
+            out[side] = {"seconds": seconds, "val_loss": _last_val_loss(proc.stdout + proc.stderr)}
+    return out
+
+
+def _last_val_loss(text):
+    """The final validation loss from the JSON line both trainers print when they finish."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("{") and '"val_loss"' in line:
+            return json.loads(line)["val_loss"]
+    return None
+
+
+# ----------------------------------------------------------------------------- output
+def _ms(summary):
+    return f"{summary['median'] * 1e3:.1f} ({summary['low'] * 1e3:.1f}-{summary['high'] * 1e3:.1f})"
+
+
+def format_table(results):
+    """The table: per config and task the median over rounds (and lowest-highest), the ratio."""
+    versions = results.get("versions", {})
+    lines = [f"tinyllm bench: device {results['device']}, {results['machine']}, Python {results['python']}, "
+             f"NumPy {versions.get('tinyllm', np.__version__)}, PyTorch {versions.get('torch', '-')}",
+             f"each side alone in its own process, {results['rounds']} alternating rounds; "
+             f"float32 matmul peak {results['matmul_peak_gflops']:.0f} GFLOP/s",
+             f"{'measure':<22}{'tinyllm':>24}{'PyTorch':>24}{'ratio':>8}"]
+    r = results["ratios"]
+    units = {"train": "step ms", "eval": "eval fwd ms"}
+    for name, row in results["configs"].items():
+        for task in ("train", "eval"):
+            lines.append(f"{name + ' ' + units[task]:<22}{_ms(row[task]['tinyllm']):>24}"
+                         f"{_ms(row[task]['torch']) if 'torch' in row[task] else '-':>24}"
+                         f"{r.get(f'{name} {task}', float('nan')):>8.2f}")
+        mem = row["memory"]
+        lines.append(f"{name + ' peak memory MB':<22}{mem['tinyllm']['median'] / 2**20:>24.0f}"
+                     f"{mem['torch']['median'] / 2**20 if 'torch' in mem else float('nan'):>24.0f}"
+                     f"{r.get(f'{name} memory', float('nan')):>8.2f}")
+        lines.append(f"{name + ' MFU':<22}{row['mfu']['tinyllm']:>24.1%}"
+                     f"{row['mfu'].get('torch', float('nan')):>24.1%}")
+    g = results["generation"]
+    lines.append(f"{'M generate tokens/s':<22}{g['tinyllm']['tokens_per_s']:>24.1f}"
+                 f"{g['torch']['tokens_per_s'] if 'torch' in g else float('nan'):>24.1f}"
+                 f"{r.get('generate (KV cache)', float('nan')):>8.2f}")
+    e = results.get("end_to_end")
+    if e:
+        def side(s):
+            return f"{e[s]['seconds']:.1f} s, val {e[s]['val_loss']:.4f}" if s in e else "-"
+        lines.append(f"{'end to end':<22}{side('tinyllm'):>24}{side('torch'):>24}{r.get('end to end', float('nan')):>8.2f}")
+    lines.append(f"ratio: tinyllm / PyTorch (time, memory, time per generated token); "
+                 f"generation: {g['new_tokens']} greedy tokens with a KV cache"
+                 + (f", the same tokens on both sides: {g['same_tokens']}" if "same_tokens" in g else ""))
+    lines.append(f"reproduce: {results['reproduce']}")
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    """A bar chart of the ratios (1 = as fast as PyTorch; the targets drawn as ticks)."""
+    from matplotlib.figure import Figure
+    r = results["ratios"]
+    if not r:
+        return
+    fig = Figure(figsize=(8, 3.4))
+    ax = fig.subplots()
+    names = list(r)
+    ax.barh(range(len(names)), [r[n] for n in names], color=["tab:green" if r[n] <= 1.2 else "tab:orange" for n in names])
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.axvline(1.2, color="gray", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("tinyllm / PyTorch (lower is better; dashed: 1.2)")
+    ax.set_title(f"tinyllm bench ({results['device']}), each side alone, median of {results['rounds']} rounds")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
 
-def format_table(results):
-    lines = [f"tinyllm bench — device {results['device']}, NumPy {results['numpy']}, PyTorch {results['torch']}, "
-             f"float32 matmul peak {results['matmul_peak_gflops']:.0f} GFLOP/s",
-             f"{'config':<7}{'tinyllm ms':>11}{'torch ms':>10}{'ratio':>7}{'MFU tl':>8}{'MFU pt':>8}"
-             f"{'mem tl MB':>10}{'mem pt MB':>10}{'mem ratio':>10}"]
-
-    def f(v, spec):
-        if isinstance(v, (int, float)):
-            return format(v, spec)
-        return format("-", ">" + spec.split(".")[0])
-    for name, r in results["configs"].items():
-        lines.append(f"{name:<7}{f(r.get('tinyllm_step_ms'), '11.1f')}{f(r.get('torch_step_ms'), '10.1f')}"
-                     f"{f(r.get('ratio'), '7.2f')}{f(r.get('tinyllm_mfu'), '8.1%')}{f(r.get('torch_mfu'), '8.1%')}"
-                     f"{f(r.get('tinyllm_peak_mb'), '10.0f')}{f(r.get('torch_peak_mb'), '10.0f')}"
-                     f"{f(r.get('memory_ratio'), '10.2f')}")
-    g = results["generation"]
-    lines.append(f"generation (config M, {g['new_tokens']} new tokens, greedy): with KV cache "
-                 f"{g['with_cache_s']:.2f} s, without {g['without_cache_s']:.2f} s, speed-up "
-                 f"{g['speedup']:.1f}x, identical tokens: {g['identical_tokens']}")
-    return "\n".join(lines)
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tinyllm.bench", description="one bench measurement (a worker)")
+    parser.add_argument("--worker", nargs=4, metavar=("SIDE", "TASK", "CONFIG", "DEVICE"), required=True)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    side, task, name, device = args.worker
+    if side not in SIDES or task not in TASKS or name not in CONFIGS:
+        parser.error(f"--worker: expected SIDE in {SIDES}, TASK in {TASKS}, CONFIG in {sorted(CONFIGS)}; got {args.worker}")
+    print(json.dumps(measure(side, task, name, device, quick=args.quick)))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--memory-worker", nargs=3, metavar=("SIDE", "CONFIG", "DEVICE"))
-    args = parser.parse_args()
-    if args.memory_worker:
-        _memory_worker(*args.memory_worker)
+    main()

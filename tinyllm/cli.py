@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time tinyllm against PyTorch on the same GPT")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     bench.add_argument("--configs", type=_bench_configs, default="S,M", help="comma-separated: S, M")
-    bench.add_argument("--steps", type=integer(1), default=None, help="timed steps per config")
+    bench.add_argument("--rounds", type=integer(1), default=None,
+                       help="alternating rounds of one process per framework (default 3; --quick: 1)")
+    bench.add_argument("--end-to-end", action="store_true",
+                       help="also time train --preset shakespeare-char against the same recipe in PyTorch")
     bench.add_argument("--json", dest="json_path", type=path_name, default=None, help="write the results as JSON here")
     bench.add_argument("--plot", dest="plot_path", type=path_name, default=None, help="save a bar chart (PNG) here")
     bench.add_argument("--quick", action="store_true", help="few steps, for a smoke test")
@@ -229,8 +232,8 @@ def _dispatch(args) -> int:
         for path, option in ((args.json_path, "--json"), (args.plot_path, "--plot")):
             if path:
                 check_output_file(path, option)
-        run_bench(device=args.device, configs=args.configs, steps=args.steps, json_path=args.json_path,
-                  quick=args.quick, plot_path=args.plot_path)
+        run_bench(device=args.device, configs=args.configs, rounds=args.rounds, json_path=args.json_path,
+                  quick=args.quick, plot_path=args.plot_path, end_to_end=args.end_to_end)
         return 0
     if args.command == "train":
         return _train(args)
