@@ -125,3 +125,15 @@ def test_torch_twin_gives_the_same_logits_and_loss(tie, bias, gelu):
     t_logits, t_loss = theirs(torch.from_numpy(idx), torch.from_numpy(idx))
     np.testing.assert_allclose(logits.numpy(), t_logits.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-12)
+
+
+def test_the_profile_accounts_for_the_step(capsys):
+    """bench --profile: the phases add up to the step, every op of the step is in the table,
+    matrix products are a share of it, and the engine's cost per op is measured."""
+    from tinyllm.bench import profile_report
+    text, n = profile_report("S", steps=2)
+    assert n["step_ms"] == pytest.approx(sum(n["phases_ms"].values()))
+    assert {"Linear", "Attention", "LayerNorm", "GELU", "CrossEntropy", "Embedding"} <= set(n["ops"])
+    assert n["ops"]["Linear"]["forward_calls"] == 4 * 6 + 1   # per block q, k, v (rows of c_attn), proj, fc, proj; lm_head
+    assert 0 < n["matrix_ms"] < n["op_forward_ms"] + n["op_backward_ms"]
+    assert n["engine_us_per_op"] > 0 and "per op, per step" in text

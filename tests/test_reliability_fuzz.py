@@ -278,8 +278,8 @@ def test_fuzz_compress_arguments(data, action, capsys, monkeypatch):
 @settings(max_examples=60, **FUZZ)
 @given(data=st.data())
 def test_fuzz_bench_arguments(data, capsys, monkeypatch):
-    """The benchmark itself is stubbed (it times PyTorch for minutes); what reaches it must
-    be valid: known configs, steps >= 1, writable outputs."""
+    """The benchmark and the profile are stubbed (they run for minutes); what reaches them must
+    be valid: known configs, rounds >= 1, writable outputs."""
     from tinyllm.bench import CONFIGS
 
     def checked_run_bench(device, configs, rounds, json_path, quick, plot_path, end_to_end):
@@ -288,7 +288,11 @@ def test_fuzz_bench_arguments(data, capsys, monkeypatch):
         assert end_to_end in (True, False)
         for path in (json_path, plot_path):
             assert path is None or not path.endswith(".safetensors")
+    def checked_profile(name, device):
+        assert device in ("cpu", "cuda") and name in CONFIGS
+        return "profile", {}
     monkeypatch.setattr(tinyllm.cli, "run_bench", checked_run_bench)
+    monkeypatch.setattr(tinyllm.cli, "profile_report", checked_profile)
     _fuzz((("bench",), ["bench", "--quick"]), data, capsys)
 
 

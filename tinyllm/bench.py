@@ -40,9 +40,10 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, profiler
 from .compress.flops import STANDARD_SIZES, STANDARD_VOCAB, gpt_training_flops_per_step, matmul_peak_flops, mfu
 from .generate import generate
+from .kernels import cpu
 from .models import GPT, GPTConfig
 from .optim import AdamW, param_groups
 from .tensor import Tensor, no_grad
@@ -225,7 +226,6 @@ def thread_settings(side):
         info["torch_threads"] = torch.get_num_threads()
         info["torch_interop_threads"] = torch.get_num_interop_threads()
     else:
-        from .kernels import cpu
         info["tinyllm_threads"] = cpu.thread_count()
     return info
 
@@ -398,6 +398,123 @@ def _last_val_loss(text):
         if line.startswith("{") and '"val_loss"' in line:
             return json.loads(line)["val_loss"]
     return None
+
+
+# ----------------------------------------------------------------------------- where a step's time goes
+# ops whose work is mostly matrix products (BLAS); the rest are passes over arrays
+MATRIX_OPS = ("Linear", "MatMul", "Attention")
+
+
+def _median_ms(values):
+    return statistics.median(values) * 1e3
+
+
+def engine_overhead_us(repeats=2000):
+    """Microseconds the engine spends per op when the arithmetic costs nothing: forward and
+    backward of ``a * b`` on one-element tensors (Function object, graph links, version
+    bookkeeping, the backward walk's visit), the Tensor API included."""
+    a = Tensor(np.ones(1, np.float32), requires_grad=True)
+    b = Tensor(np.ones(1, np.float32), requires_grad=True)
+    chain = 50
+
+    def run():
+        y = a
+        for _ in range(chain):
+            y = y * b
+        y.sum().backward()
+    run()
+    start = time.perf_counter()
+    for _ in range(repeats // chain):
+        run()
+    numpy_alone = _numpy_chain_us(chain, repeats // chain)
+    per_op = (time.perf_counter() - start) / (repeats // chain * chain) * 1e6
+    return per_op, numpy_alone
+
+
+def _numpy_chain_us(chain, rounds):
+    """The same chain's arithmetic written on NumPy arrays by hand (forward and backward)."""
+    a, b = np.ones(1, np.float32), np.ones(1, np.float32)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        ys = [a]
+        for _ in range(chain):
+            ys.append(ys[-1] * b)
+        g, gb = np.ones(1, np.float32), np.zeros(1, np.float32)
+        for y in reversed(ys[:-1]):
+            gb += g * y
+            g = g * b
+    return (time.perf_counter() - start) / (rounds * chain) * 1e6
+
+
+def profile_report(name="S", device="cpu", steps=10):
+    """Where one training step of config ``name`` spends its time: the phases (forward,
+    backward, optimizer), each op's forward and backward (tinyllm.profiler), the share of
+    matrix products, the Python time between ops, and what the engine costs per op.
+    Returns (text, numbers)."""
+    model = _tinyllm_model(name, device)
+    dev = backend.get_device(device)
+    opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
+    x, y = (Tensor(a, device=device) for a in _batch(name))
+    phases = {"forward": [], "backward": [], "optimizer": []}
+
+    def step(times=None):
+        marks = [time.perf_counter()]
+        _, loss = model(x, y)
+        dev.synchronize()
+        marks.append(time.perf_counter())
+        opt.zero_grad()
+        loss.backward()
+        dev.synchronize()
+        marks.append(time.perf_counter())
+        opt.step()
+        dev.synchronize()
+        marks.append(time.perf_counter())
+        if times is not None:
+            for phase, a, b in zip(phases, marks, marks[1:]):
+                times[phase].append(b - a)
+    for _ in range(WARMUP[name]):
+        step()
+    for _ in range(steps):
+        step(phases)
+    phase_ms = {k: _median_ms(v) for k, v in phases.items()}
+    with profiler.profile() as prof:
+        for _ in range(steps):
+            _, loss = model(x, y)
+            opt.zero_grad()
+            loss.backward()
+    rows = prof.rows()
+    per_step = {r["op"]: {k: r[k] / steps if k.endswith("ms") or k.endswith("calls") else r[k]
+                          for k in r if k != "op"} for r in rows}
+    fwd_ops = sum(r["forward_ms"] for r in per_step.values())
+    bwd_ops = sum(r["backward_ms"] for r in per_step.values())
+    matrix = sum(r["total_ms"] for op, r in per_step.items() if op in MATRIX_OPS)
+    op_count = sum(r["forward_calls"] for r in per_step.values())
+    overhead_us, numpy_us = engine_overhead_us()
+    total = sum(phase_ms.values())
+    numbers = {"config": name, "step_ms": total, "phases_ms": phase_ms, "ops": per_step,
+               "ops_per_step": op_count, "op_forward_ms": fwd_ops, "op_backward_ms": bwd_ops,
+               "matrix_ms": matrix, "engine_us_per_op": overhead_us, "numpy_us_per_op": numpy_us,
+               "threads": thread_settings("tinyllm")}
+    lines = [f"one training step of config {name} on {device} ({', '.join(f'{k}={v}' for k, v in CONFIGS[name].items())}),"
+             f" median of {steps} steps: {total:.1f} ms",
+             f"  forward {phase_ms['forward']:.1f} ms, backward {phase_ms['backward']:.1f} ms, "
+             f"AdamW step {phase_ms['optimizer']:.1f} ms",
+             f"  {op_count:.0f} ops per step; inside ops: forward {fwd_ops:.1f} ms, backward {bwd_ops:.1f} ms "
+             f"(profiled run, one step's share)",
+             f"  matrix products (Linear, MatMul, Attention): {matrix:.1f} ms = {matrix / total:.0%} of the step",
+             f"  between ops in the forward (modules, argument checks, graph building): "
+             f"{max(phase_ms['forward'] - fwd_ops, 0):.1f} ms",
+             f"  between ops in the backward (the graph walk, gradient accumulation): "
+             f"{max(phase_ms['backward'] - bwd_ops, 0):.1f} ms",
+             f"  the engine per op (a one-element multiply, forward and backward): {overhead_us:.1f} µs "
+             f"against {numpy_us:.1f} µs for the same arithmetic on bare NumPy arrays; "
+             f"x {op_count:.0f} ops = {op_count * (overhead_us - numpy_us) / 1e3:.1f} ms per step",
+             "", "per op, per step (ms):",
+             f"{'op':<22}{'calls':>7}{'forward':>10}{'backward':>10}{'total':>10}{'share':>8}"]
+    for op, r in sorted(per_step.items(), key=lambda kv: -kv[1]["total_ms"]):
+        lines.append(f"{op:<22}{r['forward_calls']:>7.0f}{r['forward_ms']:>10.2f}{r['backward_ms']:>10.2f}"
+                     f"{r['total_ms']:>10.2f}{r['total_ms'] / total:>8.1%}")
+    return "\n".join(lines), numbers
 
 
 # ----------------------------------------------------------------------------- output

@@ -38,7 +38,7 @@ from .distributed.launch import run_under_mpiexec
 from .demo import run
 from .assignments.cli import main as assign_main
 from .compress_cli import main as compress_main
-from .bench import run_bench
+from .bench import profile_report, run_bench
 from .distributed.training import DistributedTrainer
 
 __all__ = ["main", "build_parser"]
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--configs", type=_bench_configs, default="S,M", help="comma-separated: S, M")
     bench.add_argument("--rounds", type=integer(1), default=None,
                        help="alternating rounds of one process per framework (default 3; --quick: 1)")
+    bench.add_argument("--profile", action="store_true",
+                       help="instead of comparing: where tinyllm's training step spends its time, per config")
     bench.add_argument("--end-to-end", action="store_true",
                        help="also time train --preset shakespeare-char against the same recipe in PyTorch")
     bench.add_argument("--json", dest="json_path", type=path_name, default=None, help="write the results as JSON here")
@@ -232,6 +234,15 @@ def _dispatch(args) -> int:
         for path, option in ((args.json_path, "--json"), (args.plot_path, "--plot")):
             if path:
                 check_output_file(path, option)
+        if args.profile:
+            reports = {}
+            for name in args.configs:
+                text, reports[name] = profile_report(name, device=args.device)
+                print(text + "\n")
+            if args.json_path:
+                with open(args.json_path, "w") as f:
+                    json.dump(reports, f, indent=2)
+            return 0
         run_bench(device=args.device, configs=args.configs, rounds=args.rounds, json_path=args.json_path,
                   quick=args.quick, plot_path=args.plot_path, end_to_end=args.end_to_end)
         return 0

@@ -21,6 +21,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import backend
+from .optim.schedules import cosine_with_warmup
+from .train import PRESETS, TrainConfig, make_task
+
 __all__ = ["TorchGPT", "TorchKVCache"]
 
 
@@ -154,10 +158,6 @@ def train_recipe(out_dir, preset="shakespeare-char", **overrides):
     steps on ``eval_iters`` batches per split (the same batches), a checkpoint written at
     each evaluation (torch.save, then renamed into place), a sample at the end. Prints what
     the CLI prints at the end: one JSON line with the final losses, then the sample."""
-    from tinyllm import backend
-    from tinyllm.optim.schedules import cosine_with_warmup
-    from tinyllm.train import PRESETS, TrainConfig, make_task
-
     cfg = TrainConfig(**{**PRESETS[preset], **overrides, "out_dir": out_dir})
     backend.manual_seed(cfg.seed)
     batch_rng = np.random.default_rng(cfg.seed)

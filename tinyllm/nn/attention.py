@@ -29,7 +29,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
-from .layers import Linear, _check_positive, check_input, new_parameter, project_rows
+from .layers import Linear, check_positive, check_input, new_parameter, project_rows
 from .module import Module
 
 __all__ = ["MultiheadAttention", "attention_maps", "project_rows", "split_heads", "merge_heads"]
@@ -93,8 +93,8 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
                  kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
         super().__init__()
-        _check_positive(embed_dim, "embed_dim", "MultiheadAttention")
-        _check_positive(num_heads, "num_heads", "MultiheadAttention")
+        check_positive(embed_dim, "embed_dim", "MultiheadAttention")
+        check_positive(num_heads, "num_heads", "MultiheadAttention")
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                              f"({num_heads}); {embed_dim} / {num_heads} = {embed_dim / num_heads:g} is not "

@@ -30,7 +30,7 @@ def new_parameter(shape, device=None, dtype=None) -> Parameter:
     return Parameter(dev.xp.empty(tuple(shape), dtype=np.dtype(dtype or np.float32)))
 
 
-def _check_positive(value, name, owner):
+def check_positive(value, name, owner):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
@@ -58,8 +58,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        _check_positive(in_features, "in_features", "Linear")
-        _check_positive(out_features, "out_features", "Linear")
+        check_positive(in_features, "in_features", "Linear")
+        check_positive(out_features, "out_features", "Linear")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = new_parameter((out_features, in_features), device, dtype)
         if bias:
@@ -110,8 +110,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, device=None, dtype=None):
         super().__init__()
-        _check_positive(num_embeddings, "num_embeddings", "Embedding")
-        _check_positive(embedding_dim, "embedding_dim", "Embedding")
+        check_positive(num_embeddings, "num_embeddings", "Embedding")
+        check_positive(embedding_dim, "embedding_dim", "Embedding")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.weight = new_parameter((num_embeddings, embedding_dim), device, dtype)
         self.reset_parameters()
@@ -140,7 +140,7 @@ class LayerNorm(Module):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         for n in self.normalized_shape:
-            _check_positive(n, "normalized_shape", "LayerNorm")
+            check_positive(n, "normalized_shape", "LayerNorm")
         if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or not eps > 0:
             raise ValueError(f"LayerNorm: eps must be a number > 0 (it keeps √(σ² + ε) away from 0 on "
                              f"constant rows; torch accepts 0 and gives nan there), got {eps!r}")
@@ -242,8 +242,8 @@ def sinusoidal_positional_encoding(max_len, d_model) -> np.ndarray:
     Each pair of columns is a sine/cosine of one frequency, from one turn per 2π positions
     down to one per 10000·2π; PE[pos + k] is a fixed rotation of PE[pos], so relative
     offsets are easy for attention to read."""
-    _check_positive(max_len, "max_len", "sinusoidal_positional_encoding")
-    _check_positive(d_model, "d_model", "sinusoidal_positional_encoding")
+    check_positive(max_len, "max_len", "sinusoidal_positional_encoding")
+    check_positive(d_model, "d_model", "sinusoidal_positional_encoding")
     position = np.arange(max_len, dtype=np.float64)[:, None]
     inverse_frequency = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * (-math.log(10000.0) / d_model))
     angles = position * inverse_frequency  # (max_len, ceil(d_model / 2))

@@ -21,7 +21,7 @@ from .. import functional as F
 from ..tensor import Tensor
 from . import init
 from .attention import merge_heads, split_heads
-from .layers import Dropout, Linear, _check_positive, check_input, new_parameter
+from .layers import Dropout, Linear, check_positive, check_input, new_parameter
 from .module import Module
 
 __all__ = ["RMSNorm", "SwiGLU", "RotaryEmbedding", "GroupedQueryAttention"]
@@ -38,7 +38,7 @@ class RMSNorm(Module):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         for n in self.normalized_shape:
-            _check_positive(n, "normalized_shape", "RMSNorm")
+            check_positive(n, "normalized_shape", "RMSNorm")
         self.eps = None if eps is None else float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         if elementwise_affine:
@@ -95,8 +95,8 @@ class RotaryEmbedding(Module):
 
     def __init__(self, head_dim, max_positions, theta=10000.0):
         super().__init__()
-        _check_positive(head_dim, "head_dim", "RotaryEmbedding")
-        _check_positive(max_positions, "max_positions", "RotaryEmbedding")
+        check_positive(head_dim, "head_dim", "RotaryEmbedding")
+        check_positive(max_positions, "max_positions", "RotaryEmbedding")
         if head_dim % 2:
             raise ValueError(f"RotaryEmbedding: head_dim must be even (the dims rotate in pairs), got {head_dim}")
         self.head_dim, self.max_positions, self.theta = int(head_dim), int(max_positions), float(theta)
@@ -147,10 +147,10 @@ class GroupedQueryAttention(Module):
     def __init__(self, embed_dim, num_heads, num_kv_heads=None, max_positions=2048, rope_theta=10000.0,
                  bias=False, dropout=0.0, device=None, dtype=None):
         super().__init__()
-        _check_positive(embed_dim, "embed_dim", "GroupedQueryAttention")
-        _check_positive(num_heads, "num_heads", "GroupedQueryAttention")
+        check_positive(embed_dim, "embed_dim", "GroupedQueryAttention")
+        check_positive(num_heads, "num_heads", "GroupedQueryAttention")
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        _check_positive(num_kv_heads, "num_kv_heads", "GroupedQueryAttention")
+        check_positive(num_kv_heads, "num_kv_heads", "GroupedQueryAttention")
         if embed_dim % num_heads:
             raise ValueError(f"GroupedQueryAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                              f"({num_heads})")

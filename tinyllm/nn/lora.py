@@ -31,7 +31,7 @@ from __future__ import annotations
 from ..checkpoint import load_checkpoint, save_checkpoint
 from .. import functional as F
 from . import init
-from .layers import Dropout, Linear, _check_positive
+from .layers import Dropout, Linear, check_positive
 from .module import Module
 
 __all__ = ["LoRALinear", "wrap", "lora_layers", "adapter_state_dict", "save_adapters", "load_adapters",
@@ -49,7 +49,7 @@ class LoRALinear(Module):
         super().__init__()
         if not isinstance(base, Linear):
             raise TypeError(f"LoRALinear wraps a tl.nn.Linear, got {type(base).__name__}")
-        _check_positive(rank, "rank", "LoRALinear")
+        check_positive(rank, "rank", "LoRALinear")
         if not alpha > 0:
             raise ValueError(f"LoRALinear: alpha must be > 0, got {alpha!r}")
         self.base_layer = base.requires_grad_(False)
