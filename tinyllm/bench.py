@@ -10,8 +10,9 @@ same GPT with the same weights and the same batch:
 
 * **train**: one training step (forward, backward, AdamW update), milliseconds;
 * **eval**: the forward pass with its loss under ``no_grad`` in eval mode, as evaluation runs;
-* **memory**: the peak rise of memory over three training steps (resident set on the CPU,
-  the allocator's peak on a GPU);
+* **memory**: the peak memory of training, from just before the model is built to the
+  highest point of three training steps (resident set on the CPU, the allocator's on a GPU):
+  weights, gradients, optimizer state, saved activations and allocator caches;
 * **generate**: greedy generation of 255 tokens after a one-token prompt with a KV cache on
   config M (PyTorch's side uses the cache written in :mod:`tinyllm.torch_reference`), tokens/s.
 
@@ -106,13 +107,14 @@ def _tinyllm_side(name, device, task):
     return run
 
 
-def _torch_side(name, device, task):
-    """The function one repetition of ``task`` runs in PyTorch, on the same weights."""
+def _torch_side(name, device, task, state=None):
+    """The function one repetition of ``task`` runs in PyTorch, on the same weights (those of
+    the tinyllm model, or ``state``)."""
     import torch
 
     from .torch_reference import TorchGPT
     tdev = "cuda" if device == "cuda" else "cpu"
-    state = _tinyllm_model(name, "cpu").state_dict()
+    state = _tinyllm_model(name, "cpu").state_dict() if state is None else state
     model = TorchGPT(gpt_config(name)).load_tinyllm_state(state).to(tdev)
     x, y = (torch.from_numpy(a).to(tdev) for a in _batch(name))
     sync = torch.cuda.synchronize if tdev == "cuda" else (lambda: None)
@@ -163,25 +165,31 @@ def _hwm_bytes():
     raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
-def _peak_bytes(side, name, device, run):
-    """The rise in memory over three repetitions of ``run``, measured from just before them."""
+def _peak_bytes(side, name, device, build):
+    """The memory a training run of config ``name`` takes at its highest: from just before
+    the model is built (the framework imported) to the peak of three training steps, so the
+    weights, gradients, optimizer state, saved activations and the allocator's cache all
+    count. ``build()`` makes the model and returns the step function."""
     if device == "cuda":
         if side == "tinyllm":
             import cupy
             pool = cupy.get_default_memory_pool()
-            before = pool.used_bytes()
+            before = pool.total_bytes()
+            run = build()
             for _ in range(3):
                 run()
             return pool.total_bytes() - before
         import torch
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
+        run = build()
         for _ in range(3):
             run()
         return torch.cuda.max_memory_allocated() - before
     with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark (Linux >= 4.0)
         f.write("5")
     before = _rss_bytes()
+    run = build()
     for _ in range(3):
         run()
     return _hwm_bytes() - before
@@ -243,11 +251,15 @@ def measure(side, task, name, device, quick=False):
         seconds, tokens = _generation_seconds(side, device, 16 if quick else GENERATED)
         out.update(samples=[seconds], tokens=tokens)
     else:
-        run = (_tinyllm_side if side == "tinyllm" else _torch_side)(name, device, "eval" if task == "eval" else "train")
         if task == "memory":
-            run()   # warm-up: the first step allocates the optimizer's state
-            out["samples"] = [_peak_bytes(side, name, device, run)]
+            if side == "tinyllm":
+                build = lambda: _tinyllm_side(name, device, "train")   # noqa: E731
+            else:   # the weights to copy are read before the count starts
+                state = _tinyllm_model(name, "cpu").state_dict()
+                build = lambda: _torch_side(name, device, "train", state)   # noqa: E731
+            out["samples"] = [_peak_bytes(side, name, device, build)]
         else:
+            run = (_tinyllm_side if side == "tinyllm" else _torch_side)(name, device, "eval" if task == "eval" else "train")
             repeats = 2 if quick else REPEATS[task, name]
             out["samples"] = _timed(run, 1 if quick else WARMUP[name], repeats)
     out["threads"] = thread_settings(side)

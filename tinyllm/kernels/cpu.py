@@ -159,25 +159,35 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 GELU_A = 0.044715
 
 
-def _gelu_tanh_forward(xp, x, y, t):
-    """y = ½ x (1 + tanh(√(2/π) (x + a x³))), keeping t = tanh(…) for the backward."""
+def _gelu_tanh_t(xp, x, t):
+    """t = tanh(u), u = √(2/π) (x + a x³), written into ``t``."""
     xp.multiply(x, x, out=t)
     t *= GELU_A * SQRT_2_OVER_PI
     t += SQRT_2_OVER_PI
-    t *= x                      # u = √(2/π) (x + a x³)
+    t *= x
     xp.tanh(t, out=t)
-    xp.add(t, 1.0, out=y)
+
+
+def _gelu_tanh_forward(xp, x, y):
+    """y = ½ x (1 + tanh(√(2/π) (x + a x³)))."""
+    _gelu_tanh_t(xp, x, y)
+    y += 1.0
     y *= x
     y *= 0.5
 
 
-def _gelu_tanh_backward(xp, x, t, g, out):
-    """out = g · (½ (1 + t) + ½ x (1 − t²) √(2/π) (1 + 3a x²))."""
+def _gelu_tanh_backward(xp, x, g, out):
+    """out = g · (½ (1 + t) + ½ x (1 − t²) √(2/π) (1 + 3a x²)), t recomputed from x (saving
+    t would hold a second activation-sized array per layer until the backward)."""
+    t, sech2 = xp.empty_like(x), xp.empty_like(x)   # one piece of the array: stays in the cache
+    _gelu_tanh_t(xp, x, t)
+    xp.multiply(t, t, out=sech2)
+    xp.subtract(1.0, sech2, out=sech2)                 # 1 − t²
     xp.multiply(x, x, out=out)
     out *= 3 * GELU_A * SQRT_2_OVER_PI
     out += SQRT_2_OVER_PI       # du/dx
     out *= x
-    out *= 1.0 - t * t          # x (1 − t²) du/dx
+    out *= sech2                # x (1 − t²) du/dx
     out += t
     out += 1.0
     out *= 0.5
@@ -187,8 +197,9 @@ def _gelu_tanh_backward(xp, x, t, g, out):
 @register("GELU")
 class GELU(FunctionKernel):
     """``functional.GELU``: the tanh form as in-place passes over pieces of the array on all
-    cores (each piece's passes in the cache); the exact form's backward in place. Saves what
-    the reference saves: x (in float32 for half floats), t (tanh(u), or Φ(x)), the form."""
+    cores (each piece's passes in the cache), saving x only (in float32 for half floats; the
+    backward recomputes tanh(u), as torch does, to hold one activation-sized array instead
+    of two); the exact form's backward in place, from x and Φ(x)."""
 
     @staticmethod
     def forward(fn, x, approximate="none"):
@@ -196,9 +207,9 @@ class GELU(FunctionKernel):
         out_dtype = x.dtype
         x = xp.ascontiguousarray(x.astype(np.float32) if x.dtype == np.float16 else x)
         if approximate == "tanh":
-            y, t = xp.empty_like(x), xp.empty_like(x)
-            xf, yf, tf = x.reshape(-1), y.reshape(-1), t.reshape(-1)
-            parallel_for(xf.size, lambda lo, hi: _gelu_tanh_forward(xp, xf[lo:hi], yf[lo:hi], tf[lo:hi]))
+            y, t = xp.empty_like(x), None
+            xf, yf = x.reshape(-1), y.reshape(-1)
+            parallel_for(xf.size, lambda lo, hi: _gelu_tanh_forward(xp, xf[lo:hi], yf[lo:hi]))
         else:
             t = backend.erf(fn.device, x * INV_SQRT_2)
             t += 1
@@ -214,9 +225,8 @@ class GELU(FunctionKernel):
         g = xp.ascontiguousarray(g.astype(x.dtype, copy=False))
         if approximate == "tanh":
             grad = xp.empty_like(x)
-            xf, tf, gf, outf = x.reshape(-1), t.reshape(-1), g.reshape(-1), grad.reshape(-1)
-            parallel_for(xf.size, lambda lo, hi: _gelu_tanh_backward(xp, xf[lo:hi], tf[lo:hi], gf[lo:hi],
-                                                                    outf[lo:hi]))
+            xf, gf, outf = x.reshape(-1), g.reshape(-1), grad.reshape(-1)
+            parallel_for(xf.size, lambda lo, hi: _gelu_tanh_backward(xp, xf[lo:hi], gf[lo:hi], outf[lo:hi]))
             return (grad,)
         density = x * x             # φ(x) = e^{−x²/2}/√(2π), then Φ(x) + x φ(x)
         density *= -0.5
