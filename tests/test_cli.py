@@ -20,8 +20,10 @@ from tinyllm.checkpoint import load_checkpoint, save_checkpoint
 from tinyllm.cli import main
 from tinyllm.models import GPT, GPTConfig
 
+# characters (the default preset learns a BPE vocabulary): runs here start in milliseconds and
+# the vocabulary's limits are easy to name
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4",
-        "--eval-iters", "1", "--progress", "false", "--warmup-iters", "2"]
+        "--eval-iters", "1", "--progress", "false", "--warmup-iters", "2", "--tokenizer", "char"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = {}
 

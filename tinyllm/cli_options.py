@@ -29,6 +29,9 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, with a usage mistake reported in one line, ``error: <what> (...)``, exit status 2."""
 
     def error(self, message):
+        # an argument of undecodable bytes arrives as lone surrogates, which no stream can
+        # print: shown as \udcff escapes instead of a crash while reporting the mistake
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
