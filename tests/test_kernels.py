@@ -55,7 +55,7 @@ def assert_same(device, fn, arrays, dtype, grad=True):
 
 
 def test_every_kernel_is_tested_here():
-    tested = {"softmax_rows", "MatMul", "GELU", "LayerNorm", "Attention", "adam_update"}
+    tested = {"softmax_rows", "MatMul", "GELU", "LayerNorm", "Attention", "adam_update", "Embedding"}
     assert {name for name, family in kernels.registered()} == tested
 
 
@@ -106,6 +106,16 @@ def matmul_operands(draw):
 def test_matmul(device, shapes, dtype, seed):
     rng = np.random.default_rng(seed)
     assert_same(device, lambda a, b: a @ b, [rng.standard_normal(s) for s in shapes], dtype)
+
+
+@given(vocab=st.integers(1, 6), width=st.integers(1, 4),
+       ids_shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5), dtype=dtypes,
+       seed=st.integers(0, 2**16))
+def test_embedding(device, vocab, width, ids_shape, dtype, seed):
+    """Repeated ids (the sums), ids never used (zero rows), no ids at all, a 0-d id."""
+    rng = np.random.default_rng(seed)
+    ids = tl.Tensor(rng.integers(0, vocab, ids_shape), device=device)
+    assert_same(device, lambda w: F.embedding(ids, w), [rng.standard_normal((vocab, width))], dtype)
 
 
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6), dtype=dtypes,

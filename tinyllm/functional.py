@@ -632,6 +632,8 @@ class Embedding(Function):
     """y = W[ids] (a row lookup);  ∂L/∂W = zeros with each g row added at its id's row
     (ids repeat, so the adds accumulate: a scatter-add)."""
 
+    kernel_name = "Embedding"  # a faster implementation may run instead: tinyllm/kernels/cpu.py
+
     def forward(self, weight, ids):
         self.save(ids, weight.shape)
         return weight[ids]
