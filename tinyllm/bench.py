@@ -30,6 +30,7 @@ under the table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -301,11 +302,7 @@ def _compare(task, name, device, rounds, quick, sides, log):
 
 
 def _torch_available():
-    try:
-        import importlib.util
-        return importlib.util.find_spec("torch") is not None
-    except ValueError:
-        return False
+    return importlib.util.find_spec("torch") is not None
 
 
 def run_bench(device="cpu", configs=("S", "M"), rounds=None, json_path=None, quick=False, plot_path=None,
