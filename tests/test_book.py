@@ -97,6 +97,12 @@ def test_alt_text_goes_into_the_cell_metadata_and_sync_sources_carries_it(nbtool
     with pytest.raises(ValueError, match=r"alt must be a pair of non-empty strings \(中文, English\)"):
         ch.code("plt.show()", alt="just one language")
 
+    # like the prose, alt text quotes the values the run recorded
+    ch.code("plt.plot(losses); plt.show()", alt=("损失降到 {{loss:.2f}}。", "The loss falls to {{loss:.2f}}."))
+    assert nbtools.alt_text(ch.notebook("zh", {"loss": 0.1234}).cells[4]) == "损失降到 0.12。"
+    unfilled = ch.notebook("en")
+    assert "cell 4: an unfilled placeholder {{loss:.2f}} in its alt text" in nbtools.output_problems(unfilled)
+
 
 # ----------------------------------------------------------------------------- sources
 def test_the_api_reference_documents_every_public_name(book):

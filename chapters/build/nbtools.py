@@ -8,6 +8,7 @@ build/README.md. In short:
     md(zh="# 1 · 背景介绍\\n…", en="# 1 · 背景介绍 — Background\\n…")
     ch.setup("from tinyllm.models import GPT, GPTConfig")       # the shared first code cell
     code('losses = train(...)\\nrecord(final_loss=losses[-1])')  # numbers the prose will quote
+    code('plt.plot(losses); plt.show()', alt=("损失曲线……", "The loss curve …"))  # a figure's alt text
     md(zh="损失降到 {{final_loss:.3f}}。", en="The loss fell to {{final_loss:.3f}}.")
     ch.index(builds=("…", "…"), figures=("损失 {{final_loss:.3f}}", "loss {{final_loss:.3f}}"))
     if __name__ == "__main__":
@@ -30,8 +31,8 @@ Command line of every builder:
     python chapters/build/ch01_background.py --no-execute --out /tmp/ch   # cells only, no outputs
     python chapters/build/ch01_background.py --check       # are the saved editions this builder's
                                                            # cells, from a full run, with clean outputs?
-    python chapters/build/ch01_background.py --sync-sources  # copy edited prose and code into the
-                                                           # saved editions, keeping their outputs
+    python chapters/build/ch01_background.py --sync-sources  # copy edited prose, code and alt text
+                                                           # into the saved editions, keeping their outputs
 
 A run fails, and saves nothing but a copy for inspection, when an output holds an error, a
 warning (matplotlib's missing-glyph warning included), anything written to stderr, or when a
@@ -130,6 +131,8 @@ def output_problems(nb) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and PLACEHOLDER.search(cell.source):
             problems.append(f"cell {i}: an unfilled placeholder {PLACEHOLDER.search(cell.source).group(0)}")
+        if PLACEHOLDER.search(alt_text(cell) or ""):
+            problems.append(f"cell {i}: an unfilled placeholder {PLACEHOLDER.search(alt_text(cell)).group(0)} in its alt text")
         if cell.cell_type != "code":
             continue
         texts = []
@@ -206,7 +209,8 @@ class Chapter:
     def code(self, source: str, alt: tuple[str, str] | None = None) -> None:
         """A code cell, the same in both editions. ``alt=("中文", "English")`` describes the
         figure the cell shows, for a reader who cannot see it: what is drawn, and what to
-        notice. It goes into the cell's metadata, where the book (MyST-NB) reads it."""
+        notice. It goes into the cell's metadata, where the book (MyST-NB) reads it; like the
+        prose, it may quote recorded values (``{{name:spec}}``)."""
         if alt is not None:
             if not (isinstance(alt, tuple) and len(alt) == 2 and all(isinstance(a, str) and a.strip() for a in alt)):
                 raise ValueError(f"{self.name}: alt must be a pair of non-empty strings (中文, English), got {alt!r}")
@@ -253,7 +257,8 @@ class Chapter:
             else:
                 nb.cells.append(nbformat.v4.new_code_cell(item))
                 if i in self.alt:
-                    nb.cells[-1].metadata.update(alt_metadata(self.alt[i][lang]))
+                    alt = self.alt[i][lang] if values is None else render(self.alt[i][lang], values, f"{self.name} ({lang}) cell {i} alt")
+                    nb.cells[-1].metadata.update(alt_metadata(alt))
             if i == 0:
                 nb.cells.append(nbformat.v4.new_markdown_cell(self.glossary_cell(lang)))
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -273,6 +278,8 @@ class Chapter:
         for i, (cell, (kind, item)) in enumerate(zip(_without_glossary(nb.cells), self.items)):
             if kind == "markdown":
                 cell.source = render(item[lang], values, f"{self.name} ({lang}) cell {i}")
+            elif i in self.alt:
+                cell.metadata.update(alt_metadata(render(self.alt[i][lang], values, f"{self.name} ({lang}) cell {i} alt")))
         nb.metadata["tinyllm"] = {"lang": lang, "fast": fast, "seconds": round(seconds, 1),
                                   "cores": os.cpu_count(), "values": values}
         print(f"{self.name} ({lang}): executed in {seconds:.1f} s ({'fast' if fast else 'full'} mode)", file=sys.stderr)
