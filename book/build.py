@@ -37,9 +37,11 @@ from make_index import TEXT  # noqa: E402  (the README's headings, in both langu
 
 LANGS = ("zh", "en")
 OTHER = {"zh": "en", "en": "zh"}
-# The API reference: one page per module, every name in the module's __all__.
+# The API reference: one page per module, every name in the module's __all__; then the backward
+# rules (the Function subclasses, derivative in each docstring) of the ops and fused functions.
 API_MODULES = ("tinyllm", "tinyllm.functional", "tinyllm.nn", "tinyllm.optim", "tinyllm.models",
                "tinyllm.data", "tinyllm.generate")
+RULES_MODULE = "tinyllm.ops"
 WORDS = {
     "zh": {"title": "tinyllm：从零写一个大语言模型", "chapters": "章节", "reference": "参考",
            "glossary": "术语表", "teachers": "教师指南（英文）", "api": "API 参考（英文）",
@@ -95,6 +97,28 @@ def relink(text: str, source: str, doc: str, pages: dict[str, str]) -> str:
     return LINK.sub(one, text)
 
 
+# Han characters and CJK punctuation: a line break between two of them is not a space.
+CJK_CHAR = re.compile("[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """Join the lines of a Markdown paragraph where one ends and the next begins with Chinese
+    (**emphasis** marks aside): a browser shows such a line break as a space, which Chinese
+    text does not have. Headings and fenced code are left alone."""
+    lines, fenced = [], False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        previous = lines[-1].rstrip() if lines else ""
+        last, first = previous.rstrip("*_")[-1:], line.strip().lstrip("*_")[:1]   # past **emphasis**
+        if (not fenced and last and first and CJK_CHAR.match(last) and CJK_CHAR.match(first)
+                and not previous.lstrip().startswith("#")):
+            lines[-1] = previous + line.strip()
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def write(path: str, text: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -145,6 +169,20 @@ def api_pages() -> dict[str, str]:
         return [title, heading_char * len(title), "", f".. automodule:: {full}", "   :no-members:", "",
                 *entries(obj, full, "^"), ""]
 
+    def backward_rules(module) -> list[str]:
+        """The module's own Function subclasses that its __all__ does not list, in source order."""
+        from tinyllm import Function
+        rules = sorted((inspect.getsourcelines(obj)[1], name) for name, obj in vars(module).items()
+                       if inspect.isclass(obj) and issubclass(obj, Function) and obj is not Function
+                       and obj.__module__ == module.__name__ and name not in getattr(module, "__all__", ()))
+        if not rules:
+            return []
+        return ["Backward rules", "-" * 14, "",
+                "The :class:`~tinyllm.Function` subclasses that compute the functions above: forward and "
+                "backward side by side on raw arrays, the derivative in each docstring (``y`` the output, "
+                "``g = ∂L/∂y`` the incoming gradient).", "",
+                *(line for _, name in rules for line in (f".. autoclass:: {module.__name__}.{name}", "")), ""]
+
     pages = {}
     for name, module in modules.items():
         title = f"``{name}``"
@@ -152,14 +190,19 @@ def api_pages() -> dict[str, str]:
             title, "=" * len(title), "", f".. automodule:: {name}", "   :no-members:", "",
             f".. currentmodule:: {name}", "", ".. autosummary::", "   :nosignatures:", "",
             *(f"   {attr}" for attr in module.__all__ if not inspect.ismodule(getattr(module, attr))), "",
-            *entries(module, name, "-")]) + "\n"
+            *entries(module, name, "-"), *backward_rules(module)]) + "\n"
+    ops = importlib.import_module(RULES_MODULE)
+    title = f"``{RULES_MODULE}``: the primitive operations"
+    pages[page_name(RULES_MODULE)] = "\n".join([
+        title, "=" * len(title), "", f".. automodule:: {RULES_MODULE}", "   :no-members:", "",
+        *backward_rules(ops)]) + "\n"
     pages["api/index"] = "\n".join([
         "API reference", "=============", "",
-        "Every public name of tinyllm's modules (what their ``__all__`` lists), with its docstring. "
-        "A backward rule's docstring gives its derivative, with ``y`` the output and "
-        "``g = ∂L/∂y`` the incoming gradient.", "",
+        "Every public name of tinyllm's modules (what their ``__all__`` lists), with its docstring; "
+        "then the backward rules behind them, each with its derivative (``y`` the output, "
+        "``g = ∂L/∂y`` the incoming gradient).", "",
         *(f"* :doc:`{name} <{page_name(name).split('/')[-1]}>`: {first_line(modules[name])}" for name in API_MODULES),
-        ""])
+        f"* :doc:`{RULES_MODULE} <{page_name(RULES_MODULE).split('/')[-1]}>`: {first_line(ops)}", ""])
     return pages
 
 
@@ -192,11 +235,11 @@ def stage(lang: str, src: str) -> dict:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "markdown":
-                cell.source = relink(cell.source, f"chapters/{lang}/{os.path.basename(path)}", doc, pages)
+                cell.source = join_cjk_lines(relink(cell.source, f"chapters/{lang}/{os.path.basename(path)}", doc, pages))
         put(f"{doc}.ipynb", nbformat.writes(nb) + "\n")
 
     sections = readme_sections()
-    index = sections[TEXT[lang]["heading"]]
+    index = join_cjk_lines(sections[TEXT[lang]["heading"]])
     put("index.md", f"# {words['title']}\n\n{words['index_intro']}\n\n"
                     f"{relink(index, 'chapters/README.md', 'index.md', pages)}\n"
                     f"- [{words['glossary']}](glossary.md)\n- [{words['teachers']}](teachers.md)\n"
@@ -213,7 +256,7 @@ def stage(lang: str, src: str) -> dict:
         {"caption": words["chapters"], "chapters": [{"file": doc} for doc in chapters]},
         {"caption": words["reference"], "chapters": [
             {"file": "glossary"}, {"file": "teachers"},
-            {"file": "api/index", "sections": [{"file": page_name(m)} for m in API_MODULES]}]}]}
+            {"file": "api/index", "sections": [{"file": page_name(m)} for m in (*API_MODULES, RULES_MODULE)]}]}]}
     write(os.path.join(src, "_toc.yml"), yaml.safe_dump(toc, allow_unicode=True, sort_keys=False))
     other_chapters = {f"chapters/{os.path.basename(p)[:-6]}" for p in chapter_notebooks(OTHER[lang])}
     return {
@@ -225,10 +268,15 @@ def stage(lang: str, src: str) -> dict:
         "launch_buttons": {"notebook_interface": "classic"},
         "repository": {"url": ""},
         "sphinx": {
-            "extra_extensions": ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon",
-                                 "sphinx-mathjax-offline"],
-            "local_extensions": {"tinyllm_book": BOOK},
+            "local_extensions": {"tinyllm_book": BOOK},        # puts book/ on sys.path
             "config": {
+                # Jupyter Book's extensions less sphinx_thebe (live code through Binder; Sphinx
+                # writes its inline script twice, a "const" declared twice: a console error) and
+                # intersphinx (nothing to link to offline); plus ours.
+                "extensions": ["myst_nb", "jupyter_book", "sphinx_book_theme", "sphinx_external_toc",
+                               "sphinx_togglebutton", "sphinx_copybutton", "sphinx_design", "sphinx_comments",
+                               "sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon",
+                               "sphinx-mathjax-offline", "tinyllm_book"],
                 "language": "zh_CN" if lang == "zh" else "en",
                 "templates_path": [os.path.join(BOOK, "templates")],
                 "html_static_path": [os.path.join(BOOK, "static"),

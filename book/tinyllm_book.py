@@ -1,7 +1,7 @@
 """The book's Sphinx extension (loaded by book/build.py through Jupyter Book's
 ``local_extensions``): on every page, the link to the same page in the other edition, the
-``<html lang>`` of pages written in English inside the Chinese edition, and a name for each
-expand/collapse toggle of the navigation."""
+``<html lang>`` of pages written in English inside the Chinese edition, a name for each
+expand/collapse toggle of the navigation, and docstrings' |x| kept as text."""
 import html
 import re
 
@@ -21,6 +21,9 @@ def page_context(app, pagename, templatename, context, doctree):
     if any(pagename == page or (page.endswith("/") and pagename.startswith(page)) for page in book["english_pages"]):
         context["language"] = "en"
 
+
+def name_toggles(app, pagename, templatename, context, doctree):
+    book = app.config.tinyllm_book
     make_toctree = context.get("generate_toctree_html")   # the theme's, set by its own handler (runs first)
     if make_toctree:
         def labelled(*args, **kwargs):
@@ -32,7 +35,27 @@ def page_context(app, pagename, templatename, context, doctree):
         context["generate_toctree_html"] = labelled
 
 
+def plain_bars(app, what, name, obj, options, lines):
+    """The docstrings write |x| for an absolute value and |V| for a set's size; reST would read
+    each as a substitution reference (and fail). Escape the bars, except in ``literals`` and in
+    the indented blocks after a line ending in ``::`` (code, .. math::)."""
+    block = None                                        # the indent of the "::" line of the block we are in
+    for i, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (not line.strip() or indent > block):
+            continue
+        block = None
+        if "|" in line:
+            parts = line.split("``")
+            lines[i] = "``".join(part.replace("|", "\\|") if k % 2 == 0 else part for k, part in enumerate(parts))
+        if line.rstrip().endswith("::"):
+            block = indent
+
+
 def setup(app):
     app.add_config_value("tinyllm_book", {}, "html")
-    app.connect("html-page-context", page_context, priority=900)
+    # before the theme's handlers, which drop header templates that render empty without lang_switch
+    app.connect("html-page-context", page_context, priority=400)
+    app.connect("html-page-context", name_toggles, priority=900)
+    app.connect("autodoc-process-docstring", plain_bars, priority=600)   # after napoleon's (500)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -107,9 +107,12 @@ def test_alt_text_goes_into_the_cell_metadata_and_sync_sources_carries_it(nbtool
 # ----------------------------------------------------------------------------- sources
 def test_the_api_reference_documents_every_public_name(book):
     """Each name in the __all__ of the seven modules has its entry (autodoc, or a line naming
-    the module or the object it is) on its module's page."""
+    the module or the object it is) on its module's page; the backward rules (Function
+    subclasses, where the derivatives are written) follow, and tinyllm.ops has a page of them."""
     pages = book.api_pages()
-    assert set(pages) == {"api/index"} | {book.page_name(m) for m in book.API_MODULES}
+    assert set(pages) == {"api/index"} | {book.page_name(m) for m in (*book.API_MODULES, book.RULES_MODULE)}
+    assert ".. autoclass:: tinyllm.functional.LayerNorm" in pages["api/functional"]
+    assert ".. autoclass:: tinyllm.ops.MatMul" in pages["api/ops"]
     for name in book.API_MODULES:
         module, text = importlib.import_module(name), pages[book.page_name(name)]
         for attr in module.__all__:
@@ -136,3 +139,13 @@ def test_the_book_takes_the_chapters_that_exist_in_each_edition(book):
         found = [os.path.basename(p) for p in book.chapter_notebooks(lang)]
         assert found == sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "chapters", lang, "*.ipynb")))
         assert found, f"no chapters in chapters/{lang}/"
+
+
+def test_chinese_lines_of_a_paragraph_are_joined_without_a_space(book):
+    """A line break inside a paragraph shows as a space; between two Chinese characters it must
+    not be there. Headings, English and fenced code keep their lines."""
+    text = ("## 3.1 架构\n先手算一遍，\n再让库函数做同样的事、\n**注意力权重**\nthen English\n中文\n"
+            "```python\nx = 1  # 注释，\n继续\n```")
+    assert book.join_cjk_lines(text) == (
+        "## 3.1 架构\n先手算一遍，再让库函数做同样的事、**注意力权重**\nthen English\n中文\n"
+        "```python\nx = 1  # 注释，\n继续\n```")

@@ -489,7 +489,7 @@ class BPETokenizer(Tokenizer):
     Args:
         pre_tokenizer: how text is split into chunks before merging, a name from
             `PRE_TOKENIZERS`: "gpt2" (GPT-2's split, the default) or "none".
-        special_tokens: strings such as ``"<|endoftext|>"`` that get their own id and are never
+        special_tokens: strings such as "<|endoftext|>" that get their own id and are never
             split or merged. When `encode` is called with ``allow_special=True`` (the
             default), their occurrences in the text become those ids.
     """
@@ -705,7 +705,7 @@ class BPETokenizer(Tokenizer):
             text: the text.
             allow_special: if True, registered special tokens in `text` become their ids; if
                 False they are encoded as ordinary text. Use False for untrusted input, so a
-                user cannot inject ``"<|endoftext|>"``.
+                user cannot inject "<|endoftext|>".
 
         Raises:
             ValueError: if `text` holds a lone surrogate (U+D800..U+DFFF), which has no
@@ -808,7 +808,7 @@ class BPETokenizer(Tokenizer):
         * ``encoder_json``: a JSON object, token -> id. A token is written in GPT-2's byte
           alphabet (one printable character per byte; a space is "Ġ"). Ids 0..255 are the 256
           one-byte tokens, in GPT-2's order (id 0 is "!"); the ids after the merges are
-          special tokens, written as themselves (``"<|endoftext|>"`` = 50256).
+          special tokens, written as themselves ("<|endoftext|>" = 50256).
         * ``vocab_bpe``: the merges in learning order, one "first second" pair per line after
           a "#version" line. Merge i joins two tokens into the token with id 256 + i.
 
