@@ -20,7 +20,6 @@ LANGS = ("zh", "en")
 BUILDERS = sorted(glob.glob(os.path.join(BUILD, "ch[0-9][0-9]_*.py")))
 # builders of the second edition (nbtools.Chapter) and of the first (one English notebook in chapters/)
 CHAPTERS = [b for b in BUILDERS if re.search(r"^\w+ = Chapter\(", open(b, encoding="utf-8").read(), re.M)]
-FIRST_EDITION = sorted(glob.glob(os.path.join(ROOT, "chapters", "*.ipynb")))
 
 
 def ids(paths):
@@ -92,22 +91,9 @@ def test_the_index_is_generated_from_the_builders_and_their_runs():
 def test_every_article_section_has_its_chapter_with_the_chinese_heading():
     headings = ["背景介绍", "核心概念与联系", "核心算法原理", "数学模型和公式", "项目实践",
                 "实际应用场景", "工具和资源推荐", "未来发展趋势与挑战", "常见问题与解答"]
-    notebooks = FIRST_EDITION + sorted(glob.glob(os.path.join(ROOT, "chapters", "zh", "*.ipynb")))
+    notebooks = sorted(glob.glob(os.path.join(ROOT, "chapters", "zh", "*.ipynb")))
     text = "".join(open(p, encoding="utf-8").read() for p in notebooks)
     assert [h for h in headings if h not in text] == []
-
-
-@pytest.mark.parametrize("path", FIRST_EDITION, ids=ids(FIRST_EDITION))
-def test_first_edition_chapter_runs_top_to_bottom(path, tmp_path, monkeypatch):
-    """Chapters not yet moved to two editions (chapters/NN_*.ipynb) still run in fast mode."""
-    monkeypatch.setenv("TINYLLM_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                                     resources={"metadata": {"path": os.path.dirname(path)}})
-    client.execute()  # raises CellExecutionError naming the cell on any error
 
 
 # ----------------------------------------------------------------------------- the machinery

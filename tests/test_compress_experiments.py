@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from tinyllm.cli import main
-from tinyllm.compress.distill import distill_experiment
 from tinyllm.compress.lm import evaluate_lm, load_compressed, load_run, save_compressed, small_config
-from tinyllm.compress.prune import Pruner, head_pruning_curve, model_sparsity, sparsity_curve
+from tinyllm.compress.prune import Pruner, model_sparsity
 from tinyllm.compress.quantize import QuantizedLinear, quantize_model
-from tinyllm.compress.regularization import regularization_experiment
+from tinyllm.lab.compression import distill_experiment, head_pruning_curve, sparsity_curve
+from tinyllm.lab.regularization import regularization_experiment
 from tinyllm.train import Trainer, TrainConfig
 
 from compress_helpers import make_tiny_run

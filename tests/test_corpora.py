@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tinyllm.data import corpora
+from tinyllm.lab import tinytales
+from tinyllm.lab.tinytales import generate_corpus
 from tinyllm.data.corpora import (
     TINYSHAKESPEARE_SHA256,
     TINYSHAKESPEARE_URL,
@@ -21,7 +23,6 @@ from tinyllm.data.corpora import (
     ChecksumError,
     DownloadError,
     download_file,
-    generate_corpus,
     load_shipped_corpus,
     sha256_of_file,
     tinyshakespeare,
@@ -73,7 +74,7 @@ def serve(monkeypatch, payload=None, error=None):
 
 def test_shipped_corpus_is_reproduced_byte_for_byte_by_the_generator():
     regenerated = generate_corpus(seed=TINYTALES_SEED, n_chars=TINYTALES_N_CHARS).encode("ascii")
-    assert SHIPPED.is_file(), "run `python -m tinyllm.data.corpora` to write it"
+    assert SHIPPED.is_file(), "run `python -m tinyllm.lab.tinytales` to write it"
     assert hashlib.sha256(regenerated).hexdigest() == sha256_of_file(SHIPPED)
 
 
@@ -90,7 +91,7 @@ def test_load_shipped_corpus_reads_the_file():
 
 
 def test_load_shipped_corpus_explains_a_missing_file(isolated_dirs):  # an empty data/
-    with pytest.raises(FileNotFoundError, match="python -m tinyllm.data.corpora"):
+    with pytest.raises(FileNotFoundError, match="python -m tinyllm.lab.tinytales"):
         load_shipped_corpus()
 
 
@@ -128,17 +129,17 @@ def test_generate_corpus_rejects_bad_length():
 
 def test_command_line_writes_and_checks(tmp_path, capsys):
     output = tmp_path / "tales.txt"
-    assert corpora.main(["--n-chars", "5000", "--seed", "3", "--output", str(output)]) == 0
+    assert tinytales.main(["--n-chars", "5000", "--seed", "3", "--output", str(output)]) == 0
     assert output.read_text() == generate_corpus(seed=3, n_chars=5000)
     assert "sha256" in capsys.readouterr().out
-    assert corpora.main(["--n-chars", "5000", "--seed", "3", "--output", str(output),
+    assert tinytales.main(["--n-chars", "5000", "--seed", "3", "--output", str(output),
                          "--check"]) == 0
-    assert corpora.main(["--n-chars", "5000", "--seed", "4", "--output", str(output),
+    assert tinytales.main(["--n-chars", "5000", "--seed", "4", "--output", str(output),
                          "--check"]) == 1
 
 
 def test_command_line_check_passes_on_the_shipped_file(capsys):
-    assert corpora.main(["--check"]) == 0
+    assert tinytales.main(["--check"]) == 0
     assert "matches" in capsys.readouterr().out
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-import tinyllm.compress.regularization as regularization
+import tinyllm.lab.regularization as regularization
 from tinyllm.checkpoint import load_checkpoint
 from tinyllm.cli import build_parser, main
 from tinyllm.data.tokenizers import load_tokenizer
@@ -182,7 +182,7 @@ def argument_lists(draw, command, workspace, base):
     """``base`` (a cheap, valid command) followed by drawn options and values; argparse takes
     the last value of a repeated option, so a drawn one overrides the base's."""
     if command[0] == "compress":  # (its options live in the compress command's own parser)
-        from tinyllm.compress.cli import build_parser as compress_parser
+        from tinyllm.compress_cli import build_parser as compress_parser
         sub = _subparsers(compress_parser())[command[1]]
     else:
         sub = _subparsers(build_parser())[command[0]]

@@ -11,7 +11,8 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyllm.data.corpora import generate_corpus, tinyshakespeare
+from tinyllm.data.corpora import tinyshakespeare
+from tinyllm.lab.tinytales import generate_corpus
 from tinyllm.data.tokenizers import (
     GPT2_SPLIT_PATTERN,
     BPETokenizer,

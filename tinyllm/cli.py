@@ -221,7 +221,7 @@ def _dispatch(args) -> int:
         from .assignments.cli import main as assign_main
         return assign_main(args.rest)
     if args.command == "compress":
-        from .compress.cli import main as compress_main
+        from .compress_cli import main as compress_main
         return compress_main(["--help"] if args.compress_help or not args.rest else args.rest)
     if args.command == "finetune":  # --- finetune (tinyllm.finetune) ---
         from .finetune import run as run_finetune
@@ -311,7 +311,7 @@ def _usage_error(error):
 
 
 def _config_from_args(args, folder):
-    from .train import PRESETS, ConfigError, TrainConfig
+    from .train import PRESETS
     values = dict(PRESETS[args.preset or "default"])
     for name, _hint in _config_fields():
         override = getattr(args, f"cfg_{name}", None)
@@ -320,6 +320,15 @@ def _config_from_args(args, folder):
     if args.device:
         values["device"] = args.device
     values["out_dir"] = folder
+    return _command_line_config(values)
+
+
+def _command_line_config(values):
+    """TrainConfig(**values), with what the command line must refuse besides: a run with
+    ``eval_interval`` 0 would save nothing (the library allows it for experiments)."""
+    from .train import ConfigError, TrainConfig
+    if values.get("eval_interval", 1) == 0:
+        raise UsageError("--eval-interval must be an integer >= 1, got 0 (a run that never evaluates saves nothing)")
     try:
         return TrainConfig(**values)
     except ConfigError as exc:
@@ -329,7 +338,7 @@ def _config_from_args(args, folder):
 def _resumed_config(args, folder, checkpoint):
     """The checkpoint's own config, with the options that may change on resume applied;
     an option that contradicts the checkpoint is refused, naming both values."""
-    from .train import ConfigError, TrainConfig, read_checkpoint
+    from .train import read_checkpoint
     tensors, meta, saved = read_checkpoint(checkpoint)
     values = saved.to_json()
     for name, _hint in _config_fields():
@@ -345,11 +354,7 @@ def _resumed_config(args, folder, checkpoint):
     values["out_dir"] = folder
     if args.device:
         values["device"] = args.device
-    try:
-        cfg = TrainConfig(**values)
-    except ConfigError as exc:
-        raise _usage_error(exc) from None
-    return cfg, (checkpoint, tensors, meta)
+    return _command_line_config(values), (checkpoint, tensors, meta)
 
 
 # ----------------------------------------------------------------------------- sample, eval

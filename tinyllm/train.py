@@ -39,7 +39,7 @@ from .tensor import Tensor, no_grad
 
 __all__ = ["TrainConfig", "ConfigError", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask",
            "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory",
-           "estimate_memory_bytes"]
+           "estimate_memory_bytes", "evaluate"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -99,7 +99,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     label_smoothing: float = 0.0
     # evaluation, checkpoints, logging
-    eval_interval: int = 250
+    eval_interval: int = 250        # 0: no evaluation and no checkpoint (a training-only run)
     eval_iters: int = 20
     out_dir: str = "runs/default"
     progress: bool = True
@@ -128,10 +128,10 @@ class TrainConfig:
                     value.encode("utf-8")
                 except UnicodeEncodeError:
                     need(False, field.name, "text that UTF-8 can store (it holds a lone surrogate)")
-        for field in ("n_layer", "n_head", "n_embd", "block_size", "d_ff", "batch_size", "eval_interval",
+        for field in ("n_layer", "n_head", "n_embd", "block_size", "d_ff", "batch_size",
                       "eval_iters", "bpe_vocab_size", "num_samples"):
             need(getattr(self, field) >= 1, field, "an integer >= 1")
-        for field in ("max_iters", "warmup_iters", "max_new_tokens", "seed"):
+        for field in ("max_iters", "warmup_iters", "max_new_tokens", "seed", "eval_interval"):
             need(getattr(self, field) >= 0, field, "an integer >= 0")
         need(self.lr_decay_iters is None or self.lr_decay_iters >= 1, "lr_decay_iters", ">= 1 (or None)")
         for field in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "temperature"):
@@ -246,6 +246,17 @@ class LanguageModelingTask:
             raise ValueError(f"{source}: {error}") from None
         self.cfg = cfg
         self.vocab_size = tokenizer.vocab_size
+        self.loss_fn = None
+
+    @classmethod
+    def on_datasets(cls, cfg: TrainConfig, splits: dict, loss_fn=None):
+        """A task over datasets already made (split name → :class:`CausalLMDataset`), whose
+        loss is ``loss_fn(model, x, y)`` when given (distillation, say) instead of the model's
+        own cross-entropy: what experiments plug into :class:`Trainer`."""
+        task = cls.__new__(cls)
+        task.cfg, task.splits, task.loss_fn = cfg, dict(splits), loss_fn
+        task.tokenizer = task.vocab_size = None
+        return task
 
     def build_model(self):
         # every field of the family's config the run's config also has (shape, dropout, bias, ...)
@@ -259,8 +270,10 @@ class LanguageModelingTask:
         return Tensor(x, device=self.cfg.device), Tensor(y, device=self.cfg.device)
 
     def loss(self, model, batch):
-        """Returns (loss, logits, targets)."""
+        """Returns (loss, logits, targets); logits None when a plugged ``loss_fn`` gives the loss."""
         x, y = batch
+        if self.loss_fn is not None:
+            return self.loss_fn(model, x, y), None, y
         if not self.cfg.label_smoothing:
             logits, loss = model(x, y)
         else:  # the model's own loss has no smoothing
@@ -451,6 +464,34 @@ def check_weights(path, model, tensors, prefix="model.") -> dict:
     return state
 
 
+# ------------------------------------------------------------------------------ evaluation
+def evaluate(model, task, iters, splits=("train", "val"), seed=1234):
+    """Per split: the mean loss over ``iters`` batches drawn with a generator seeded ``seed``
+    (fixed, so numbers do not depend on when they are taken), perplexity e^loss, and token
+    accuracy (when the task's loss gives logits). In eval mode, without a graph."""
+    was_training = model.training
+    model.eval()
+    results = {}
+    with no_grad():
+        for split in splits:
+            rng = np.random.default_rng(seed)
+            losses, correct, counted, accuracy = [], 0, 0, True
+            for _ in range(iters):
+                loss, logits, targets = task.loss(model, task.batch(split, rng))
+                losses.append(loss.item())
+                if logits is None:
+                    accuracy = False
+                    continue
+                valid = targets.data >= 0
+                correct += int((logits.data.argmax(axis=-1) == targets.data)[valid].sum())
+                counted += int(valid.sum())
+            mean = float(np.mean(losses))
+            results[split] = {"loss": mean, "perplexity": math.exp(min(mean, 50)),
+                              "accuracy": correct / max(counted, 1) if accuracy else None}
+    model.train(was_training)
+    return results
+
+
 # ------------------------------------------------------------------------------ the trainer
 class Trainer:
     """Holds the task, model, optimizer and RNG streams of one run; trains, evaluates,
@@ -458,10 +499,11 @@ class Trainer:
 
     CHECKPOINT = "ckpt.safetensors"
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, checkpoint=None):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, checkpoint=None, task=None, model=None):
         """``resume``: continue from a checkpoint, ``cfg.out_dir``'s unless ``checkpoint``
         names the file, or gives ``(file, tensors, meta)`` already read (see
-        :meth:`from_checkpoint`)."""
+        :meth:`from_checkpoint`). ``task`` and ``model`` replace the ones the config would
+        make (an experiment's own data and loss, an existing model): the same loop trains them."""
         self.cfg = cfg
         backend.manual_seed(cfg.seed)
         self.batch_rng = np.random.default_rng(cfg.seed)  # which windows train on
@@ -478,9 +520,11 @@ class Trainer:
             else:
                 self.resumed_from, ckpt_tensors, ckpt_meta = checkpoint
             tokenizer = checkpoint_tokenizer(cfg, ckpt_meta, self.resumed_from)
-        self.task = make_task(cfg, tokenizer)
-        check_memory(cfg, self.task.vocab_size)  # before the model and its batches take it
-        self.model = self.task.build_model().to(cfg.device)
+        self.task = task if task is not None else make_task(cfg, tokenizer)
+        if model is None:
+            check_memory(cfg, self.task.vocab_size)  # before the model and its batches take it
+            model = self.task.build_model()
+        self.model = model.to(cfg.device)
         # decay every matrix, the tied token embedding included (as nanoGPT); not biases or norms
         groups = param_groups(self.model.named_parameters(), cfg.weight_decay, decay_embeddings=True)
         self.optimizer = AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
@@ -489,6 +533,7 @@ class Trainer:
         self._stop_signal = None
         self.on_interrupt_saved = None  # called after the save a signal triggers (the CLI uses it)
         self.on_saved = None  # called after every checkpoint written (the CLI uses it)
+        self.on_step = None  # called as on_step(trainer) after every training step (a log line, say)
 
     @classmethod
     def from_checkpoint(cls, path, device=None) -> "Trainer":
@@ -517,7 +562,7 @@ class Trainer:
             t0, tokens = time.perf_counter(), 0
             for step in bar:
                 self.step = step
-                if step % cfg.eval_interval == 0 and step > 0 and not self._evaluated_at_this_step():
+                if cfg.eval_interval and step % cfg.eval_interval == 0 and step > 0 and not self._evaluated_at_this_step():
                     self.evaluate_and_checkpoint()  # (not again when resuming from this evaluation)
                 lr = self.learning_rate(step)
                 for group in self.optimizer.param_groups:
@@ -536,6 +581,8 @@ class Trainer:
                         f"good checkpoint ({self.checkpoint_path}, if any) is kept. Run the step under "
                         f"tl.detect_anomaly() to find the op that made it, or lower the learning rate")
                 self.train_losses.append(self.last_loss)
+                if self.on_step is not None:
+                    self.on_step(self)
                 tokens += targets.size  # predicted positions (padding included)
                 bar.set_postfix(loss=f"{self.last_loss:.4f}", lr=f"{lr:.2e}",
                                 tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
@@ -550,7 +597,7 @@ class Trainer:
                         self.on_interrupt_saved()
                     raise KeyboardInterrupt
             else:
-                if not self._evaluated_at_this_step():  # (a finished run resumed: already done)
+                if cfg.eval_interval and not self._evaluated_at_this_step():  # (a resumed finished run: done)
                     self.evaluate_and_checkpoint()
         finally:
             bar.close()
@@ -578,27 +625,13 @@ class Trainer:
         raise ValueError(f"schedule must be 'cosine', 'noam' or 'constant', got {cfg.schedule!r}")
 
     def evaluate(self, splits=("train", "val")):
-        """Mean loss over ``eval_iters`` batches per split (a fixed evaluation RNG, so the
-        numbers do not depend on when they are taken), perplexity e^loss, token accuracy;
-        plus the task's own metrics (exact match for translation)."""
-        self.model.eval()
-        results = {}
+        """:func:`evaluate` on this run's model and task, plus the task's own metrics (exact
+        match for translation)."""
+        results = evaluate(self.model, self.task, self.cfg.eval_iters, splits)
         with no_grad():
-            for split in splits:
-                rng = np.random.default_rng(1234)
-                losses, correct, counted = [], 0, 0
-                for _ in range(self.cfg.eval_iters):
-                    loss, logits, targets = self.task.loss(self.model, self.task.batch(split, rng))
-                    losses.append(loss.item())
-                    pred = logits.data.argmax(axis=-1)
-                    valid = targets.data >= 0
-                    correct += int((pred == targets.data)[valid].sum())
-                    counted += int(valid.sum())
-                mean = float(np.mean(losses))
-                results[split] = {"loss": mean, "perplexity": math.exp(min(mean, 50)),
-                                  "accuracy": correct / max(counted, 1)}
+            self.model.eval()
             results.update(self.task.extra_metrics(self.model))
-        self.model.train()
+            self.model.train()
         return results
 
     def evaluate_and_checkpoint(self):

@@ -15,7 +15,7 @@ import nbformat
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from glossary import GLOSSARY  # noqa: E402
-from nbtools import BUILD_DIR, CHAPTERS_DIR, LANGS, Chapter, Notebook, edition_path, render  # noqa: E402
+from nbtools import BUILD_DIR, CHAPTERS_DIR, LANGS, Chapter, edition_path, render  # noqa: E402
 
 README = os.path.join(CHAPTERS_DIR, "README.md")
 
@@ -35,7 +35,6 @@ TEXT = {
 设置 `TINYLLM_FAST=1` 会减少迭代次数（代码单元不变），CI 就这样运行两个版本。""",
         "columns": "| # | 笔记本 | 原文章节 | 你会亲手搭建 | 完整运行 | 关键数字 |",
         "time": ("{seconds:.0f} 秒（{cores} 核）", "{minutes:.1f} 分钟（{cores} 核）"),
-        "legacy": "第一版（英文），正在改写",
         "footnote": "“完整运行”是生成这份笔记本时整本执行的墙钟时间，记录在笔记本的元数据里"
                     "（机器可能同时在做别的事）。",
         "glossary": "## 术语表 Glossary",
@@ -70,7 +69,6 @@ and every number in their prose and in the table below comes from that run. `TIN
 shrinks iteration counts (same cells); CI runs both editions that way.""",
         "columns": "| # | notebook | article section | what you build | full run | key figures |",
         "time": ("{seconds:.0f} s ({cores} cores)", "{minutes:.1f} min ({cores} cores)"),
-        "legacy": "first edition (English), being converted",
         "footnote": "\"Full run\" is the wall time of executing the whole notebook when it was built, "
                     "recorded in its metadata (the machine may have been running other work).",
     },
@@ -78,21 +76,18 @@ shrinks iteration counts (same cells); CI runs both editions that way.""",
 
 
 def load_builders():
-    """Each builder module's Chapter (or first-edition Notebook), in chapter order."""
+    """Each builder module's Chapter, in chapter order."""
     found = []
     for path in sorted(glob.glob(os.path.join(BUILD_DIR, "ch[0-9][0-9]_*.py"))):
         spec = importlib.util.spec_from_file_location(f"builder_{os.path.basename(path)[:-3]}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        book = next(v for v in vars(module).values() if isinstance(v, (Chapter, Notebook)))
+        book = next(v for v in vars(module).values() if isinstance(v, Chapter))
         found.append((os.path.basename(path)[2:-3], book))
     return found
 
 
 def row(name, book, lang):
-    if isinstance(book, Notebook):  # first edition: one English notebook in chapters/
-        title = book.cells[0].source.splitlines()[0].lstrip("# ")
-        return f"| {int(name[:2])} | [{name}]({name}.ipynb) — {title} | | {TEXT[lang]['legacy']} | | |"
     saved = nbformat.read(edition_path(book.name, lang), as_version=4)
     meta = saved.metadata["tinyllm"]
     where = f"{book.name} ({lang}) index row"

@@ -43,7 +43,6 @@ change nothing a run computes (wording, a comment); anything else needs a full r
 from __future__ import annotations
 
 import argparse
-import copy
 import itertools
 import json
 import os
@@ -433,63 +432,3 @@ def _execute(nb, folder: str, fast: bool, collect: bool = True) -> dict:
         os.environ.clear()
         os.environ.update(env_before)
     return json.loads("".join(out.text for out in probe.outputs if out.output_type == "stream") or "{}")
-
-
-class Notebook:
-    """The first edition's builder (one English notebook in chapters/), kept until chapters
-    4-9 move to ``Chapter``: collect cells, execute, save to chapters/NN_name.ipynb."""
-
-    def __init__(self):
-        self.cells = []
-
-    def md(self, text: str) -> None:
-        self.cells.append(nbformat.v4.new_markdown_cell(_clean(text)))
-
-    def code(self, text: str) -> None:
-        self.cells.append(nbformat.v4.new_code_cell(_clean(text)))
-
-    def notebook(self):
-        nb = nbformat.v4.new_notebook()
-        nb.cells = copy.deepcopy(self.cells)  # executing fills outputs into these, not ours
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.metadata["language_info"] = {"name": "python"}
-        return nb
-
-    def build(self, filename: str, argv=None) -> None:
-        parser = argparse.ArgumentParser(description=f"build chapters/{filename}")
-        mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--fast", action="store_true", help="execute with TINYLLM_FAST=1, save to /tmp")
-        mode.add_argument("--no-execute", action="store_true", help="write the notebook without outputs")
-        mode.add_argument("--check", action="store_true",
-                          help="compare the cells with the saved notebook's; write nothing, exit 1 on a difference")
-        mode.add_argument("--sync-sources", action="store_true",
-                          help="update the saved notebook's cell sources, keep its outputs")
-        args = parser.parse_args(argv)
-        saved_path = os.path.join(CHAPTERS_DIR, filename)
-        if args.check:
-            differences = self.differences(saved_path)
-            for line in differences:
-                print(line, file=sys.stderr)
-            print(f"{saved_path}: {'matches its builder' if not differences else 'differs from its builder'}",
-                  file=sys.stderr)
-            raise SystemExit(1 if differences else 0)
-        if args.sync_sources:
-            saved = nbformat.read(saved_path, as_version=4)
-            if [c.cell_type for c in saved.cells] != [c.cell_type for c in self.cells]:
-                raise SystemExit(f"{saved_path}: the cells differ in number or kind; rebuild it instead")
-            for old, new in zip(saved.cells, self.cells):
-                old.source = new.source
-            nbformat.write(saved, saved_path)
-            return
-        nb = self.notebook()
-        if not args.no_execute:
-            start = time.perf_counter()
-            _execute(nb, CHAPTERS_DIR, fast=args.fast, collect=False)
-            nb.metadata["tinyllm_build"] = {"fast": bool(args.fast), "seconds": round(time.perf_counter() - start, 1)}
-        out = os.path.join(tempfile.gettempdir(), filename) if args.fast else saved_path
-        nbformat.write(nb, out)
-        print(f"wrote {out} ({os.path.getsize(out) / 1024:.0f} KiB)", file=sys.stderr)
-
-    def differences(self, path: str) -> list[str]:
-        """How the saved notebook at ``path`` differs from these cells (kind and source)."""
-        return cell_differences(self.cells, nbformat.read(path, as_version=4).cells)

@@ -11,10 +11,11 @@ Files, in the order of the chapter:
 * ``prune.py``          global magnitude pruning with masks kept through fine-tuning; heads
 * ``distill.py``        the distillation loss (T²-scaled KL + cross-entropy); student vs teacher
 * ``precision.py``      mixed precision: float16 compute, float32 masters, dynamic loss scaling
-* ``bias.py``           a skewed toy corpus, a bias score, counterfactual data augmentation
-* ``regularization.py`` weight decay, dropout, label smoothing against the train/val gap
-* ``lm.py``             the small training/evaluation loops the experiments share
-* ``cli.py``            ``python -m tinyllm compress ...``
+* ``lm.py``             runs reopened, models trained (the trainer's loop) and scored
+
+The experiments built on these (distillation, sparsity curves, the bias and regularization
+studies) are in :mod:`tinyllm.lab`; ``python -m tinyllm compress ...`` is
+:mod:`tinyllm.compress_cli`.
 
 docs/compute.md gives the measured figures and the commands that produce them.
 """
@@ -28,7 +29,6 @@ from .quantize import (quantize_per_channel, dequantize, QuantizedLinear, Quanti
 from .prune import Pruner, model_sparsity, head_importance
 from .distill import distillation_loss
 from .precision import DynamicLossScaler, MixedPrecision
-from .bias import make_occupation_corpus, counterfactual_augment, bias_score
 
 __all__ = [
     "gpt_flops_per_token", "gpt_training_flops_per_step", "matmul_peak_flops", "mfu", "estimate_mfu",
@@ -37,5 +37,5 @@ __all__ = [
     "measure_training_memory", "recompute", "recompute_blocks", "accumulate_gradients", "split_batch",
     "quantize_per_channel", "dequantize", "QuantizedLinear", "QuantizedEmbedding", "quantize_model",
     "model_size_bytes", "Pruner", "model_sparsity", "head_importance", "distillation_loss", "DynamicLossScaler",
-    "MixedPrecision", "make_occupation_corpus", "counterfactual_augment", "bias_score",
+    "MixedPrecision"
 ]

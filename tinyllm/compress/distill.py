@@ -24,7 +24,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import no_grad
 
-__all__ = ["distillation_loss", "check_temperature", "distill_experiment"]
+__all__ = ["distillation_loss", "check_temperature"]
 
 
 def check_temperature(temperature):
@@ -60,42 +60,3 @@ def distillation_loss(student_logits, teacher_logits, targets, temperature=2.0, 
         hard = F.cross_entropy(student, targets.reshape(-1), ignore_index=ignore_index)
         loss = loss + hard * (1.0 - alpha)
     return loss
-
-
-def distill_experiment(teacher, data, student_config, iters, batch_size=12, temperature=2.0, alpha=0.5,
-                       lr=1e-3, min_lr=1e-4, warmup=100, eval_iters=200, seed=1337, log_every=0):
-    """Train the same student twice for ``iters`` steps, from the same initial weights on
-    the same batches: alone (cross-entropy on the data) and distilled from ``teacher``
-    (:func:`distillation_loss`). Returns the validation cross-entropy of the teacher, of
-    the student alone and of the distilled student (the trainer's evaluation), their
-    parameter counts, the time per step of each, and the settings."""
-    import time
-
-    from .. import backend
-    from ..models import GPT
-    from .lm import evaluate_lm, lm_loss, train_lm
-    device = teacher.device
-    teacher.eval()
-    results = {"iters": iters, "temperature": temperature, "alpha": alpha, "batch_size": batch_size,
-               "teacher_params": teacher.num_parameters()}
-    results["teacher_val_loss"] = evaluate_lm(teacher, data.val, batch_size, eval_iters)
-
-    def distilled_loss(model, x, y):
-        with no_grad():
-            teacher_logits, _ = teacher(x)
-        logits, _ = model(x)
-        return distillation_loss(logits, teacher_logits, y, temperature, alpha, ignore_index=-1)
-
-    for name, loss_fn in (("alone", lm_loss), ("distilled", distilled_loss)):
-        backend.manual_seed(seed)
-        student = GPT(student_config).to(device)
-        start = time.perf_counter()
-        losses = train_lm(student, data.train, iters, batch_size=batch_size, lr=lr, min_lr=min_lr,
-                          warmup=warmup, seed=seed, loss_fn=loss_fn, log_every=log_every)
-        results[f"{name}_ms_per_step"] = (time.perf_counter() - start) / max(iters, 1) * 1e3
-        results[f"{name}_train_loss_last"] = float(np.mean(losses[-min(len(losses), 50):]))
-        results[f"{name}_val_loss"] = evaluate_lm(student, data.val, batch_size, eval_iters)
-        results["student_params"] = student.num_parameters()
-    return results
-
-

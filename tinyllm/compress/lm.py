@@ -1,13 +1,11 @@
-"""The small training and evaluation loops the compression experiments share.
+"""What the compression experiments share: runs reopened, models trained and scored.
 
 A trained run (``python -m tinyllm train --preset shakespeare-char`` writes
 ``runs/shakespeare-char/ckpt.safetensors``) is reopened with :func:`load_run`: its GPT, its
 tokenizer and the same train/validation split it was trained on. :func:`evaluate_lm` scores
-a model exactly as the trainer does (the same batches: a generator seeded 1234, ``iters``
-batches of ``batch_size`` windows), so numbers here and in the trainer's log compare.
-:func:`train_lm` is the trainer's loop in a few lines (AdamW, warmup + cosine, clipping),
-with a pluggable loss, for the experiments that train students, fine-tune pruned models or
-compare regularisers.
+a model exactly as the trainer does (it *is* the trainer's evaluation, on one dataset), and
+:func:`train_lm` trains one with the trainer's own loop, with a pluggable loss, for the
+experiments that train students, fine-tune pruned models or compare regularisers.
 
 Compressed models (quantized, pruned) are saved with :func:`save_compressed` next to the run
 and reopened with :func:`load_compressed`.
@@ -22,7 +20,7 @@ import numpy as np
 
 from .. import functional as F
 from ..checkpoint import save_checkpoint
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor
 
 __all__ = ["LMData", "load_run", "evaluate_lm", "train_lm", "lm_loss", "save_compressed", "load_compressed",
            "random_batch", "small_config", "format_bytes"]
@@ -84,56 +82,56 @@ def lm_loss(model, x, y, label_smoothing=0.0):
                            ignore_index=-1)
 
 
+def _task(model, splits, batch_size, loss_fn=None, **settings):
+    """A language-modelling task over ``splits`` (anything with ``get_batch(batch_size, rng)``)
+    for :class:`~tinyllm.train.Trainer`."""
+    from ..train import LanguageModelingTask, TrainConfig
+    block_size = max(getattr(d, "block_size", 1) for d in splits.values())  # (informative only here)
+    cfg = TrainConfig(batch_size=batch_size, device=model.device, progress=False, eval_interval=0,
+                      block_size=block_size, **settings)
+    return cfg, LanguageModelingTask.on_datasets(cfg, splits, loss_fn or lm_loss)
+
+
 def evaluate_lm(model, dataset, batch_size=12, iters=200, seed=1234):
     """Mean cross-entropy of ``model`` over ``iters`` batches of ``dataset`` drawn with a
-    generator seeded ``seed`` (the trainer's evaluation), in eval mode and without a graph."""
-    device = model.device
-    was_training = model.training
-    model.eval()
-    rng = np.random.default_rng(seed)
-    losses = []
-    with no_grad():
-        for _ in range(iters):
-            x, y = dataset.get_batch(batch_size, rng)
-            losses.append(lm_loss(model, Tensor(x, device=device), Tensor(y, device=device)).item())
-    model.train(was_training)
-    return float(np.mean(losses))
+    generator seeded ``seed``: the trainer's evaluation (:func:`tinyllm.train.evaluate`)."""
+    from ..train import evaluate
+    _, task = _task(model, {"val": dataset}, batch_size)
+    return evaluate(model, task, iters, splits=("val",), seed=seed)["val"]["loss"]
 
 
 def train_lm(model, dataset, iters, batch_size=12, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1,
              betas=(0.9, 0.99), grad_clip=1.0, seed=1337, loss_fn=None, pruner=None, log_every=0):
-    """Train ``model`` for ``iters`` steps on random windows of ``dataset`` (the trainer's
-    recipe: AdamW with decay on matrices, linear warmup then cosine to ``min_lr``, gradient
-    clipping). ``loss_fn(model, x, y)`` gives the loss (default :func:`lm_loss`);
-    ``pruner`` (a :class:`~tinyllm.compress.prune.Pruner`) keeps its zeros through the steps.
-    Returns the list of training losses."""
-    from ..optim import AdamW, clip_grad_norm_, param_groups
-    from ..optim.schedules import cosine_with_warmup
-    device = model.device
-    loss_fn = loss_fn or lm_loss
-    rng = np.random.default_rng(seed)
-    optimizer = AdamW(param_groups(model.named_parameters(), weight_decay, decay_embeddings=True), lr=lr, betas=betas)
+    """Train ``model`` for ``iters`` steps on random windows of ``dataset`` with the trainer's
+    loop and recipe (:class:`~tinyllm.train.Trainer`: AdamW with decay on matrices, linear
+    warmup then cosine to ``min_lr``, gradient clipping), no evaluation and no checkpoint.
+    ``loss_fn(model, x, y)`` gives the loss (default :func:`lm_loss`); ``pruner`` (a
+    :class:`~tinyllm.compress.prune.Pruner`) keeps its zeros through the steps. ``seed``
+    seeds the run as the trainer does (the batches and tinyllm's random streams). Every
+    ``log_every`` steps a line gives the mean loss and the time per step. Returns the list of
+    training losses."""
+    from ..train import Trainer
+    cfg, task = _task(model, {"train": dataset}, batch_size, loss_fn, max_iters=iters, learning_rate=lr,
+                      min_lr=min_lr, warmup_iters=min(warmup, iters), lr_decay_iters=max(iters, 1),
+                      weight_decay=weight_decay, beta1=betas[0], beta2=betas[1], grad_clip=grad_clip, seed=seed)
+    trainer = Trainer(cfg, task=task, model=model)
+    if log_every:
+        start = time.perf_counter()
+
+        def log(t):
+            done = len(t.train_losses)
+            if done % log_every == 0:
+                print(f"  step {done}/{iters}: loss {np.mean(t.train_losses[-log_every:]):.4f} "
+                      f"({(time.perf_counter() - start) / done * 1e3:.0f} ms/step)", flush=True)
+        trainer.on_step = log
     if pruner is not None:
-        pruner.attach(optimizer)
-    model.train()
-    losses, start = [], time.perf_counter()
-    for step in range(iters):
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_with_warmup(step, lr, min_lr, min(warmup, iters), iters) if iters > 1 else lr
-        x, y = dataset.get_batch(batch_size, rng)
-        loss = loss_fn(model, Tensor(x, device=device), Tensor(y, device=device))
-        optimizer.zero_grad()
-        loss.backward()
-        if grad_clip:
-            clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            print(f"  step {step + 1}/{iters}: loss {np.mean(losses[-log_every:]):.4f} "
-                  f"({(time.perf_counter() - start) / (step + 1) * 1e3:.0f} ms/step)", flush=True)
-    if pruner is not None:
-        pruner.detach(optimizer)
-    return losses
+        pruner.attach(trainer.optimizer)
+    try:
+        trainer.train()
+    finally:
+        if pruner is not None:
+            pruner.detach(trainer.optimizer)
+    return trainer.train_losses
 
 
 def random_batch(vocab_size, batch_size, length, device="cpu", seed=0):

@@ -35,8 +35,7 @@ import numpy as np
 from .. import nn
 from ..tensor import no_grad
 
-__all__ = ["Pruner", "check_amount", "prunable_layers", "attention_layers", "head_importance",
-           "rank_heads", "heads_by_layer", "model_sparsity", "sparsity_curve", "head_pruning_curve"]
+__all__ = ["Pruner", "check_amount", "prunable_layers", "attention_layers", "head_importance", "heads_by_layer", "model_sparsity"]
 
 _PRUNABLE = (nn.Linear, nn.Embedding)
 
@@ -230,68 +229,9 @@ def head_importance(model, evaluate):
     return scores
 
 
-# ----------------------------------------------------------------------------- experiments
-def sparsity_curve(model, data, amounts=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95), finetune_iters=0, lr=3e-4,
-                   batch_size=12, eval_iters=200, seed=1337, log=None):
-    """Validation loss against sparsity: for each amount, a copy of ``model`` pruned by
-    global magnitude, evaluated at once (one-shot) and, with ``finetune_iters`` > 0, again
-    after fine-tuning that many steps with the masks kept (AdamW, warmup + cosine from
-    ``lr``). Returns a list of rows ``{amount, sparsity, val_loss, val_loss_finetuned}``."""
-    import copy
-
-    from .lm import evaluate_lm, train_lm
-    rows = []
-    for amount in amounts:
-        pruned = copy.deepcopy(model)
-        pruner = Pruner.global_magnitude(pruned, amount).apply()
-        row = {"amount": float(amount), "sparsity": model_sparsity(pruned),
-               "val_loss": evaluate_lm(pruned, data.val, batch_size, eval_iters)}
-        if finetune_iters:
-            train_lm(pruned, data.train, finetune_iters, batch_size=batch_size, lr=lr, min_lr=lr / 10,
-                     warmup=min(20, finetune_iters), seed=seed, pruner=pruner)
-            row["val_loss_finetuned"] = evaluate_lm(pruned, data.val, batch_size, eval_iters)
-            row["sparsity_after_finetuning"] = model_sparsity(pruned)
-        rows.append(row)
-        if log:
-            log(row)
-    return rows
-
-
-def rank_heads(model, data, batch_size=12, ranking_iters=20):
-    """Attention heads, least important first: ``[((layer, head), loss increase)]`` from
-    :func:`head_importance` on ``ranking_iters`` validation batches (drawn with seed 4321,
-    apart from the batches that score the results)."""
-    from .lm import evaluate_lm
-    scores = head_importance(model, lambda: evaluate_lm(model, data.val, batch_size, ranking_iters, seed=4321))
-    return sorted(scores.items(), key=lambda item: item[1])
-
-
 def heads_by_layer(heads):
     """``[(layer, head), ...]`` → ``{layer: [head, ...]}``, what :meth:`Pruner.attention_heads` takes."""
     grouped = {}
     for name, h in heads:
         grouped.setdefault(name, []).append(h)
     return grouped
-
-
-def head_pruning_curve(model, data, batch_size=12, eval_iters=200, ranking_iters=20, log=None):
-    """Validation loss as attention heads are removed, least important first (importance:
-    :func:`head_importance` on ``ranking_iters`` validation batches other than the scored
-    ones). Returns ``{"ranking": [(layer, head, loss increase)], "rows": [{heads_removed,
-    removed, val_loss}]}``."""
-    import copy
-
-    from .lm import evaluate_lm
-    ranking = rank_heads(model, data, batch_size, ranking_iters)
-    rows = []
-    for k in range(len(ranking) + 1):
-        pruned = copy.deepcopy(model)
-        heads = heads_by_layer(head for head, _ in ranking[:k])
-        if heads:
-            Pruner.attention_heads(pruned, heads).apply()
-        row = {"heads_removed": k, "removed": [f"{n}[{h}]" for (n, h), _ in ranking[:k]],
-               "val_loss": evaluate_lm(pruned, data.val, batch_size, eval_iters)}
-        rows.append(row)
-        if log:
-            log(row)
-    return {"ranking": [(n, h, float(s)) for (n, h), s in ranking], "rows": rows}

@@ -11,6 +11,7 @@ tinyllm, so it can be read (and tested) on its own.
 """
 
 from .cleaning import clean_text, train_val_split
+from .corpora import ChecksumError, DownloadError, download_file, load_shipped_corpus, sha256_of_file, tinyshakespeare
 from .datasets import IGNORE_INDEX, CausalLMDataset, Seq2SeqBatch, Seq2SeqDataset
 from .synthetic import (
     BOS,
@@ -27,28 +28,6 @@ from .synthetic import (
 )
 from .tokenizers import (GPT2_SPLIT_PATTERN, BPETokenizer, CharTokenizer, Tokenizer, load_tokenizer,
                          tokenizer_from_dict)
-
-# corpora.py is imported on first use of one of its names, not here: it is also a script
-# (`python -m tinyllm.data.corpora`), and importing it while this package loads would make
-# Python run a second copy of it as the script (and warn about it).
-_CORPORA_NAMES = {
-    "ChecksumError",
-    "DownloadError",
-    "download_file",
-    "generate_corpus",
-    "load_shipped_corpus",
-    "sha256_of_file",
-    "tinyshakespeare",
-}
-
-
-def __getattr__(name: str):
-    if name in _CORPORA_NAMES:
-        from . import corpora
-
-        return getattr(corpora, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     # cleaning
@@ -67,7 +46,6 @@ __all__ = [
     "Seq2SeqBatch",
     "IGNORE_INDEX",
     # corpora
-    "generate_corpus",
     "load_shipped_corpus",
     "tinyshakespeare",
     "download_file",

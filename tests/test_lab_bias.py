@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinyllm as tl
-from tinyllm.compress.bias import (OCCUPATIONS, WordTokenizer, bias_experiment, bias_score, counterfactual_augment,
+from tinyllm.lab.bias import (OCCUPATIONS, WordTokenizer, bias_experiment, bias_score, counterfactual_augment,
                                    make_occupation_corpus, swap_gender)
 
 

@@ -25,9 +25,28 @@ import time
 
 import numpy as np
 
-from .flops import STANDARD_SIZES, STANDARD_VOCAB
-from ..cli_options import (ArgumentParser, CommandError, check_device, check_output_file, integer, number,
-                           path_name, write_json)
+from . import backend, functional as F
+from .cli_options import (ArgumentParser, CommandError, check_device, check_output_file, integer, number,
+                          path_name, write_json)
+from .compress.distill import check_temperature
+from .compress.flops import (STANDARD_SIZES, STANDARD_VOCAB, FlopCounter, gpt_flops_per_token,
+                             gpt_training_flops_per_step, matmul_peak_flops, mfu, transformer_model_flops_per_token,
+                             transformer_model_training_flops_per_step)
+from .compress.lm import (evaluate_lm, format_bytes, lm_loss, load_compressed, load_run, random_batch,
+                          save_compressed, small_config, train_lm)
+from .compress.memory import (PeakMemory, gpt_activation_bytes, measure_training_memory, parameter_bytes,
+                              training_memory_estimate)
+from .compress.precision import precision_benchmark
+from .compress.prune import Pruner, check_amount, heads_by_layer, model_sparsity
+from .compress.quantize import model_size_bytes, quantize_model
+from .compress.recompute import accumulate_gradients, recompute_blocks, split_batch
+from .lab.bias import bias_experiment
+from .lab.compression import distill_experiment, head_pruning_curve, rank_heads, sparsity_curve
+from .lab.regularization import regularization_experiment
+from .models import GPT, GPTConfig, TransformerModel
+from .nn import generate_square_subsequent_mask
+from .optim import AdamW
+from .train import PRESETS, TrainConfig, Trainer, check_memory, load_text
 
 __all__ = ["main", "build_parser"]
 
@@ -35,7 +54,6 @@ _RUN = "runs/shakespeare-char"
 
 
 def _amount(text):
-    from .prune import check_amount
     try:
         return check_amount(float(text))
     except ValueError as exc:
@@ -43,7 +61,6 @@ def _amount(text):
 
 
 def _temperature(text):
-    from .distill import check_temperature
     try:
         return check_temperature(float(text))
     except ValueError as exc:
@@ -59,7 +76,6 @@ def _amounts(text):
 
 def _file_name(text):
     """A compressed model's file name: written inside --out, never over the run's checkpoint."""
-    from ..train import Trainer
     if not text or os.path.basename(text) != text or text in (".", ".."):
         raise argparse.ArgumentTypeError(f"expected a file name (it is written inside --out), got {text!r}")
     if text == Trainer.CHECKPOINT:
@@ -68,7 +84,6 @@ def _file_name(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..train import PRESETS
     parser = ArgumentParser(prog="python -m tinyllm compress", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True, metavar="COMMAND")
@@ -152,7 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from ..train import Trainer
     parser = build_parser()
     args = parser.parse_args(argv)
     check_device(args.device)
@@ -175,8 +189,6 @@ def _say(text=""):
 # ----------------------------------------------------------------------------- models by preset
 def _gpt_preset(args):
     """(GPTConfig, batch size) of a bench config or a train preset, with the overrides."""
-    from ..models import GPTConfig
-    from ..train import PRESETS
     name = args.preset
     if name in STANDARD_SIZES:
         c = dict(STANDARD_SIZES[name])
@@ -197,7 +209,6 @@ def _gpt_preset(args):
 
 def _check_memory(config, batch_size, device):
     """The trainer's memory check (before allocating) for a GPT of ``config``."""
-    from ..train import TrainConfig, check_memory
     sizes = {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")}
     check_memory(TrainConfig(**sizes, batch_size=batch_size, device=device), config.vocab_size)
 
@@ -208,15 +219,8 @@ def _mb(n):
 
 # ----------------------------------------------------------------------------- flops
 def _flops(args):
-    from ..train import PRESETS
     if args.preset in PRESETS and PRESETS[args.preset].get("model") == "seq2seq":
         return _flops_seq2seq(args)
-    from .. import backend
-    from ..models import GPT
-    from ..optim import AdamW
-    from .flops import FlopCounter, gpt_flops_per_token, gpt_training_flops_per_step, matmul_peak_flops, mfu
-    from .lm import lm_loss, random_batch
-    from .memory import measure_training_memory, training_memory_estimate
     config, batch = _gpt_preset(args)
     backend.manual_seed(0)
     model = GPT(config).to(args.device)
@@ -274,16 +278,6 @@ def _flops(args):
 
 
 def _flops_seq2seq(args):
-    from .. import backend
-    from ..models import TransformerModel
-    from ..nn import generate_square_subsequent_mask
-    from ..optim import AdamW
-    from ..train import PRESETS
-    from .. import functional as F
-    from .flops import FlopCounter, transformer_model_flops_per_token, transformer_model_training_flops_per_step
-    from .lm import random_batch
-    from .memory import measure_training_memory, parameter_bytes
-    from ..models import GPTConfig
     p = PRESETS[args.preset]
     batch = args.batch_size or p["batch_size"]
     vocab = 40
@@ -320,12 +314,6 @@ def _flops_seq2seq(args):
 
 # ----------------------------------------------------------------------------- memory
 def _memory(args):
-    from .. import backend
-    from ..models import GPT
-    from .recompute import accumulate_gradients, recompute_blocks, split_batch
-    from .flops import FlopCounter
-    from .lm import lm_loss, random_batch
-    from .memory import PeakMemory, gpt_activation_bytes
     config, batch = _gpt_preset(args)
     k = args.accumulate
     if batch % k:
@@ -363,8 +351,6 @@ def _memory(args):
 
 # ----------------------------------------------------------------------------- quantize
 def _quantize(args):
-    from .lm import evaluate_lm, format_bytes, load_run, save_compressed
-    from .quantize import model_size_bytes, quantize_model
     model, data, cfg = load_run(args.out, args.device)
     size_before = model_size_bytes(model)
     loss_before = evaluate_lm(model, data.val, cfg.batch_size, args.eval_iters)
@@ -390,9 +376,6 @@ def _quantize(args):
 
 
 def _evaluate(args):
-    from .lm import evaluate_lm, format_bytes, load_compressed
-    from .prune import model_sparsity
-    from .quantize import model_size_bytes
     model, data, cfg, compression = load_compressed(args.file, args.device)
     loss = evaluate_lm(model, data.val, cfg.batch_size, args.eval_iters)
     quantized = bool(compression.get("quantized"))
@@ -406,8 +389,6 @@ def _evaluate(args):
 
 # ----------------------------------------------------------------------------- prune
 def _prune(args):
-    from .lm import evaluate_lm, load_run, save_compressed, train_lm
-    from .prune import Pruner, head_pruning_curve, heads_by_layer, model_sparsity, rank_heads, sparsity_curve
     model, data, cfg = load_run(args.out, args.device)
     bs = cfg.batch_size
     if args.curve:
@@ -456,8 +437,6 @@ def _row(row):
 
 # ----------------------------------------------------------------------------- distill
 def _distill(args):
-    from .distill import distill_experiment
-    from .lm import load_run, small_config
     if args.student_embd % args.student_heads:
         raise CommandError(f"--student-embd {args.student_embd} must be divisible by --student-heads "
                            f"{args.student_heads}")
@@ -477,7 +456,6 @@ def _distill(args):
 
 # ----------------------------------------------------------------------------- precision
 def _precision(args):
-    from .precision import precision_benchmark
     config, batch = _gpt_preset(args)
     r = precision_benchmark(config, batch, args.steps, args.device)
     _say(f"GPT {args.preset} on {args.device}, batch {r['batch_size']}: float32 {r['float32_ms_per_step']:.1f} ms/step, "
@@ -491,7 +469,6 @@ def _precision(args):
 
 # ----------------------------------------------------------------------------- bias
 def _bias(args):
-    from .bias import bias_experiment
     r = bias_experiment(args.sentences, args.skew, args.iters, seed=args.seed, device=args.device)
     _say(f"pronoun bias after \". the <occupation> said that\" ({args.sentences} generated sentences, skew "
          f"{args.skew}, {args.iters} steps; a model matching the data scores {r['expected_bias_skewed']:.2f})")
@@ -503,8 +480,6 @@ def _bias(args):
 
 # ----------------------------------------------------------------------------- regularize
 def _regularize(args):
-    from ..train import TrainConfig, load_text
-    from .regularization import regularization_experiment
     text = load_text(TrainConfig(dataset="shakespeare", data_path=args.data_path))
     r = regularization_experiment(text, args.train_chars, args.iters, eval_iters=args.eval_iters, device=args.device,
                                   log_every=max(args.iters // 4, 1))

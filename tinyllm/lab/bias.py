@@ -26,6 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+from ..compress.lm import small_config, train_lm
+from ..data import CausalLMDataset
+from ..models import GPT
 from ..tensor import Tensor, no_grad
 
 __all__ = ["OCCUPATIONS", "GENDER_SWAPS", "make_occupation_corpus", "counterfactual_augment", "swap_gender",
@@ -139,10 +143,6 @@ def bias_experiment(n_sentences=4000, skew=0.9, iters=300, batch_size=32, block_
     """Train the same small word-level GPT twice for ``iters`` steps: on the skewed corpus,
     and on the corpus with counterfactual augmentation. Returns both bias scores (and the
     training losses at the end)."""
-    from .. import backend
-    from ..data import CausalLMDataset
-    from ..models import GPT
-    from .lm import small_config, train_lm
     text = make_occupation_corpus(n_sentences, skew, seed)
     augmented = counterfactual_augment(text)
     # every word the templates can make, so that a small corpus still covers the prompts the

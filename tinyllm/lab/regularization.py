@@ -18,6 +18,11 @@ dropout off) and their gap.
 """
 from __future__ import annotations
 
+from .. import backend
+from ..compress.lm import evaluate_lm, lm_loss, small_config, train_lm
+from ..data import CausalLMDataset
+from ..models import GPT
+from ..train import LanguageModelingTask, TrainConfig
 
 __all__ = ["DEFAULT_SETTINGS", "regularization_experiment"]
 
@@ -37,11 +42,6 @@ def regularization_experiment(text, train_chars=50_000, iters=1000, settings=Non
     ``dropout``, ``label_smoothing``; default :data:`DEFAULT_SETTINGS`) for ``iters`` steps on
     the first ``train_chars`` characters of the training part (90 %) of ``text``; validate on
     the last 10 %. Returns ``{"rows": [{name, ..., train_loss, val_loss, gap}], ...}``."""
-    from .. import backend
-    from ..data import CausalLMDataset
-    from ..models import GPT
-    from ..train import LanguageModelingTask, TrainConfig
-    from .lm import evaluate_lm, lm_loss, small_config, train_lm
     task = LanguageModelingTask(TrainConfig(block_size=block_size, val_fraction=0.1), text)  # clean, chars, split
     train = CausalLMDataset(task.splits["train"].ids[:train_chars], block_size)
     val = task.splits["val"]
