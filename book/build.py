@@ -99,21 +99,35 @@ def relink(text: str, source: str, doc: str, pages: dict[str, str]) -> str:
 
 # Han characters and CJK punctuation: a line break between two of them is not a space.
 CJK_CHAR = re.compile("[\u2e80-\u2fdf\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+# Full-width punctuation (，。：；（）、) brings its own space: no break beside it is a space either.
+# (Curly quotes, dashes and ellipses are English punctuation too: they are not in it.)
+CJK_PUNCTUATION = re.compile("[\u3000-\u303f\uff00-\uffef]")
+QUOTE = re.compile(r"^\s*(?:>\s?)+")           # the marks of a block quote line ("> ", "> > ")
+# A line that starts a block of its own (list item, heading, table row, display math, fence,
+# directive, HTML): never joined to the line above.
+BLOCK_START = re.compile(r"^\s*(?:[-+*]\s|\d+[.)]\s|#|\||\$\$|```|~~~|:::|<)")
 
 
 def join_cjk_lines(markdown: str) -> str:
-    """Join the lines of a Markdown paragraph where one ends and the next begins with Chinese
+    """Join the lines of a Markdown paragraph (in a block quote too) where one ends and the
+    next begins with Chinese, or where either side of the break is full-width punctuation
     (**emphasis** marks aside): a browser shows such a line break as a space, which Chinese
-    text does not have. Headings and fenced code are left alone."""
+    text does not have. Between Chinese and a Latin word the space stays. Headings, fenced
+    code and a line that starts a block (a list item, a table row...) are left alone."""
     lines, fenced = [], False
     for line in markdown.split("\n"):
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
         previous = lines[-1].rstrip() if lines else ""
-        last, first = previous.rstrip("*_")[-1:], line.strip().lstrip("*_")[:1]   # past **emphasis**
-        if (not fenced and last and first and CJK_CHAR.match(last) and CJK_CHAR.match(first)
-                and not previous.lstrip().startswith("#")):
-            lines[-1] = previous + line.strip()
+        quote, before = (QUOTE.match(text) for text in (line, previous))
+        quote, before = (m.group(0) if m else "" for m in (quote, before))
+        body = line[len(quote):]
+        last, first = previous.rstrip("*_")[-1:], body.strip().lstrip("*_")[:1]   # past **emphasis**
+        chinese = last and first and ((CJK_CHAR.match(last) and CJK_CHAR.match(first))
+                                      or CJK_PUNCTUATION.match(last) or CJK_PUNCTUATION.match(first))
+        if (not fenced and chinese and quote.replace(" ", "") == before.replace(" ", "")
+                and not BLOCK_START.match(body) and not previous[len(before):].lstrip().startswith("#")):
+            lines[-1] = previous + body.strip()
         else:
             lines.append(line)
     return "\n".join(lines)
@@ -290,6 +304,7 @@ def stage(lang: str, src: str) -> dict:
                     "show_navbar_depth": 1,
                     "use_download_button": True,
                     "use_fullscreen_button": False,
+                    "navbar_persistent": [],
                     "article_header_end": ["lang-switch.html", "article-header-buttons.html"],
                     "pygments_light_style": "a11y-high-contrast-light",
                     "pygments_dark_style": "a11y-high-contrast-dark",

@@ -142,10 +142,18 @@ def test_the_book_takes_the_chapters_that_exist_in_each_edition(book):
 
 
 def test_chinese_lines_of_a_paragraph_are_joined_without_a_space(book):
-    """A line break inside a paragraph shows as a space; between two Chinese characters it must
-    not be there. Headings, English and fenced code keep their lines."""
+    """A line break inside a paragraph shows as a space; between two Chinese characters, or
+    beside full-width punctuation, it must not be there, in a block quote too. Between Chinese
+    and a Latin word the space stays; headings, English, fenced code and the lines that start a
+    block (list items, table rows, display math) keep their lines."""
     text = ("## 3.1 架构\n先手算一遍，\n再让库函数做同样的事、\n**注意力权重**\nthen English\n中文\n"
-            "```python\nx = 1  # 注释，\n继续\n```")
+            "```python\nx = 1  # 注释，\n继续\n```\n"
+            "> **原文**：能够处理人类语言，\n> 并在众多领域\n>\n> 第二段\n\n"
+            "（文本摘要，\n   text summarization）\n\n用 NumPy\n写成\n\nsaid “hi”\nand — so\n“quoted”\n\n"
+            "1. 第一项。\n2. 第二项，\n   续写\n- 列表。\n| 表 |\n$$x$$")
     assert book.join_cjk_lines(text) == (
         "## 3.1 架构\n先手算一遍，再让库函数做同样的事、**注意力权重**\nthen English\n中文\n"
-        "```python\nx = 1  # 注释，\n继续\n```")
+        "```python\nx = 1  # 注释，\n继续\n```\n"
+        "> **原文**：能够处理人类语言，并在众多领域\n>\n> 第二段\n\n"
+        "（文本摘要，text summarization）\n\n用 NumPy\n写成\n\nsaid “hi”\nand — so\n“quoted”\n\n"
+        "1. 第一项。\n2. 第二项，续写\n- 列表。\n| 表 |\n$$x$$")

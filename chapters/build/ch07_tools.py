@@ -134,7 +134,7 @@ print(tr("公式 x^T (softmax(z) - onehot(y)) / B\n", "the formula x^T (softmax(
 """)
 
 md(zh=r"""
-| | tinyllm | PyTorch |
+| 功能 | tinyllm | PyTorch |
 |---|---|---|
 | 数组库 | NumPy（CPU）或 CuPy（GPU） | 自己的张量 |
 | 建一个张量 | `tl.Tensor(a, requires_grad=True, device="cpu")` | `torch.tensor(a, requires_grad=True, device="cpu")` |
@@ -151,7 +151,7 @@ md(zh=r"""
 `tinyllm.torch_reference.TorchGPT` 是用 PyTorch 写的 nanoGPT 模型，参数名与 tinyllm 相同，所以 tinyllm 的 `state_dict()`
 可以原样装进去。同样的权重，同样的批次：
 """, en=r"""
-| | tinyllm | PyTorch |
+| feature | tinyllm | PyTorch |
 |---|---|---|
 | array library | NumPy (CPU) or CuPy (GPU) | its own tensors |
 | a tensor | `tl.Tensor(a, requires_grad=True, device="cpu")` | `torch.tensor(a, requires_grad=True, device="cpu")` |
