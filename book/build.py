@@ -334,6 +334,10 @@ def stage(lang: str, src: str) -> dict:
 def build_edition(lang: str, out: str, quiet: bool) -> int:
     """Stage and build one edition into ``out``/``lang``/html; Sphinx's exit status."""
     from jupyter_book.sphinx import build_sphinx
+    if quiet and lang == "zh":                    # Sphinx's Chinese search index uses jieba, which
+        import logging                            # reports loading its dictionary on stderr
+        import jieba
+        jieba.setLogLevel(logging.WARNING)
     src = os.path.join(out, "src", lang)
     config = stage(lang, src)
     config_path = os.path.join(src, "_config.yml")
