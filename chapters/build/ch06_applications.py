@@ -376,17 +376,20 @@ for name, off in offsets.items():
     "不同词比例 {{greedy_distinct:.2f}}）。"
     "各个温度（蓝色，用线连起来）从左上的 τ = 0.4 一路排到右下的 τ = 1.6（不同词 "
     "{{hot_distinct:.2f}}，真词率 {{hot_real:.2f}}）。"
-    "top-k（橙）和 top-p（绿）的点离这条线很近：{{offset_verdict}}。",
+    "在同样的多样性下，top-k（橙）和 top-p（绿）的点的真词率与这条线相差 {{offset_worst_value:+.2f}} "
+    "到 {{offset_best_value:+.2f}}（最好的是 {{offset_best}}）；{{offset_verdict}}。",
     "Scatter plot of the sampling trade-off, one labelled point per setting: the share of distinct "
     "words (variety) across, the real-word rate (correctness) up. Greedy sits alone in the top-left "
     "corner (real-word rate {{greedy_real:.2f}}, distinct words {{greedy_distinct:.2f}}). The "
     "temperatures (blue, joined by a line) run from τ = 0.4 at the upper left down to τ = 1.6 at the "
-    "lower right ({{hot_distinct:.2f}} distinct, {{hot_real:.2f}} real). The top-k (orange) and top-p "
-    "(green) points lie close to that line: {{offset_verdict}}."))
+    "lower right ({{hot_distinct:.2f}} distinct, {{hot_real:.2f}} real). At equal variety the top-k "
+    "(orange) and top-p (green) points differ from that line's real-word rate by "
+    "{{offset_worst_value:+.2f}} to {{offset_best_value:+.2f}} (the best is {{offset_best}}); "
+    "{{offset_verdict}}."))
 
 md(zh=r"""
 温度沿着一条曲线拿一样换另一样：冷则正确而重复，热则多样而错误。贪心在最远的角上：真词率 {{greedy_real:.2f}}，不同词的比例只有 {{greedy_distinct:.2f}}；
-$\tau = 1.6$ 时是 {{hot_distinct:.2f}} 和 {{hot_real:.2f}}。在同样的多样性下比较，top-k 和 top-p（$\tau = 1$）的真词率与温度曲线相差 {{offset_worst_value:+.2f}} 到 {{offset_best_value:+.2f}}
+$\tau = 1.6$ 时不同词的比例是 {{hot_distinct:.2f}}，真词率是 {{hot_real:.2f}}。在同样的多样性下比较，top-k 和 top-p（$\tau = 1$）的真词率与温度曲线相差 {{offset_worst_value:+.2f}} 到 {{offset_best_value:+.2f}}
 （最好的是 `{{offset_best}}`）——{{offset_verdict}}。
 
 这是*这个*模型的性质。{{vocab}} 个字符的词表 (vocabulary) 没有多少尾巴可切；一个有 50,000 个词元的大模型会把不小的总概率分给成千上万个各自不太可能的词元，
@@ -397,7 +400,7 @@ $\tau = 1.6$ 时是 {{hot_distinct:.2f}} 和 {{hot_real:.2f}}。在同样的多�
 """, en=r"""
 Temperature trades one axis against the other along a curve: cold is correct and repetitive, hot is
 varied and wrong. Greedy sits at the far corner: a real-word rate of {{greedy_real:.2f}} and only {{greedy_distinct:.2f}} distinct
-words; at $\tau = 1.6$ it is {{hot_distinct:.2f}} and {{hot_real:.2f}}. Compared at equal variety, top-k and top-p (at $\tau = 1$)
+words; at $\tau = 1.6$, {{hot_distinct:.2f}} distinct words and a real-word rate of {{hot_real:.2f}}. Compared at equal variety, top-k and top-p (at $\tau = 1$)
 differ from the temperature curve's real-word rate by {{offset_worst_value:+.2f}} to {{offset_best_value:+.2f}} (the best is `{{offset_best}}`) —
 {{offset_verdict}}.
 
