@@ -975,12 +975,19 @@ code(r"""
 shown = [faq_test[0][0], faq_test[1][0]] + unknown[:4]
 fig, ax = plt.subplots(figsize=(12, 0.55 * len(shown) + 0.6))
 cmap = plt.get_cmap("RdYlGn")
+
+# white text on a dark box, black on a light one, by WCAG's relative luminance (at 0.18 both contrast alike)
+def ink(colour):
+    r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in colour[:3]]
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.18 else "black"
+
 for row, q in enumerate(shown):
     answer, char_probs = answers[q] if q in answers else held_answers[q] if q in held_answers else ask(q)
     ax.text(-0.5, row, q, ha="right", va="center", fontsize=9)
     for col, (ch_, p) in enumerate(zip(answer, char_probs)):
-        ax.text(col * 0.55, row, ch_, ha="center", va="center", fontsize=10, family="monospace",
-                bbox=dict(boxstyle="square,pad=0.12", fc=cmap(float(p)), ec="none"))
+        box = cmap(float(p))
+        ax.text(col * 0.55, row, ch_, ha="center", va="center", fontsize=10, family="monospace", color=ink(box),
+                bbox=dict(boxstyle="square,pad=0.12", fc=box, ec="none"))
     ax.text(len(answer) * 0.55 + 0.5, row, f"min p = {char_probs.min():.2f}", va="center", fontsize=8)
 ax.set_xlim(-16, 36); ax.set_ylim(len(shown) - 0.5, -0.5); ax.axis("off")
 ax.set_title(tr("答案的每个字符按它的概率上色（绿 ≈ 1，红 ≈ 0）", "each answer character coloured by its probability (green ≈ 1, red ≈ 0)"), fontsize=10)
