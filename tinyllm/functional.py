@@ -669,7 +669,7 @@ def as_index_array(ids, device, what, num_embeddings=None):
 
 
 def embedding(ids, weight):
-    """Rows of ``weight`` (V, D) picked by integer ``ids`` (any shape) → (*ids.shape, D)."""
+    """Rows of ``weight`` (V, D) picked by integer ``ids`` (any shape) → ``(*ids.shape, D)``."""
     _float_tensor(weight, "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (num_embeddings, dim), got shape {weight.shape}")

@@ -1,5 +1,7 @@
 """Inference: preprocess the input, predict, postprocess the output (the article's three steps).
 
+The three steps, in a loop::
+
     prompt text ──encode──▶ ids ──model──▶ logits of the next token ──sample──▶ id ─┐
          ▲                                                                          │
          └──────────────────────────── append, repeat ◀────────────────────────────┘

@@ -1,5 +1,7 @@
 """Where does the time go? A per-op table of forward and backward time.
 
+For example::
+
     from tinyllm import profiler
     with profiler.profile() as prof:
         logits, loss = model(x, y)

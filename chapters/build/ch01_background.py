@@ -353,7 +353,15 @@ fig.tight_layout(); plt.show()
 hardest = min(TASKS, key=accuracy.get)
 record(n_test=n_test, mean_accuracy=float(np.mean(list(accuracy.values()))), hardest_job=JOB[hardest],
        hardest_accuracy=accuracy[hardest], **{f"acc_{t}": accuracy[t] for t in TASKS})
-""")
+""", alt=(
+    "两幅图。左：训练中答案词元上的损失随步数稳步下降（对数纵轴），共下降了几个数量级。右："
+    "四种工作（翻译、摘要、对话、代码）在训练中没见过的提示词上的精确匹配率，各一根绿色柱子："
+    "平均 {{mean_accuracy:.0%}}，"
+    "最低的是{{hardest_job}}（{{hardest_accuracy:.0%}}）。",
+    "Two panels. Left: the loss on answer tokens falls steadily over the training steps, by several "
+    "orders of magnitude (log scale). Right: one green bar per job (translation, summary, chat, code) "
+    "giving the exact match on prompts never seen in training: {{mean_accuracy:.0%}} on average, lowest "
+    "for {{hardest_job}} ({{hardest_accuracy:.0%}})."))
 
 md(zh=r"""
 **这说明了什么，没说明什么。** 一个约 {{four_job_params:,}} 个参数的网络，训练 {{four_job_seconds:.0f}} 秒，用同一个目标做四种不同的工作：
@@ -525,7 +533,19 @@ ax2.axhline(1, color="grey", lw=0.5)
 ax2.set(xlabel=tr("参数 N", "parameters N"), ylabel=tr("比值", "ratio"), title=tr("规则有多准？", "how good is the rule?"))
 ax2.legend()
 fig.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅以六个 GPT 的参数量 N 为横轴的对数图。左："
+    "FlopCounter 数出来的每个训练步的 FLOPs（圆点）、公式 (6N + 12LHQT)·BT（实线）和 6N·BT 规则（虚线）；"
+    "每个规模的圆点都落在实线上，虚线在小模型处低于圆点。右："
+    "实数与 6N·BT 之比在最小的模型上明显大于 1，随 N 增大降向 1，"
+    "接近点线所示的近似 1 + T/(6C)；"
+    "实数与完整公式之比始终接近 1（从 {{ratio_min:.3f}} 到 {{ratio_max:.3f}}）。",
+    "Two log-log panels against the parameter count N of six GPTs. Left: FLOPs per training step as "
+    "counted by FlopCounter (dots), the formula (6N + 12LHQT)·BT (solid line) and the rule 6N·BT (dashed "
+    "line); the dots lie on the solid line at every size, and the dashed line falls below them for the "
+    "small models. Right: the ratio counted / 6N·BT starts well above 1 for the smallest model and falls "
+    "towards 1 as N grows, close to the dotted approximation 1 + T/(6C); the ratio to the full formula "
+    "stays near 1 (from {{ratio_min:.3f}} to {{ratio_max:.3f}})."))
 
 md(zh=r"""
 从表和图里读出三件事：
@@ -642,7 +662,16 @@ ax2.set(xlabel=tr("参数 N", "parameters N"), ylabel=tr(f"相对于 C = {WIDTHS
         title=tr("随规模增长", "growth with size"))
 ax2.legend()
 fig.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅对数图。左：每个训练步的实测秒数对每步 FLOPs（连线的圆点），"
+    "以及按矩阵乘法峰值所需的时间（虚线）；小模型远在虚线之上，随着工作量增大，实测曲线向虚线靠拢。"
+    "右：以最小的模型为 1，每步时间和每步 FLOPs 随参数量 N 的增长；"
+    "FLOPs 比时间增长得快得多，因为小模型的一步主要花在开销上，而不是算术上。",
+    "Two log-log panels. Left: measured seconds per training step against FLOPs per step (dots joined by "
+    "a line), with the time the matmul peak would need (dashed line); the small models lie far above the "
+    "dashed line, and the measured curve comes closer to it as the work grows. Right: time per step and "
+    "FLOPs per step relative to the smallest model, against the parameter count N; the FLOPs grow much "
+    "faster than the time, because a small model's step is mostly overhead, not arithmetic."))
 
 md(zh=r"""
 小模型离虚线很远：$C = 128$ 的模型（{{big_N:,}} 个参数）一步的算术量是 $C = 16$ 的 {{big_flops_ratio:.0f}} 倍，时间却只是
@@ -735,7 +764,21 @@ activation_error = max(abs(r["estimate"]["activations"] / r["memory"]["activatio
 record(activation_error=activation_error,
        act_share_small=results[0]["memory"]["activations"] / results[0]["memory_total"],
        act_share_wide=results[-1]["memory"]["activations"] / results[-1]["memory_total"])
-""")
+""", alt=(
+    "两幅图。左：每种模型宽度（从 C=16 到 C=384）一根堆叠柱，"
+    "把一个训练步的内存分成权重、梯度、AdamW 的两个矩和激活值；"
+    "窄模型的柱子几乎全是激活值（C=16 时 {{act_share_small:.0%}}），"
+    "随着权重、梯度和优化器状态变大，"
+    "C=384 时降到 {{act_share_wide:.0%}}。右："
+    "一步的总内存（MB）随参数量 N 的变化（对数坐标）：实测值（圆点）落在公式（实线）上，"
+    "不含激活值的 16 N 字节（虚线）在小模型处远低于实测，模型越大越接近。",
+    "Two panels. Left: one stacked bar per model width, from C=16 to C=384, splitting the memory of a "
+    "training step into weights, gradients, the AdamW moments and activations; activations fill almost "
+    "all of the narrow models' bars ({{act_share_small:.0%}} at C=16) and shrink to "
+    "{{act_share_wide:.0%}} at C=384 as weights, gradients and optimizer state grow. Right: the step's "
+    "total memory in MB against the parameter count N (log-log): the measurement (dots) lies on the "
+    "formula (solid line), while 16 N bytes without activations (dashed line) lies far below for small "
+    "models and closes in for larger ones."))
 
 md(zh=r"""
 激活值的公式与实测相差不超过 {{activation_error:.1%}}（表中两列）。在这个批大小下，小模型的内存**以激活值为主**

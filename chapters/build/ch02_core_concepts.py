@@ -162,7 +162,22 @@ column(ax, 0.5, [tr("词 x₁ … xₜ", "tokens x₁ … xₜ"), embed_box,
                  tr("解码器块 × N\n带掩码的自注意力\n前馈网络", "decoder block × N\nmasked self-attention\nfeed-forward"),
                  tr("线性层 + softmax", "linear + softmax"), "p(xₜ₊₁ | x≤ₜ)"], [EMB, EMB, DEC, EMB, OUT])
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "三种架构的示意图，每种是一列自下而上的方框。仅编码器（BERT）："
+    "词、嵌入加位置、N 层编码器（对所有位置的自注意力和前馈网络），输出特征。"
+    "编码器-解码器（原文的模型）：同样的编码器把源序列变成记忆，一个箭头把记忆的键和值送进解码器；"
+    "解码器读已写出的目标，经过嵌入、N 层（带掩码的自注意力、交叉注意力、前馈网络），"
+    "再经线性层和 softmax 给出 p(yₜ₊₁ | y≤ₜ, x)。仅解码器（GPT，"
+    "今天的 LLM）：词、嵌入、N 个解码器块（带掩码的自注意力和前馈网络），"
+    "再经线性层和 softmax 给出 p(xₜ₊₁ | x≤ₜ)。",
+    "Diagram of three architectures, each a column of boxes read from bottom to top. Encoder-only (BERT):"
+    " tokens, embedding and position, N encoder layers (self-attention over all positions, feed-forward),"
+    " then features. Encoder-decoder (the article's model): the same encoder turns the source into a "
+    "memory, whose keys and values an arrow carries into the decoder; the decoder reads the target "
+    "written so far through an embedding and N layers of masked self-attention, cross-attention and feed-"
+    "forward, then a linear layer and softmax give p(yₜ₊₁ | y≤ₜ, x). Decoder-only (GPT, today's LLMs): "
+    "tokens, embedding, N decoder blocks of masked self-attention and feed-forward, then linear and "
+    "softmax give p(xₜ₊₁ | x≤ₜ)."))
 
 md(zh=r"""
 ### 搭出这四个部件
@@ -257,7 +272,17 @@ for ax, (title, w, xl, yl) in zip(axes, panels):
     ax.set_xticks(range(w.shape[1])); ax.set_yticks(range(w.shape[0]))
 plt.tight_layout(); plt.show()
 print(tr("GPT 第 0 行（第一个词只能读它自己）：", "GPT row 0 (the first token may only read itself):"), np.round(panels[3][1][0], 3))
-""")
+""", alt=(
+    "四幅注意力权重热图，颜色越深权重越大，行是查询，列是键。编码器自注意力（7 × 7）："
+    "权重分布在整个网格上。解码器自注意力（5 × 5）和 GPT 自注意力（7 × 7）："
+    "对角线以上全是空白，因为每个位置只看它自己和它之前的位置；第一行把全部权重放在第一个键上。"
+    "解码器交叉注意力（5 个目标查询 × 7 个源键）：淡淡的权重铺满整个源序列。",
+    "Four heatmaps of attention weights, darker meaning more weight, queries as rows and keys as columns."
+    " Encoder self-attention (7 × 7): weight spread over the whole grid. Decoder self-attention (5 × 5) "
+    "and GPT self-attention (7 × 7): everything above the diagonal is blank, since a position attends "
+    "only to itself and the positions before it; the first row puts all its weight on the first key. "
+    "Decoder cross-attention (5 target queries × 7 source keys): pale weight spread over the whole "
+    "source."))
 
 md(zh=r"""
 *因果* (causal) 的自注意力让位置 *t* 看不到它之后的一切，这样模型就能在每个位置同时学习预测第 *t + 1* 个词而不作弊。
@@ -423,7 +448,15 @@ ax.set_xlabel(tr("词表大小", "vocabulary size")); ax.set_ylabel(tr("每个�
 ax.set_title(tr("词表越大 → 序列越短", "bigger vocabulary → shorter sequences")); plt.tight_layout(); plt.show()
 print({s: round(c, 2) for s, c in zip(sizes, chars_per_token)})
 record(chars_per_token_512=chars_per_token[sizes.index(512)])
-""")
+""", alt=(
+    "折线图：留出文本上每个词元的字符数随 BPE 词表大小（256 到 1024）的变化："
+    "先陡升、后变缓，256 时为 1（只有字节），"
+    "512 时为 {{chars_per_token_512:.2f}}；"
+    "一条虚线标出字符分词器的每词元 1 个字符。词表越大，序列越短。",
+    "Line chart of characters per token on held-out text against the BPE vocabulary size, from 256 to "
+    "1024: it rises steeply at first and then more slowly, from 1 at 256 (bytes only) to "
+    "{{chars_per_token_512:.2f}} at 512 and beyond; a dashed line marks the character tokenizer's 1 "
+    "character per token. A bigger vocabulary gives shorter sequences."))
 
 md(zh=r"""
 我们用字符分词器训练：65 个类别让输出层小而快，损失也能直接和 nanoGPT 的 shakespeare-char 比较。（练习 1 换成 BPE。）
@@ -585,7 +618,16 @@ ax.axhline(math.log(char_tok.vocab_size), color="gray", ls=":", label=tr("ln V�
 ax.set_xlabel(tr("步数", "step")); ax.set_ylabel(tr("交叉熵（每字符 nat）", "cross-entropy (nats per character)"))
 ax.legend(fontsize=8)
 ax.set_title(f"GPT {config.n_layer}×{config.n_embd}, {corpus_name}"); plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "GPT 在 {{corpus}} 上的训练曲线：交叉熵（每字符 nat）随步数变化。"
+    "每个训练批次的损失（一条细而抖动的线）从表示“一无所知”的点线 ln V 附近迅速下降，"
+    "然后变慢；定期估计的训练集和验证集损失紧贴着它，"
+    "降到验证集上的 {{gpt_val_loss:.3f}}，两条曲线几乎重合。",
+    "Training curves of the GPT on {{corpus}}: cross-entropy in nats per character against the step. The "
+    "loss of each training batch (a thin, noisy line) falls quickly from near the dotted line ln V, the "
+    "loss of a model that knows nothing, then more slowly; the train and validation losses, estimated at "
+    "intervals, follow it down to {{gpt_val_loss:.3f}} on validation, the two curves almost on top of "
+    "each other."))
 
 md(zh=r"""
 ### 第 4 步 · 模型评估
@@ -636,7 +678,14 @@ bigram_loss, unigram_loss = baselines[tr("二元", "bigram")][0], baselines[tr("
 record(gpt_val_loss=gpt_val_loss, gpt_ppl=math.exp(gpt_val_loss), gpt_val_acc=gpt_val_acc, bigram_loss=bigram_loss,
        unigram_loss=unigram_loss, uniform_loss=math.log(V),
        gpt_vs_bigram=tr("低于", "below") if gpt_val_loss < bigram_loss else tr("高于", "above"))
-""")
+""", alt=(
+    "验证集交叉熵的横向柱状图，越低越好：均匀 {{uniform_loss:.3f}}，"
+    "一元 {{unigram_loss:.3f}}，二元 {{bigram_loss:.3f}}，"
+    "蓝色突出显示的 GPT 为 {{gpt_val_loss:.3f}}，"
+    "{{gpt_vs_bigram}}二元模型。",
+    "Horizontal bar chart of the validation cross-entropy, lower is better: uniform {{uniform_loss:.3f}},"
+    " unigram {{unigram_loss:.3f}}, bigram {{bigram_loss:.3f}}, and the GPT, highlighted in blue, "
+    "{{gpt_val_loss:.3f}}, {{gpt_vs_bigram}} the bigram model."))
 
 md(zh=r"""
 二元模型只知道前一个字符；GPT 最多能看 64 个。训练 {{steps}} 步后，GPT 的验证损失是 {{gpt_val_loss:.3f}}（困惑度 {{gpt_ppl:.2f}}），
@@ -770,7 +819,18 @@ verdict = (tr("两种块的参数完全一样多，在温和的学习率下差�
               "This time the two blocks did not differ as clearly as described below (see the numbers above)"))
 record(norm_steps=norm_steps, norm_minutes=norm_seconds / 60, pre_low=pre_low, post_low=post_low,
        pre_high=pre_high, post_high=post_high, norm_verdict=verdict)
-""")
+""", alt=(
+    "两幅图："
+    "前置归一化块（GPT）和后置归一化块（2017）在 {{norm_steps}} 步中训练批次的交叉熵，"
+    "点线是一元模型的损失。左，学习率 0.003："
+    "验证损失前置 {{pre_low:.3f}}、后置 {{post_low:.3f}}。右，"
+    "学习率 0.01："
+    "前置 {{pre_high:.3f}}、后置 {{post_high:.3f}}。"
+    "{{norm_verdict}}。",
+    "Two panels of the training-batch cross-entropy over {{norm_steps}} steps of a pre-norm block (GPT) "
+    "and a post-norm block (2017), with a dotted line at the unigram model's loss. Left, learning rate "
+    "0.003: validation loss {{pre_low:.3f}} for pre-norm, {{post_low:.3f}} for post-norm. Right, learning"
+    " rate 0.01: {{pre_high:.3f}} and {{post_high:.3f}}. {{norm_verdict}}."))
 
 md(zh=r"""
 验证损失：学习率 $3\times10^{-3}$ 时，前置 {{pre_low:.3f}}、后置 {{post_low:.3f}}；学习率 $10^{-2}$ 时，前置 {{pre_high:.3f}}、
@@ -870,7 +930,12 @@ ax.set_ylabel(tr("概率", "probability"))
 ax.set_title(tr(f"{char_tok.decode(prompt_ids.numpy()[0])!r} 之后的下一个字符", f"next character after {char_tok.decode(prompt_ids.numpy()[0])!r}"))
 plt.tight_layout(); plt.show()
 print(tr("概率之和：", "sum of probabilities:"), probs.sum().round(6))
-""")
+""", alt=(
+    "柱状图：训练好的 GPT 在提示词“ROMEO:”加换行之后最可能的十个下一个字符，"
+    "按概率从高到低排列；大多是能开始一行诗的大写字母，概率分散在许多字符上，没有哪一个占绝对优势。",
+    "Bar chart of the ten most likely next characters after the prompt 'ROMEO:' and a newline, from the "
+    "trained GPT, in decreasing probability: mostly capital letters that can begin a line of verse, the "
+    "probability spread over many of them, none dominant."))
 
 md(zh=r"""
 生成文本就是把这个预测放进循环：选一个词元，接到后面，再预测（**自回归** (autoregressive) 解码）。写出来，用贪心 (greedy) 选择（每次都取最可能的词元）：
@@ -999,7 +1064,11 @@ record(s2s_steps=s2s_steps)
 fig, ax = plt.subplots(figsize=(5, 2.5))
 ax.semilogy(s2s_losses, lw=0.8); ax.set_xlabel(tr("步数", "step")); ax.set_ylabel(tr("损失（对数刻度）", "loss (log scale)"))
 ax.set_title(tr("TransformerModel：日期 → ISO 8601", "TransformerModel on dates → ISO 8601")); plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "TransformerModel 学习把日期改写成 ISO 8601 格式时的损失随步数的变化（对数纵轴）："
+    "开始时下降很快，之后在共 {{s2s_steps}} 步里缓慢而抖动地下降。",
+    "The loss of the TransformerModel learning to rewrite dates in ISO 8601, against the step, on a log "
+    "scale: it falls fast at first, then slowly and noisily over the rest of the {{s2s_steps}} steps."))
 
 md(zh=r"""
 现在一步一个单元地走一遍。**预处理**用源语言分词器编码一批源文本并补齐到同样长度；填充掩码（填充处为 True）告诉注意力忽略它们。
@@ -1100,7 +1169,19 @@ predictions = greedy_translate(translator, [s for s, _ in val_pairs], task.src_t
 exact = np.mean([p == t for p, (_, t) in zip(predictions, val_pairs)])
 print(tr(f"{len(val_pairs)} 个留出日期上的精确匹配：{exact:.1%}", f"exact match on {len(val_pairs)} held-out dates: {exact:.1%}"))
 record(year_attention=year_attention, year_share=4 / len(queries[b]), exact=exact, n_val_dates=len(val_pairs))
-""")
+""", alt=(
+    "一个日期的解码器交叉注意力热图：行是解码器的输入（<bos>，"
+    "然后是已写出的 ISO 日期 1969-07-21），"
+    "列是源文本“the 21st of july 1969”的字符，越亮权重越大。"
+    "写年份时（前几行）解码器看源文本末尾的“1969”，写月份时看“july”，写日期时看“21”："
+    "亮格从源文本的右端一路回到开头。"
+    "写年份的四行把 {{year_attention:.0%}} 的权重放在年份的四个字符上。",
+    "Heatmap of the decoder's cross-attention for one date: rows are the decoder inputs (<bos>, then the "
+    "ISO date 1969-07-21 written so far), columns the characters of the source 'the 21st of july 1969', "
+    "brighter meaning more weight. While writing the year (the first rows) the decoder looks at '1969' at"
+    " the end of the source, then at 'july' for the month and at '21' for the day: the bright cells run "
+    "from the right end of the source back to its start. The four year rows put {{year_attention:.0%}} of"
+    " their weight on the year's four characters."))
 
 md(zh=r"""
 （第 *i* 行是解码器读了目标位置 *i* 之后的查询，也就是在预测第 *i + 1* 个字符；第一行属于 `<bos>`。）写年份的四个数字时（前四行），

@@ -294,7 +294,16 @@ show_weights(axes[0], A, tokens, tokens, tr("softmax(QKᵀ)：原文的四步", 
 show_weights(axes[1], A_scaled, tokens, tokens, tr("softmax(QKᵀ/√d_k)：§4.1 的公式", "softmax(QKᵀ/√d_k): §4.1's formula"))
 plt.tight_layout(); plt.show()
 record(fast_top_unscaled=float(A[3].max()), fast_top_scaled=float(A_scaled[3].max()))
-""")
+""", alt=(
+    "两幅 4 × 4 的注意力权重热图，词是“tiny models learn fast”，"
+    "行是查询，列是键，每格标有权重。左：原文四步里的 softmax(QKᵀ)；右："
+    "§4.1 公式里的 softmax(QKᵀ/√d_k)。两幅的模式相同，但右图每一行都更平："
+    "“fast”这一行最大的权重从 {{fast_top_unscaled:.2f}} 降到 {{fast_top_scaled:.2f}}。",
+    "Two 4 × 4 heatmaps of attention weights for the tokens 'tiny models learn fast', queries as rows and"
+    " keys as columns, each cell labelled with its weight. Left, softmax(QKᵀ) as in the article's four "
+    "steps; right, softmax(QKᵀ/√d_k) as in §4.1's formula. The pattern is the same, but every row on the "
+    "right is flatter: the largest weight in the row of 'fast' drops from {{fast_top_unscaled:.2f}} to "
+    "{{fast_top_scaled:.2f}}."))
 
 md(zh=r"""
 除以 $\sqrt{d_k}$ 让每一行都更平缓（“fast” 最大的权重从 {{fast_top_unscaled:.2f}} 降到 {{fast_top_scaled:.2f}}）。
@@ -372,7 +381,13 @@ print(tr("手算 == F.attention(..., is_causal=True)：", "by hand == F.attentio
 
 fig, ax = plt.subplots(figsize=(4, 3.3))
 show_weights(ax, A_causal, tokens, tokens, tr("因果自注意力", "causal self-attention")); plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "“tiny models learn fast”的因果自注意力权重热图（4 × 4，"
+    "每格标有权重）：对角线以上全是 0，每个词只关注它自己和它之前的词；"
+    "第一行“tiny”把 1.00 的权重全给了自己，每行之和为 1。",
+    "Heatmap of causal self-attention weights for 'tiny models learn fast' (4 × 4, each cell labelled): "
+    "every cell above the diagonal is 0, so each token attends only to itself and the tokens before it; "
+    "the first row, 'tiny', puts all its weight (1.00) on itself, and every row sums to 1."))
 
 md(zh=r"""
 信息不会倒流的证明：把**最后一个**词的嵌入换掉，除最后一行以外的每个输出都完全不变。
@@ -427,7 +442,15 @@ fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
 show_weights(axes[0], w_nomask.numpy()[1], labels, labels, tr("不加掩码：填充位抢走了权重", "no mask: the pads steal weight"))
 show_weights(axes[1], w_pad.numpy()[1], labels, labels, tr("键填充掩码", "key padding mask"))
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "补齐后的序列“learn fast <pad> <pad>”的两幅 4 × 4 热图，"
+    "每格标有权重。左：不加掩码时，两个 <pad> 键分走了每一行的一部分权重。右："
+    "加了键填充掩码后，<pad> 两列全是 0，"
+    "“learn”和“fast”两行的权重只分给这两个真实的词。",
+    "Two 4 × 4 heatmaps for the padded sequence 'learn fast <pad> <pad>', each cell labelled with its "
+    "weight. Left, without a mask: the two <pad> keys take a share of every row's weight. Right, with the"
+    " key padding mask: the <pad> columns are all 0, and the rows of 'learn' and 'fast' share their "
+    "weight between those two real tokens only."))
 
 md(zh=r"""
 `<pad>` 作为*查询*的那几行仍然有权重：它们的输出照样算出来，然后被忽略（损失函数用 `ignore_index` 跳过填充位置）。
@@ -561,7 +584,13 @@ fig, axes = plt.subplots(1, n_heads, figsize=(8.5, 3.4))
 for h in range(n_heads):
     show_weights(axes[h], w_ours.numpy()[0, h], words, words, tr(f"头 {h}", f"head {h}"))
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅 5 × 5 热图，每个头一幅，"
+    "是未训练的多头注意力在“the cat sat on mats”上的权重，每格标有数值："
+    "权重比较平均（还没有训练），两个头在同样的词上分配权重的方式不同。",
+    "Two 5 × 5 heatmaps, one per head, of the untrained multi-head attention weights over 'the cat sat on"
+    " mats', each cell labelled: the weights are fairly even (nothing is trained yet), and the two heads "
+    "spread them differently over the same tokens."))
 
 md(zh=r"""
 即使没有训练，两个头对词的加权也不同：它们看的是同一组词在不同的 $d_k$ 维投影。训练会给每个头分配一个职责
@@ -692,7 +721,15 @@ axes[0].legend()
 axes[1].plot(p, np.abs(ce_grad), label=tr("交叉熵", "cross-entropy")); axes[1].plot(p, np.abs(mse_grad), label="MSE")
 axes[1].set_xlabel("p"); axes[1].set_ylabel("|∂loss/∂logit|"); axes[1].legend()
 axes[1].set_title(tr("传到逻辑值上的梯度", "gradient reaching the logit")); plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅以 p（模型给正确类别的概率）为横轴的曲线图。左是损失："
+    "p 趋于 0 时交叉熵 −log p 急剧增大，而 MSE 2(1−p)² 始终不超过 2。"
+    "右是传到逻辑值上的梯度大小：交叉熵的是 1 − p，模型错得越离谱梯度越大；"
+    "MSE 的在 p 趋于 0 时消失，所以一个很自信地犯错的模型几乎学不到东西。",
+    "Two line charts against p, the probability the model gives the correct class. Left, the loss: cross-"
+    "entropy −log p shoots up as p goes to 0, while MSE 2(1−p)² never exceeds 2. Right, the size of the "
+    "gradient reaching the logit: for cross-entropy it is 1 − p, largest when the model is most wrong; "
+    "for MSE it vanishes as p goes to 0, so a confidently wrong model learns almost nothing."))
 
 md(zh=r"""
 ### 用 MSE 训练：拟合一条直线
@@ -734,7 +771,14 @@ axes[1].scatter(x_data, y_data, s=8, alpha=0.6, label=tr("数据", "data"))
 grid = np.linspace(-2, 2, 2)
 axes[1].plot(grid, w_fit * grid + b_fit, "r", label=f"ŷ = {w_fit:.2f}x {b_fit:+.2f}"); axes[1].legend()
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅图。左：MSE 随步数的变化（对数纵轴），开始几步下降很快，"
+    "之后在共 {{line_steps}} 步中一直停在噪声的水平。右：散布在一条直线两侧的数据点，"
+    "以及穿过它们的红色拟合直线 ŷ = {{w_fit:.2f}}x {{b_fit:+.2f}}。",
+    "Two panels. Left: the MSE against the step on a log scale, falling fast in the first steps and then "
+    "flat at the level of the noise for the rest of the {{line_steps}} steps. Right: the data points "
+    "scattered about a straight line, and the fitted line ŷ = {{w_fit:.2f}}x {{b_fit:+.2f}} in red "
+    "through them."))
 
 md(zh=r"""
 {{line_steps}} 步之后，$w = {{w_fit:.3f}}$、$b = {{b_fit:.3f}}$，离真值 3 和 −1 只差噪声带来的一点偏差。
@@ -838,7 +882,17 @@ for ax, s in zip(axes[1:], snap_steps):
     ax.set_xticks(range(SEQ), digits); ax.set_yticks(range(SEQ), range(SEQ))
     ax.set_xlabel(tr("键（输入数字）", "key (input digit)")); ax.set_ylabel(tr("输出位置", "output position"))
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "五幅图。第一幅：交叉熵训练中损失从 {{rev_loss_first:.2f}} 降到接近 0，"
+    "准确率升到 {{rev_acc_last:.2f}}。其余四幅："
+    "训练中四个时刻（从第 0 步到最后的第 {{rev_steps}} 步）输出位置（行）对输入数字（列）的注意力；"
+    "第 0 步时权重模糊地分散在许多输入上，之后一步步集中到反对角线上："
+    "输出位置 i 看输入位置 7 − i。",
+    "Five panels. The first: during cross-entropy training the loss falls from {{rev_loss_first:.2f}} to "
+    "near 0 and the accuracy rises to {{rev_acc_last:.2f}}. The other four: the attention of the output "
+    "positions (rows) over the input digits (columns) at four moments, from step 0 to the last step, "
+    "{{rev_steps}}; at step 0 the weight is blurred over many inputs, and step by step it gathers on the "
+    "anti-diagonal, output position i looking at input position 7 − i."))
 
 md(zh=r"""
 第 0 步时权重是散开的：每个输出都是许多输入的模糊混合。随后，对交叉熵做梯度下降不断调整查询和键的投影，
@@ -899,7 +953,15 @@ record(one_head_at=one_at, four_heads_at=four_at, four_loss_last=four_log["loss"
 print(tr(f"准确率（5 步平均）首次达到 0.99 的步数：1 个头 {one_at}，4 个头 {four_at}",
          f"accuracy (mean of 5 steps) first at 0.99: one head at step {one_at}, four heads at step {four_at}"))
 print(tr("每个头放在正确来源上的平均权重：", "mean weight each head puts on the right source:"), np.round(on_source, 2))
-""")
+""", alt=(
+    "五幅图。第一幅：参数量相同的 1 个头和 4 个头的交叉熵随步数的变化（对数纵轴），"
+    "两者都降到很低的损失，"
+    "准确率达到 0.99 的步数分别是第 {{one_head_at}} 步和第 {{four_heads_at}} 步。"
+    "其余四幅：训练后四个头各自对输入数字的注意力；{{head_verdict}}。",
+    "Five panels. The first: the cross-entropy against the step (log scale) of one head and of four heads"
+    " with the same number of parameters; both fall to a very low loss, the accuracy reaching 0.99 at "
+    "step {{one_head_at}} with one head and {{four_heads_at}} with four. The other four: the attention of"
+    " each of the four heads over the input digits after training; {{head_verdict}}."))
 
 md(zh=r"""
 准确率（5 步平均）首次达到 0.99：1 个头在第 {{one_head_at}} 步，4 个头在第 {{four_heads_at}} 步；4 个头最后的损失是 {{four_loss_last:.4f}}。

@@ -336,7 +336,15 @@ plt.tight_layout(); plt.show()
 for d, r, s in list(zip(dims, raw_var, scaled_var))[::2]:
     print(f"d_k = {d:5d}   Var(q·k) = {r:8.1f}   Var(q·k/√d_k) = {s:.3f}")
 record(var_1024=float(raw_var[-1]), scaled_var_1024=float(scaled_var[-1]))
-""")
+""", alt=(
+    "双对数折线图：随机向量点积 q·k 的方差随头的维度 d_k（1 到 1024）"
+    "的变化。不缩放的方差 Var(q·k) 沿着表示 d_k 的点线上升，"
+    "d_k = 1024 时达到 {{var_1024:.0f}}；"
+    "缩放后的 Var(q·k/√d_k) 对每个 d_k 都平稳地停在 1（1024 时为 {{scaled_var_1024:.3f}}）。",
+    "Log-log line chart of the variance of the dot product q·k of random vectors against the head "
+    "size d_k, from 1 to 1024. The unscaled variance, Var(q·k), climbs along the dotted line d_k and "
+    "reaches {{var_1024:.0f}} at d_k = 1024; the scaled one, Var(q·k/√d_k), stays flat at 1 for every "
+    "d_k ({{scaled_var_1024:.3f}} at 1024)."))
 
 md(zh=r"""
 $d_k = 1024$ 时点积的方差是 {{var_1024:.0f}}，缩放后是 {{scaled_var_1024:.3f}}。
@@ -382,7 +390,19 @@ i64 = list(dims).index(64)
 record(max_raw_64=float(stats["raw"]["max"][i64]), max_scaled_64=float(stats["scaled"]["max"][i64]))
 print(tr(f"d_k = 64：最大权重，不缩放 {stats['raw']['max'][i64]:.2f}，缩放 {stats['scaled']['max'][i64]:.2f}",
          f"d_k = 64: largest weight {stats['raw']['max'][i64]:.2f} unscaled vs {stats['scaled']['max'][i64]:.2f} scaled"))
-""")
+""", alt=(
+    "两幅以 d_k（1 到 1024，对数刻度）为横轴的折线图，"
+    "每行 32 个键；蓝色圆点是不缩放的 softmax(QKᵀ)，"
+    "橙色方块是缩放后的 softmax(QKᵀ/√d_k)。"
+    "左：每行最大权重的平均值。不缩放时它随 d_k 增大一路升向 1（d_k = 64 时为 {{max_raw_64:.0%}}），"
+    "几乎全部权重都给了一个键；缩放后它一直又低又平（64 时为 {{max_scaled_64:.0%}}）。"
+    "右：每行的熵除以 ln 32。不缩放时一路降向 0，缩放后始终平稳。",
+    "Two line charts against d_k (1 to 1024, log scale) for rows of 32 keys, the unscaled "
+    "softmax(QKᵀ) as blue circles and the scaled softmax(QKᵀ/√d_k) as orange squares. Left, the mean "
+    "largest weight of a row: unscaled, it climbs towards 1 as d_k grows ({{max_raw_64:.0%}} at d_k = "
+    "64), so one key takes almost all the weight; scaled, it stays low and flat "
+    "({{max_scaled_64:.0%}} at 64). Right, the row's entropy divided by ln 32: unscaled, it falls "
+    "towards 0; scaled, it stays level."))
 
 md(zh=r"""
 $d_k = 64$（GPT-2 每个头的宽度）时，不缩放的行平均把 {{max_raw_64:.0%}} 的权重给了一个键，缩放后是 {{max_scaled_64:.0%}}。
@@ -424,7 +444,16 @@ record(grad_ratio_64=float(ratio[64]), grad_ratio_1024=float(ratio[1024]))
 for d in (64, 1024):
     print(tr(f"d_k = {d:4d}：缩放后传到分数上的梯度是不缩放时的 {ratio[d]:.0f} 倍",
              f"d_k = {d:4d}: the gradient reaching the scores is {ratio[d]:.0f}× larger with the scaling"))
-""")
+""", alt=(
+    "双对数折线图：传到分数上的梯度大小（|∂L/∂S| 的平均值）"
+    "随 d_k（1 到 1024）的变化。缩放后的 softmax(QKᵀ/√d_k)（橙色方块）"
+    "是一条水平线；不缩放的 softmax(QKᵀ)（蓝色圆点）"
+    "随 d_k 增大一路下降。d_k = 64 时缩放后的梯度大 {{grad_ratio_64:.0f}} "
+    "倍，1024 时大 {{grad_ratio_1024:.0f}} 倍。",
+    "Log-log line chart of the size of the gradient reaching the scores, the mean |∂L/∂S|, against "
+    "d_k from 1 to 1024. With the scaling, softmax(QKᵀ/√d_k) (orange squares), it is a flat line; "
+    "without it, softmax(QKᵀ) (blue circles), it falls steadily as d_k grows. The scaled gradient is "
+    "{{grad_ratio_64:.0f}}× larger at d_k = 64 and {{grad_ratio_1024:.0f}}× larger at 1024."))
 
 md(zh=r"""
 缩放后传到分数上的梯度，$d_k = 64$ 时大 {{grad_ratio_64:.0f}} 倍，$d_k = 1024$ 时大 {{grad_ratio_1024:.0f}} 倍。
@@ -607,7 +636,18 @@ fig, ax = plt.subplots(figsize=(10, 3.4))
 draw_graph(L, ax, tr("z = w·x + b,  y = σ(z),  L = (y − t)²（橙色：参数；蓝色：运算）",
                      "z = w·x + b,  y = σ(z),  L = (y − t)²   (orange: parameters; blue: operations)"))
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "tinyllm 记录下的 z = w·x + b、y = σ(z)、L = (y − t)² "
+    "的计算图，从左到右是用箭头连起来的方框：灰色的叶子 x = 1.5 和 t = 1，"
+    "橙色的参数 w = 0.8 和 b = −0.5，蓝色的运算 Mul、Add → z、Sigmoid "
+    "→ y、Sub、Pow → L。每个方框标出它的值，需要梯度的还标出梯度："
+    "w 的梯度是 {{dL_dw_by_hand:.4f}}，"
+    "b 的梯度和 z 的相同（Add 把梯度原样传下去）。",
+    "The computational graph of z = w·x + b, y = σ(z), L = (y − t)², as tinyllm recorded it, drawn "
+    "left to right as boxes joined by arrows: the leaves x = 1.5 and t = 1 in grey, the parameters w "
+    "= 0.8 and b = −0.5 in orange, the operations Mul, Add → z, Sigmoid → y, Sub and Pow → L in blue. "
+    "Each box shows its value, and those that need one their gradient: w's is {{dL_dw_by_hand:.4f}}, "
+    "and b's equals z's (Add passes the gradient on unchanged)."))
 
 md(zh=r"""
 从右往左读这张图，就是反向传播：$L$ 从 $\partial L/\partial L = 1$ 开始；`Pow` 乘上 $2(y-t)$；`Sub` 原样传过去；
@@ -843,7 +883,19 @@ print(tr(f"{steps} 步：损失 {curves['ours'][0]:.3f} → {curves['ours'][-1]:
          f"{steps} steps: loss {curves['ours'][0]:.3f} → {curves['ours'][-1]:.4f}; the two curves differ by at most {curve_gap:.1e}"))
 print(tr(f"每步耗时：我们的引擎 {1000 * clock['ours'] / steps:.2f} ms，tinyllm {1000 * clock['tinyllm'] / steps:.2f} ms",
          f"time per step: our engine {1000 * clock['ours'] / steps:.2f} ms, tinyllm {1000 * clock['tinyllm'] / steps:.2f} ms"))
-""")
+""", alt=(
+    "两幅图。左：{{train_steps}} 步梯度下降中的交叉熵（对数纵轴），"
+    "我们的小引擎（粗而淡的线）和 tinyllm（细的黑色虚线）"
+    "完全重合（最多相差 {{curve_gap:.1e}}），"
+    "从 {{loss_first:.3f}} 降到 {{loss_last:.4f}}。"
+    "右：三条交错的螺旋臂，数据点按类别着色，背景是我们的引擎训练出的网络给每个类别划出的区域："
+    "边界弯曲着沿螺旋臂走（训练准确率 {{spiral_accuracy:.0%}}）。",
+    "Two panels. Left: the cross-entropy (log scale) over {{train_steps}} steps of gradient descent "
+    "for our small engine (a thick, pale line) and for tinyllm (a thin black dashed line); the two "
+    "coincide (they differ by at most {{curve_gap:.1e}}) and fall from {{loss_first:.3f}} to "
+    "{{loss_last:.4f}}. Right: three interleaved spiral arms, the points coloured by class, over the "
+    "regions that the network trained by our engine gives each class; the boundaries curl along the "
+    "arms (training accuracy {{spiral_accuracy:.0%}})."))
 
 md(zh=r"""
 {{train_steps}} 步里损失从 {{loss_first:.3f}} 降到 {{loss_last:.4f}}，两条曲线最多相差 {{curve_gap:.1e}}，
@@ -931,7 +983,18 @@ def numeric_gradient(loss_of, x, eps=1e-6):
         flat[i] = keep
         grad[i] = (plus - minus) / (2 * eps)
     return grad.reshape(x.shape)
-""")
+""", alt=(
+    "双对数图：两种差分估计 tanh′(0.7) 的误差随步长 ε（10⁻¹⁴ 到 10⁻¹）"
+    "的变化。两条曲线都呈 V 形：ε 太小时舍入误差占上风，"
+    "ε 太大时截断误差占上风。单侧差分的谷底在 {{best_one_sided:.1e}} 附近；"
+    "中心差分的谷底低得多，ε = {{best_central_eps:.0e}} 时为 {{best_central:.1e}}，"
+    "而且它在右侧上升得比单侧陡一倍（误差与 ε² 成正比，而不是与 ε）。",
+    "Log-log chart of the error of two finite-difference estimates of tanh′(0.7) against the step ε, "
+    "from 10⁻¹⁴ to 10⁻¹. Both curves form a V: rounding error dominates when ε is too small, "
+    "truncation error when it is too large. The one-sided estimate bottoms out near "
+    "{{best_one_sided:.1e}}; the central one goes much lower, to {{best_central:.1e}} at ε = "
+    "{{best_central_eps:.0e}}, and on the right it rises twice as steeply (its error grows like ε², "
+    "not ε)."))
 
 md(zh=r"""
 中心差分的最小误差是 {{best_central:.1e}}（在 $\varepsilon = $ {{best_central_eps:.0e}}），比单侧差分的最好结果（{{best_one_sided:.1e}}）
@@ -1263,7 +1326,19 @@ axes[1].plot(xs_g[::8], numeric[::8], "o", ms=3.5, label=tr("中心差分", "cen
 axes[1].plot(xs_g, (xs_g > 0).astype(float), "--", label=tr("ReLU 的导数", "ReLU's derivative"))
 axes[1].set_xlabel("x"); axes[1].legend(fontsize=8); axes[1].set_title(tr("导数", "derivative"), fontsize=9)
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅 x 从 −4 到 4 的图。左（前向）：GELU xΦ(x) 和 ReLU（虚线）。"
+    "远离 0 时两者重合，但 GELU 在 0 处是光滑的，"
+    "在负半轴略微低于 0。右（导数）：公式 Φ(x) + xφ(x) 画成曲线，"
+    "中心差分的点正好落在曲线上，ReLU 的导数是从 0 跳到 1 的虚线台阶。"
+    "GELU 的导数平滑上升，在 x = {{gelu_peak_x:.2f}} 处超过 1 达到 "
+    "{{gelu_peak:.3f}}，在负半轴降到 {{gelu_min:.3f}}。",
+    "Two panels over x from −4 to 4. Left, forward: GELU xΦ(x) beside ReLU (dashed); they coincide "
+    "far from 0, but GELU is smooth at 0 and dips slightly below zero for negative x. Right, the "
+    "derivative: the formula Φ(x) + xφ(x) as a curve, central differences as dots lying on it, and "
+    "ReLU's derivative as a dashed step from 0 to 1. GELU's derivative rises smoothly, overshoots 1 "
+    "to {{gelu_peak:.3f}} at x = {{gelu_peak_x:.2f}}, and dips to {{gelu_min:.3f}} on the negative "
+    "side."))
 
 md(zh=r"""
 推导与中心差分相差 {{gelu_gap:.1e}}；导数最大是 {{gelu_peak:.3f}}（在 $x =$ {{gelu_peak_x:.2f}}），最小是 {{gelu_min:.3f}}（负半轴上一个小小的负值）。
@@ -1334,7 +1409,18 @@ for kind in kinds:
     print(f"{kinds[kind]:40}", "  ".join(f"{v:.2g}" for v in norms[kind]))
 record(plain_16=float(norms["plain"][depths.index(16)]), plain_64=float(norms["plain"][-1]),
        residual_64=float(norms["residual"][-1]), scaled_64=float(norms["scaled"][-1]))
-""")
+""", alt=(
+    "传到输入的梯度大小 ‖∂L/∂x‖ / ‖∂L/∂y‖（对数纵轴）"
+    "随层数 N（1 到 64，对数横轴）的变化，三种由 tanh 层堆成的网络。"
+    "无残差（蓝）：梯度迅速变小，16 层时为 {{plain_16:.1e}}，"
+    "64 层时为 {{plain_64:.1e}}。残差（橙）："
+    "从不低于 1，但 64 层时涨到 {{residual_64:.0f}}。"
+    "分支乘 1/√N 的残差（绿）：始终平稳地停在 1 附近（64 层时为 {{scaled_64:.2f}}）。",
+    "The size of the gradient reaching the input, ‖∂L/∂x‖ / ‖∂L/∂y‖ (log scale), against the number "
+    "of layers N (1 to 64, log scale), for three stacks of tanh layers. Without residuals (blue) it "
+    "shrinks fast: {{plain_16:.1e}} at 16 layers, {{plain_64:.1e}} at 64. With residuals (orange) it "
+    "never drops below 1 but grows to {{residual_64:.0f}} at 64 layers. With each branch scaled by "
+    "1/√N (green) it stays flat near 1 ({{scaled_64:.2f}} at 64)."))
 
 md(zh=r"""
 没有残差时，16 层后到达输入的梯度只剩 {{plain_16:.1e}}，64 层后是 {{plain_64:.1e}}；有残差时它不会小于 1（恒等路径的 $g$ 总在），
@@ -1727,7 +1813,19 @@ plt.tight_layout(); plt.show()
 record(nodes_composed=n1, nodes_fused=n2)
 print(tr(f"图的节点数（张量，含叶子和损失）：拼成的 {n1}，融合的 {n2}",
          f"graph nodes (tensors, leaves and the loss included): composed {n1}, fused {n2}"))
-""")
+""", alt=(
+    "注意力的两张计算图，方框和箭头，橙色的输入 Q、K（形状 (2, 4, 3)）"
+    "和 V（(2, 4, 2)）。左：由基本运算拼成：K 的 Transpose，"
+    "与 Q 的 MatMul，乘以常数 0.5774（1/√3）"
+    "的 Mul，Softmax，与 V 的 MatMul，最后是 Sum，"
+    "共 {{nodes_composed}} 个节点。右：融合的 F.scaled_dot_product_attention："
+    "Q、K、V 直接进入一个 Attention 节点，然后是 Sum，"
+    "共 {{nodes_fused}} 个节点。",
+    "Two computational graphs of attention as boxes and arrows, with the inputs Q and K (shape (2, 4, "
+    "3)) and V ((2, 4, 2)) in orange. Left, composed from primitives: a Transpose of K, a MatMul with "
+    "Q, a Mul by the constant 0.5774 (1/√3), a Softmax, a MatMul with V and a Sum: {{nodes_composed}} "
+    "nodes. Right, the fused F.scaled_dot_product_attention: Q, K and V go straight into one "
+    "Attention node, then the Sum: {{nodes_fused}} nodes."))
 
 # ============================================================================ try it
 md(zh=r"""

@@ -250,7 +250,21 @@ for i in (0, 2, 8, 20):
 axes[1].set(xlabel=tr("位置", "position"), title=tr("低维特征转得快，高维特征转得慢", "low features turn fast, high features slowly"))
 axes[1].legend(fontsize=8)
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "d_model = 64 时正弦位置编码的两幅图。左：PE[pos, i] 的热图，"
+    "纵轴是特征 0 到 63，横轴是位置 0 到 39，红色是 −1，"
+    "蓝色是 +1。最上面几行的颜色逐个位置快速交替，越往下变化越慢，"
+    "下半部分变成一条条颜色不变的横纹（正弦行接近 0，余弦行接近 1）。"
+    "右：特征 0、2、8、20 随位置的变化：特征 0 和 2 在 −1 与 1 之间快速振荡，"
+    "特征 8 在 40 个位置里走了约两个周期，特征 20 只缓慢地升起又开始回落："
+    "低维特征转得快，高维特征转得慢。",
+    "Two panels on the sinusoidal position encoding for d_model = 64. Left: a heatmap of PE[pos, i], "
+    "features 0 to 63 down and positions 0 to 39 across, red for −1 and blue for +1. The top rows "
+    "flip colour from one position to the next, the rows below change more and more slowly, and the "
+    "lower half is horizontal stripes of constant colour (sine rows near 0, cosine rows near 1). "
+    "Right: features 0, 2, 8 and 20 against position. Features 0 and 2 oscillate fast between −1 and "
+    "1, feature 8 goes through about two periods in 40 positions, and feature 20 only rises slowly "
+    "and starts to turn: low features turn fast, high features slowly."))
 
 md(zh=r"""
 ### 编码器层和解码器层
@@ -534,7 +548,18 @@ ax.plot(history["val_step"], history["val"], "o-", label=tr("验证（256 对）
 ax.set(yscale="log", xlabel=tr("步数", "step"), ylabel=tr("交叉熵（对数坐标）", "cross-entropy (log scale)"),
        title=tr("TransformerModel：日期 → ISO 8601", "TransformerModel on dates → ISO 8601"))
 ax.legend(); plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "TransformerModel 学习把日期改写成 ISO 8601 时的训练曲线，"
+    "交叉熵用对数纵轴，共 {{s2s_steps}} 步：每个训练批次的损失是一条细而抖动的线，"
+    "256 对验证数据上每 50 步测一次的损失是连起来的圆点。"
+    "两者从 {{s2s_first_loss:.2f}} 一路稳定下降；"
+    "验证损失最后降到 {{s2s_val_last:.4f}}，"
+    "低于抖动的训练损失（训练时开着 dropout）。",
+    "Training curves of the TransformerModel learning to rewrite dates as ISO 8601, cross-entropy on "
+    "a log scale over {{s2s_steps}} steps: the loss of each training batch as a thin, jagged line, "
+    "and the validation loss on 256 pairs every 50 steps as dots joined by a line. Both fall steadily "
+    "from {{s2s_first_loss:.2f}}; the validation loss ends at {{s2s_val_last:.4f}}, below the noisy "
+    "training loss (which has dropout on)."))
 
 md(zh=r"""
 损失从 {{s2s_first_loss:.2f}}（均匀猜测 45 个词元是 $\ln(\text{ntoken}) = $ {{uniform_loss:.2f}}）降到验证损失 {{s2s_val_last:.4f}}：
@@ -608,7 +633,17 @@ im = ax.imshow(step_probs[:, :tgt_tok.vocab_size].T, cmap="Blues", aspect="auto"
 ax.set_yticks(range(tgt_tok.vocab_size), labels, fontsize=8); ax.set_xlabel(tr("解码步", "decoding step"))
 ax.set_title(tr(f"'{example}' 每一步的 p(下一个词元)", f"p(next token) at each step for '{example}'"))
 fig.colorbar(im, ax=ax); plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "模型为“the 21st of February 1987”写答案时每一步的下一个词元概率热图："
+    "横轴是解码步，纵轴是目标词表（<pad>、<bos>、<eos>、“-”和数字 0 到 9），"
+    "深蓝表示概率接近 1。每一列只有一个深色格子，就是选中的词元："
+    "依次拼出 {{example_answer}}，最后是 <eos>；"
+    "每一步最可能的词元概率都至少是 {{example_min_top:.3f}}。",
+    "Heatmap of the decoder's next-token probabilities at each step while it writes the answer to "
+    "'the 21st of February 1987': decoding steps across, the target vocabulary (<pad>, <bos>, <eos>, "
+    "'-' and the digits 0 to 9) down, dark blue for a probability near 1. Each column has a single "
+    "dark cell, the token chosen; together they spell {{example_answer}}, then <eos>, and every "
+    "step's most likely token has a probability of at least {{example_min_top:.3f}}."))
 
 md(zh=r"""
 模型的答案是 `{{example_answer}}`；每一步最可能的词元概率最低也有 {{example_min_top:.3f}}。现在在整个验证集 (validation set) 上分批做贪心解码
@@ -653,7 +688,17 @@ ax.set_title(tr("按源格式统计的精确匹配", "exact match by source form
 worst = int(np.argmin(rates))
 record(exact_match=float(correct.mean()), n_correct=int(correct.sum()), n_eval=n_eval,
        worst_format=names[worst], worst_rate=float(rates[worst]))
-""")
+""", alt=(
+    "横向柱状图：贪心解码在每种源日期格式上的精确匹配率，每根柱子标着百分比，"
+    "格式是“the 5th of march 1998”“march 5, 1998”“mar "
+    "5, 1998”“5 march 1998”“5 mar 1998”和“05.03.1998”。"
+    "大多数格式在 100% 或接近 100%；最难的是“{{worst_format}}”，"
+    "柱子最短，为 {{worst_rate:.1%}}。总体精确匹配率是 {{exact_match:.1%}}。",
+    "Horizontal bar chart of the exact match of greedy decoding for each source format of the dates "
+    "('the 5th of march 1998', 'march 5, 1998', 'mar 5, 1998', '5 march 1998', '5 mar 1998' and "
+    "'05.03.1998'), each bar labelled with its percentage. Most formats are at or near 100%; the "
+    "hardest, '{{worst_format}}', has the shortest bar at {{worst_rate:.1%}}. Overall the exact match "
+    "is {{exact_match:.1%}}."))
 
 md(zh=r"""
 精确匹配 {{exact_match:.1%}}（{{n_eval}} 个中对了 {{n_correct}} 个）；最难的格式是 `{{worst_format}}`（{{worst_rate:.1%}}）。
@@ -793,7 +838,25 @@ for field, (rows_, word) in fields.items():
     print(tr(f"写{field_zh[field]}的那几行：平均 {on_field[field]:.0%} 的交叉注意力落在源句的 '{word}' 上",
              f"rows writing the {field}: on average {on_field[field]:.0%} of their cross-attention falls on '{word}' in the source"))
 record(on_year=on_field["year"], on_month=on_field["month"], on_day=on_field["day"])
-""")
+""", alt=(
+    "第 2 层的三幅注意力权重热图（4 个头的平均，越亮权重越大），"
+    "源句是“the 21st of February 1987”，"
+    "答案是 {{example_answer}}。左，编码器自注意力（源字符对源字符）："
+    "没有掩码，许多行都聚到少数几列上——月份单词的结尾和年份的数字。"
+    "中，解码器自注意力：下三角，对角线以上全暗（因果掩码），"
+    "行标为“读入 → 预测”。右，交叉注意力（答案的行对源字符）："
+    "一条亮带先落在源句末尾的年份上（前四行），然后跳到“February”（写月份的行），"
+    "再跳到“21”（写日期的行）；这几组行平均有 {{on_year:.0%}}、{{on_month:.0%}} "
+    "和 {{on_day:.0%}} 的注意力落在年、月、日上。",
+    "Three heatmaps of second-layer attention weights, averaged over the 4 heads, brighter for larger "
+    "weights, for the source 'the 21st of February 1987' and the answer {{example_answer}}. Left, "
+    "encoder self-attention (source characters against source characters): no mask, and many rows "
+    "gather on a few columns, the end of the month word and the digits of the year. Middle, decoder "
+    "self-attention: lower-triangular, dark above the diagonal (the causal mask), rows labelled "
+    "'reads → predicts'. Right, cross-attention (answer rows against source characters): a bright "
+    "band sits on the year at the end of the source for the first four rows, jumps to 'February' for "
+    "the month rows and to '21' for the day rows; on average {{on_year:.0%}}, {{on_month:.0%}} and "
+    "{{on_day:.0%}} of those rows' attention falls on the year, the month and the day."))
 
 md(zh=r"""
 读法：第 $i$ 行是一个查询位置，它的颜色（加起来为 1）表示它看向哪里。
@@ -830,7 +893,16 @@ for h, ax in enumerate(axes.flat):
     ax.set_xticks(range(len(src_chars)), src_chars, fontsize=7); ax.set_yticks(range(len(tgt_in_chars)), tgt_in_chars, fontsize=7)
     ax.set_title(tr(f"交叉注意力，头 {h}", f"cross-attention, head {h}"), fontsize=10)
 plt.tight_layout(); plt.show()
-""")
+""", alt=(
+    "四幅热图，最后一层交叉注意力的每个头一幅：纵轴是答案的行（“读入 → 预测”），"
+    "横轴是源句的字符，越亮权重越大。四个头都沿着同样的重排走（先是源句末尾的年份，"
+    "然后是月份单词，再是日期），但分工不同：它们在哪个字段上看得最集中、权重铺得多开，"
+    "各不相同。",
+    "Four heatmaps, one per head of the last cross-attention layer, with the answer's rows ('reads → "
+    "predicts') down and the source characters across, brighter for larger weights. All four follow "
+    "the same reordering (first the year at the end of the source, then the month word, then the "
+    "day), but they divide the work: they differ in which field each looks at most sharply and in how "
+    "widely it spreads its weight."))
 
 # ============================================================================ 5.7
 md(zh=r"""
@@ -1078,7 +1150,15 @@ record(tl_ms=1000 * train_cpu / steps, torch_ms=1000 * torch_cpu / steps, tl_fin
        torch_final=float(np.mean(torch_history[-tail:])), torch_exact=torch_exact,
        speed_ratio=max(train_cpu, torch_cpu) / min(train_cpu, torch_cpu),
        faster="tinyllm" if train_cpu < torch_cpu else "PyTorch")
-""")
+""", alt=(
+    "训练损失（对数纵轴）随步数的变化，共 {{s2s_steps}} 步："
+    "tinyllm（NumPy）和它的 PyTorch 版从同样的权重出发、用同样的批次训练。"
+    "两条抖动的曲线从头到尾几乎重合；最后 20 步的平均损失 tinyllm 为 {{tl_final:.4f}}，"
+    "PyTorch 为 {{torch_final:.4f}}。",
+    "Training loss (log scale) against step over {{s2s_steps}} steps for tinyllm (NumPy) and its "
+    "PyTorch twin, started from the same weights on the same batches: the two jagged curves lie "
+    "almost on top of each other all the way down; the mean of the last 20 steps is {{tl_final:.4f}} "
+    "for tinyllm and {{torch_final:.4f}} for PyTorch."))
 
 md(zh=r"""
 两条曲线形状一致：最后 20 步的平均训练损失 tinyllm {{tl_final:.4f}}，PyTorch {{torch_final:.4f}}；精确匹配 {{exact_match:.1%}} 对 {{torch_exact:.1%}}。
@@ -1217,7 +1297,13 @@ bigram = Bigram(VOCAB)
 curve, seconds = train_lm(bigram, lr=3e-2)
 stages[tr("1 二元", "1 bigram")] = (curve, seconds, bigram.num_parameters())
 show_stages(tr("1 二元", "1 bigram"))
-""")
+""", alt=(
+    "二元模型的验证损失（交叉熵）随步数的变化，共 {{stage_steps}} 步："
+    "它从最上方表示均匀猜测的点线（{{uniform_lm:.3f}}）"
+    "下方开始，先迅速下降，然后变平，停在 {{bigram_loss:.3f}}。",
+    "Validation loss (cross-entropy) of the bigram model against step, {{stage_steps}} steps: it "
+    "starts just under the dotted line of a uniform guess at the top ({{uniform_lm:.3f}}), falls "
+    "quickly, then levels off at {{bigram_loss:.3f}}."))
 
 md(zh=r"""
 ### 阶段 2：一个注意力头
@@ -1266,7 +1352,15 @@ one_head = LanguageModel(Head(64, 64))
 curve, seconds = train_lm(one_head)
 stages[tr("2 一个头", "2 one head")] = (curve, seconds, one_head.num_parameters())
 show_stages(tr("2 一个头", "2 one head"))
-""")
+""", alt=(
+    "同一张验证损失图，加上一个注意力头的模型（粗线）：它起点比二元模型低得多，"
+    "下降得更慢，中途被二元模型的细线追上，最后停在 {{one_head_loss:.3f}}，"
+    "比二元模型的 {{bigram_loss:.3f}} 略低。"
+    "最上方的点线是均匀猜测。",
+    "The same validation-loss chart with the one-head model added as a thick line: it starts much "
+    "lower than the bigram model, falls more slowly, is caught up by the bigram's thin line along the "
+    "way, and ends at {{one_head_loss:.3f}}, a little below the bigram's {{bigram_loss:.3f}}. The "
+    "dotted line at the top is a uniform guess."))
 
 md(zh=r"""
 ### 阶段 3：多个头
@@ -1293,7 +1387,13 @@ multi_head = LanguageModel(MultiHead(64, 4))
 curve, seconds = train_lm(multi_head)
 stages[tr("3 四个头", "3 four heads")] = (curve, seconds, multi_head.num_parameters())
 show_stages(tr("3 四个头", "3 four heads"))
-""")
+""", alt=(
+    "同一张验证损失图，加上四个头的模型（粗线）：它几乎一直在前两条曲线下方，"
+    "最后停在 {{four_heads_loss:.3f}}（一个头是 {{one_head_loss:.3f}}，"
+    "二元模型是 {{bigram_loss:.3f}}）。",
+    "The same validation-loss chart with the four-head model added as a thick line: it runs below "
+    "both earlier curves almost all the way and ends at {{four_heads_loss:.3f}} (one head: "
+    "{{one_head_loss:.3f}}, bigram: {{bigram_loss:.3f}})."))
 
 md(zh=r"""
 ### 阶段 4：前置归一化的块：残差连接和前馈网络
@@ -1350,7 +1450,12 @@ one_block = LanguageModel(Block(64, 4), final_norm=True)
 curve, seconds = train_lm(one_block)
 stages[tr("4 一个块", "4 one block")] = (curve, seconds, one_block.num_parameters())
 show_stages(tr("4 一个块", "4 one block"))
-""")
+""", alt=(
+    "同一张验证损失图，加上一个前置归一化块的模型（粗线）：从一开始就明显低于前三条曲线，"
+    "最后停在 {{block_loss:.3f}}（四个头是 {{four_heads_loss:.3f}}）。",
+    "The same validation-loss chart with the one-block model (pre-norm) added as a thick line: it "
+    "lies clearly below the three earlier curves from the start and ends at {{block_loss:.3f}} (four "
+    "heads: {{four_heads_loss:.3f}})."))
 
 md(zh=r"""
 ### 阶段 5：完整的模型
@@ -1384,7 +1489,17 @@ record(stage_steps=stage_steps, bigram_loss=finals[0], one_head_loss=finals[1], 
        block_loss=finals[3], gpt_loss=finals[4], gpt_params=tiny_gpt.num_parameters(), uniform_lm=math.log(VOCAB),
        each_better=tr("每个阶段都比前一个低", "every stage ends below the one before") if all(a > b_ for a, b_ in zip(finals, finals[1:]))
        else tr("并不是每个阶段都比前一个低", "not every stage ends below the one before"))
-""")
+""", alt=(
+    "五个阶段的验证损失曲线画在一起，完整的两块模型是最下面的粗线。"
+    "最后一步从上到下：二元 {{bigram_loss:.3f}}，"
+    "一个头 {{one_head_loss:.3f}}，四个头 {{four_heads_loss:.3f}}，"
+    "一个块 {{block_loss:.3f}}，完整模型 {{gpt_loss:.3f}}——{{each_better}}。"
+    "最上方的点线是均匀猜测（{{uniform_lm:.3f}}）。",
+    "The validation-loss curves of all five stages together, the full two-block model as the thick "
+    "line at the bottom. At the last step, from top to bottom: bigram {{bigram_loss:.3f}}, one head "
+    "{{one_head_loss:.3f}}, four heads {{four_heads_loss:.3f}}, one block {{block_loss:.3f}}, full "
+    "model {{gpt_loss:.3f}}: {{each_better}}. The dotted line at the top is a uniform guess "
+    "({{uniform_lm:.3f}})."))
 
 md(zh=r"""
 {{stage_steps}} 步之后的验证损失：二元 {{bigram_loss:.3f}}，一个头 {{one_head_loss:.3f}}，四个头 {{four_heads_loss:.3f}}，一个块 {{block_loss:.3f}}，
@@ -1508,7 +1623,20 @@ record(pre_final=pre_final, post_final=post_final, stress_pre=stress_pre, stress
        else tr("不过这一次的压力测试没有显示出来", "though this time the stress test did not show it"))
 print(tr(f"常规设置：前置 {pre_final:.3f}，后置 {post_final:.3f}；压力测试（{stress_steps} 步）：前置 {stress_pre:.3f}，后置 {stress_post:.3f}",
          f"usual setting: pre-norm {pre_final:.3f}, post-norm {post_final:.3f}; stress test ({stress_steps} steps): pre-norm {stress_pre:.3f}, post-norm {stress_post:.3f}"))
-""")
+""", alt=(
+    "两幅验证损失随步数变化的图，比较两块的前置归一化模型（GPT）"
+    "和后置归一化模型（原文的模型）。左，常规设置（学习率 3e-3，"
+    "预热 20 步）：两条曲线靠得很近，最后前置为 {{pre_final:.3f}}，"
+    "后置为 {{post_final:.3f}}——{{normal_verdict}}。"
+    "右，压力测试（学习率 3e-2，不预热，{{stress_steps}} 步）："
+    "前置降到 {{stress_pre:.3f}}，后置停在 {{stress_post:.3f}}——{{stress_verdict}}；"
+    "点线是均匀猜测。",
+    "Two panels of validation loss against step, comparing the two-block pre-norm model (GPT) with "
+    "the post-norm one (the article's model). Left, the usual setting (learning rate 3e-3, 20 warmup "
+    "steps): the curves run close together and end at {{pre_final:.3f}} for pre-norm and "
+    "{{post_final:.3f}} for post-norm: {{normal_verdict}}. Right, the stress test (learning rate "
+    "3e-2, no warmup, {{stress_steps}} steps): pre-norm falls to {{stress_pre:.3f}}, post-norm ends "
+    "at {{stress_post:.3f}}: {{stress_verdict}}; the dotted line is a uniform guess."))
 
 md(zh=r"""
 常规设置下（学习率 3e-3，预热 20 步），前置归一化 {{pre_final:.3f}}，后置归一化 {{post_final:.3f}}：{{normal_verdict}}。

@@ -140,7 +140,17 @@ ax.legend(); plt.tight_layout(); plt.show()
 val_last = trainer.history["val_loss"][-1]
 record(gpt_params=gpt.num_params(), gpt_steps=gpt_steps, gpt_seconds=gpt_seconds, gpt_val=val_last, gpt_ppl=math.exp(val_last),
        vocab=char_tok.vocab_size)
-""")
+""", alt=(
+    "字符级 GPT 在 {{dataset_title}} 上的训练曲线："
+    "每个字符的交叉熵（nat）随步数的变化，共 {{gpt_steps}} 步。"
+    "每个训练批次的损失（一条细而抖动的线）从表示均匀猜测 {{vocab}} 个字符的点线处开始，"
+    "先陡降，后缓慢下降；每 100 步测一次的验证损失紧跟着它，"
+    "最后降到 {{gpt_val:.3f}}（困惑度 {{gpt_ppl:.1f}}）。",
+    "Training curves of the character-level GPT on {{dataset_title}}: cross-entropy in nats per "
+    "character against step, {{gpt_steps}} steps. The loss of each training batch (a thin, noisy "
+    "line) starts at the dotted line of a uniform guess over {{vocab}} characters, drops steeply, "
+    "then slowly; the validation loss, measured every 100 steps, follows it closely down to "
+    "{{gpt_val:.3f}} (perplexity {{gpt_ppl:.1f}})."))
 
 md(zh=r"""
 {{gpt_steps}} 步后验证损失 (validation loss) {{gpt_val:.3f}}，困惑度 (perplexity) {{gpt_ppl:.1f}}：模型平均在大约 {{gpt_ppl:.0f}} 个字符之间犹豫（均匀猜测是 {{vocab}} 个）。
@@ -228,7 +238,17 @@ for name, kw in settings[1:]:
     gaps.append(np.abs(freq - filtered(z, **kw)).max())
     print(tr(f"{name:12} max |抽样频率 - 公式| = {gaps[-1]:.4f}", f"{name:12} max |empirical - formula| = {gaps[-1]:.4f}"))
 record(sampling_gap=float(max(gaps)))
-""")
+""", alt=(
+    "并排的五幅柱状图，每种采样规则一幅，画的是同一个提示之后最可能的 12 个下一个字符的概率（同一组模型输出，"
+    "每次按规则重新变形）。τ = 0.5 把大部分概率给了第一个字符；"
+    "τ = 1.0 是模型本来的分布；τ = 1.5 把分布压平，"
+    "尾部变长；top-k = 3 只留下三个字符，top-p = 0.9 只留下凑够 90% 的几个字符，"
+    "都重新归一化。每幅的标题写着剩下的候选字符个数。",
+    "Five bar charts side by side, one per sampling rule, of the probabilities of the 12 most likely "
+    "next characters after the same prompt (the same model output, reshaped each time). τ = 0.5 gives "
+    "most of the probability to the first character; τ = 1.0 is the model's own distribution; τ = 1.5 "
+    "flattens it, so the tail grows; top-k = 3 keeps exactly three characters and top-p = 0.9 the few "
+    "that reach 90%, each renormalised. Each title gives the number of candidates left."))
 
 md(zh=r"""
 20,000 次抽样的频率与公式最多相差 {{sampling_gap:.4f}}。现在生成整段文本。对一批 6 份同样的提示调用一次 `generate`，
@@ -350,11 +370,26 @@ record(n_samples=n_samples, sample_len=length, block_size=gpt.config.block_size,
                "trade-off, not a way around it"))
 for name, off in offsets.items():
     print(tr(f"{name:7} 比同样多样性下的温度曲线高 {off:+.2f}", f"{name:7} real-word rate minus the temperature curve's at equal variety: {off:+.2f}"))
-""")
+""", alt=(
+    "采样取舍的散点图，每种设置一个带标签的点：横轴是不同词的比例（多样性），"
+    "纵轴是真词率（正确性）。贪心独自在左上角（真词率 {{greedy_real:.2f}}，"
+    "不同词比例 {{greedy_distinct:.2f}}）。"
+    "各个温度（蓝色，用线连起来）从左上的 τ = 0.4 一路排到右下的 τ = 1.6（不同词 "
+    "{{hot_distinct:.2f}}，真词率 {{hot_real:.2f}}）。"
+    "在同样的多样性下，top-k（橙）和 top-p（绿）的点的真词率与这条线相差 {{offset_worst_value:+.2f}} "
+    "到 {{offset_best_value:+.2f}}（最好的是 {{offset_best}}）；{{offset_verdict}}。",
+    "Scatter plot of the sampling trade-off, one labelled point per setting: the share of distinct "
+    "words (variety) across, the real-word rate (correctness) up. Greedy sits alone in the top-left "
+    "corner (real-word rate {{greedy_real:.2f}}, distinct words {{greedy_distinct:.2f}}). The "
+    "temperatures (blue, joined by a line) run from τ = 0.4 at the upper left down to τ = 1.6 at the "
+    "lower right ({{hot_distinct:.2f}} distinct, {{hot_real:.2f}} real). At equal variety the top-k "
+    "(orange) and top-p (green) points differ from that line's real-word rate by "
+    "{{offset_worst_value:+.2f}} to {{offset_best_value:+.2f}} (the best is {{offset_best}}); "
+    "{{offset_verdict}}."))
 
 md(zh=r"""
 温度沿着一条曲线拿一样换另一样：冷则正确而重复，热则多样而错误。贪心在最远的角上：真词率 {{greedy_real:.2f}}，不同词的比例只有 {{greedy_distinct:.2f}}；
-$\tau = 1.6$ 时是 {{hot_distinct:.2f}} 和 {{hot_real:.2f}}。在同样的多样性下比较，top-k 和 top-p（$\tau = 1$）的真词率与温度曲线相差 {{offset_worst_value:+.2f}} 到 {{offset_best_value:+.2f}}
+$\tau = 1.6$ 时不同词的比例是 {{hot_distinct:.2f}}，真词率是 {{hot_real:.2f}}。在同样的多样性下比较，top-k 和 top-p（$\tau = 1$）的真词率与温度曲线相差 {{offset_worst_value:+.2f}} 到 {{offset_best_value:+.2f}}
 （最好的是 `{{offset_best}}`）——{{offset_verdict}}。
 
 这是*这个*模型的性质。{{vocab}} 个字符的词表 (vocabulary) 没有多少尾巴可切；一个有 50,000 个词元的大模型会把不小的总概率分给成千上万个各自不太可能的词元，
@@ -365,7 +400,7 @@ $\tau = 1.6$ 时是 {{hot_distinct:.2f}} 和 {{hot_real:.2f}}。在同样的多�
 """, en=r"""
 Temperature trades one axis against the other along a curve: cold is correct and repetitive, hot is
 varied and wrong. Greedy sits at the far corner: a real-word rate of {{greedy_real:.2f}} and only {{greedy_distinct:.2f}} distinct
-words; at $\tau = 1.6$ it is {{hot_distinct:.2f}} and {{hot_real:.2f}}. Compared at equal variety, top-k and top-p (at $\tau = 1$)
+words; at $\tau = 1.6$, {{hot_distinct:.2f}} distinct words and a real-word rate of {{hot_real:.2f}}. Compared at equal variety, top-k and top-p (at $\tau = 1$)
 differ from the temperature curve's real-word rate by {{offset_worst_value:+.2f}} to {{offset_best_value:+.2f}} (the best is `{{offset_best}}`) —
 {{offset_verdict}}.
 
@@ -539,7 +574,17 @@ record(long_same=tr("完全相同", "identical") if long_same else tr("不同", 
        long_cache_s=sum(long_seconds), long_library_s=library_seconds, long_recompute_s=estimated_recompute,
        long_speedup=estimated_recompute / sum(long_seconds), recompute_512_ms=1000 * recompute_at[-1], cache_512_ms=1000 * cache_at[-1],
        long_kib=long_kib, gpt2_cache_mib=gpt2_bytes / 2 ** 20, last_position=positions[-1])
-""")
+""", alt=(
+    "折线图：生成一个新词元的时间（毫秒）随上下文长度（已有的词元数，"
+    "到 {{last_position}}）的变化，模型是上下文 512 的 4 层 GPT。"
+    "每步重算整个上下文的时间随长度陡增，{{last_position}} 时为 {{recompute_512_ms:.0f}} "
+    "毫秒；用我们的键值缓存，时间几乎是一条水平线，{{last_position}} 时为 {{cache_512_ms:.1f}} "
+    "毫秒。",
+    "Line chart of the time to produce one new token (ms) against the context length (tokens so far, "
+    "up to {{last_position}}) for a 4-layer GPT with a 512-token context. Recomputing the whole "
+    "context each step grows steeply with the length, to {{recompute_512_ms:.0f}} ms at "
+    "{{last_position}}; with our KV cache the time is an almost flat line, {{cache_512_ms:.1f}} ms at "
+    "{{last_position}}."))
 
 md(zh=r"""
 在位置 {{last_position}}，重算一步要 {{recompute_512_ms:.0f}} ms，用缓存只要 {{cache_512_ms:.1f}} ms。重算的时间随上下文增长（注意力是 $t \times t$ 的，其余的运算是 $t$ 倍的），
@@ -746,7 +791,20 @@ print(tr(f"验证集：答对 {val_right.sum()} 个，P 的中位数 {median_rig
 confident_ood = [p for p, prob in ood if prob >= median_wrong and outcome[p] != "right"]   # wrong, yet confident
 record(val_n_right=int(val_right.sum()), val_n_wrong=int((~val_right).sum()), median_right=median_right, median_wrong=median_wrong,
        confident_ood=tr("、", ", ").join(f"`{p}`" for p in confident_ood) if confident_ood else tr("没有", "none"))
-""")
+""", alt=(
+    "模型置信度 P(答案 | 源) 的直方图，横轴 0 到 1，"
+    "纵轴是对数刻度的个数：验证集里答对的 {{val_n_right}} 个日期（蓝）"
+    "和答错的 {{val_n_wrong}} 个（红），另外上面每个分布外请求画一条带标签的竖虚线。"
+    "答对的紧挨着 1 堆积（中位数 {{median_right:.3f}}）；"
+    "答错的分布得更低（中位数 {{median_wrong:.3f}}），"
+    "但和答对的有重叠。好几条虚线，包括答错的请求，落在高置信度处，"
+    "和答对的日期混在一起。",
+    "Histogram of the model's confidence P(answer | source), 0 to 1 across, counts on a log scale: "
+    "{{val_n_right}} validation dates answered right (blue) and {{val_n_wrong}} answered wrong (red), "
+    "plus a labelled dashed line for each out-of-distribution request above. The right answers pile "
+    "up next to 1 (median {{median_right:.3f}}); the wrong ones spread lower (median "
+    "{{median_wrong:.3f}}) but overlap them. Several dashed lines, wrongly answered requests among "
+    "them, sit at high confidence among the right answers."))
 
 md(zh=r"""
 训练分布内，答对的 {{val_n_right}} 个答案 $P$ 的中位数是 {{median_right:.3f}}，答错的 {{val_n_wrong}} 个是 {{median_wrong:.3f}}：错的答案概率往往更低，
@@ -917,12 +975,19 @@ code(r"""
 shown = [faq_test[0][0], faq_test[1][0]] + unknown[:4]
 fig, ax = plt.subplots(figsize=(12, 0.55 * len(shown) + 0.6))
 cmap = plt.get_cmap("RdYlGn")
+
+# white text on a dark box, black on a light one, by WCAG's relative luminance (at 0.18 both contrast alike)
+def ink(colour):
+    r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in colour[:3]]
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.18 else "black"
+
 for row, q in enumerate(shown):
     answer, char_probs = answers[q] if q in answers else held_answers[q] if q in held_answers else ask(q)
     ax.text(-0.5, row, q, ha="right", va="center", fontsize=9)
     for col, (ch_, p) in enumerate(zip(answer, char_probs)):
-        ax.text(col * 0.55, row, ch_, ha="center", va="center", fontsize=10, family="monospace",
-                bbox=dict(boxstyle="square,pad=0.12", fc=cmap(float(p)), ec="none"))
+        box = cmap(float(p))
+        ax.text(col * 0.55, row, ch_, ha="center", va="center", fontsize=10, family="monospace", color=ink(box),
+                bbox=dict(boxstyle="square,pad=0.12", fc=box, ec="none"))
     ax.text(len(answer) * 0.55 + 0.5, row, f"min p = {char_probs.min():.2f}", va="center", fontsize=8)
 ax.set_xlim(-16, 36); ax.set_ylim(len(shown) - 0.5, -0.5); ax.axis("off")
 ax.set_title(tr("答案的每个字符按它的概率上色（绿 ≈ 1，红 ≈ 0）", "each answer character coloured by its probability (green ≈ 1, red ≈ 0)"), fontsize=10)
@@ -936,7 +1001,24 @@ record(refused_unknown=refused_unknown, refused_right=refused_right, n_right_hel
 print(tr(f"规则“有字符 p < 0.5 就回答不知道”：拒绝了 {refused_unknown} / {len(cannot_know)} 个不可能知道的问题，也拒绝了 {refused_right} / {len(right_held)} 个答对的留出问题",
          f"the rule 'any character with p < 0.5 → I don't know' refuses {refused_unknown} of {len(cannot_know)} unknowable questions, "
          f"and {refused_right} of {len(right_held)} correctly answered held-out ones"))
-""")
+""", alt=(
+    "六个问题，每个后面是机器人的回答，一个字符一个小方块，方块的颜色是机器人给这个字符的概率："
+    "红色接近 0，经黄色到深绿接近 1；行末写着这个回答里最小的概率（min p）。"
+    "前两个是留出的价格问题，几乎全是深绿，回答得很有把握。接下来三个问的是它从没被告知的东西（披萨、"
+    "节假日、无线网络）：它照样写出通顺的句子，说的却是别的事（营业时间，"
+    "或照抄训练数据里的一个问题），大多是绿色，只在选日子或选商品的地方有几个黄色或橙色字符；"
+    "其中 {{refused_unknown}} 个有字符的概率低于 0.5。"
+    "最后一个是带错字的“how much is the coffe?”，"
+    "也得到了一个有把握的咖啡价格。",
+    "Six questions, each followed by the bot's answer written one character per box, each box "
+    "coloured by the probability the bot gave that character, from red (near 0) through yellow to "
+    "dark green (near 1), with the answer's smallest probability (min p) at the end of the line. The "
+    "first two, held-out price questions, are answered confidently, almost all dark green. The next "
+    "three ask about things it was never told (a pizza, holidays, wifi): it still writes fluent text "
+    "about something else (opening hours, or a question copied from its training data), mostly green, "
+    "with a few yellow or orange characters where it picked a day or an item; {{refused_unknown}} of "
+    "them have a character below 0.5. The last, 'how much is the coffe?' with a typo, also gets a "
+    "confident coffee price."))
 
 md(zh=r"""
 上图里，机器人在猜的时候，猜测常常表现为几个没把握的（红色）字符——它不得不挑一个没人告诉它的日子或东西的地方——后面跟着有把握的字符：

@@ -134,7 +134,7 @@ print(tr("公式 x^T (softmax(z) - onehot(y)) / B\n", "the formula x^T (softmax(
 """)
 
 md(zh=r"""
-| | tinyllm | PyTorch |
+| 功能 | tinyllm | PyTorch |
 |---|---|---|
 | 数组库 | NumPy（CPU）或 CuPy（GPU） | 自己的张量 |
 | 建一个张量 | `tl.Tensor(a, requires_grad=True, device="cpu")` | `torch.tensor(a, requires_grad=True, device="cpu")` |
@@ -151,7 +151,7 @@ md(zh=r"""
 `tinyllm.torch_reference.TorchGPT` 是用 PyTorch 写的 nanoGPT 模型，参数名与 tinyllm 相同，所以 tinyllm 的 `state_dict()`
 可以原样装进去。同样的权重，同样的批次：
 """, en=r"""
-| | tinyllm | PyTorch |
+| feature | tinyllm | PyTorch |
 |---|---|---|
 | array library | NumPy (CPU) or CuPy (GPU) | its own tensors |
 | a tensor | `tl.Tensor(a, requires_grad=True, device="cpu")` | `torch.tensor(a, requires_grad=True, device="cpu")` |
@@ -306,7 +306,19 @@ ax.set_title(tr("同一个 GPT、同一个批次", "the same GPT, the same batch
 plt.tight_layout(); plt.show()
 record(step_ratio=float(ratio), tinyllm_cpu_ms=1000 * float(medians["tinyllm"][1]),
        torch_cpu_ms=1000 * float(medians["PyTorch"][1]))
-""")
+""", alt=(
+    "同一个 GPT、同一个批次上一个训练步的时间，横轴是从 0 开始的毫秒数，"
+    "每次测量一条竖线，两行：PyTorch 和 tinyllm，"
+    "每行上面是墙钟时间（灰），下面是 CPU 时间（蓝）。每个库的竖线都挤在一小段里，"
+    "重复测量之间差别很小，墙钟和 CPU 时间几乎重合；CPU 时间的中位数 tinyllm 为 "
+    "{{tinyllm_cpu_ms:.0f}} 毫秒，PyTorch 为 {{torch_cpu_ms:.0f}} "
+    "毫秒（比值 {{step_ratio:.1f}}）。",
+    "Strip chart of the time of one training step of the same GPT on the same batch, milliseconds "
+    "from 0 across, one tick per measurement, in two rows, PyTorch and tinyllm, each with wall-clock "
+    "ticks (grey) above CPU-time ticks (blue). Each library's ticks sit in a narrow cluster, the "
+    "repeats vary little, and wall and CPU time nearly coincide; the median CPU time is "
+    "{{tinyllm_cpu_ms:.0f}} ms for tinyllm and {{torch_cpu_ms:.0f}} ms for PyTorch (a ratio of "
+    "{{step_ratio:.1f}})."))
 
 md(zh=r"""
 这次运行里，tinyllm 的一步用了 {{tinyllm_cpu_ms:.0f}} ms CPU 时间，PyTorch 用了 {{torch_cpu_ms:.0f}} ms，比值 {{step_ratio:.1f}}。
@@ -628,7 +640,14 @@ same_tokens = bool(np.array_equal(hf_ids, tl_ids))
 print(tr("\n词元完全相同：", "\nsame tokens:"), same_tokens)
 record(student_steps=steps, student_loss_first=losses[0], student_loss_last=float(np.mean(losses[-20:])),
        same_tokens=tr("完全相同", "identical") if same_tokens else tr("不同", "different"))
-""")
+""", alt=(
+    "在 tinyllm 里训练的小型字符级 GPT 在自带的 Tiny Tales 语料上的训练损失（每字符交叉熵），"
+    "共 {{student_steps}} 步：前几十步从 {{student_loss_first:.2f}} "
+    "陡降，然后是一段长长的、略带抖动的稳定下降，最后约为 {{student_loss_last:.2f}}。",
+    "Training loss (cross-entropy per character) of the small character-level GPT trained in tinyllm "
+    "on the shipped Tiny Tales corpus, over {{student_steps}} steps: a steep drop from "
+    "{{student_loss_first:.2f}} in the first few dozen steps, then a long, slightly noisy, steady "
+    "decline to about {{student_loss_last:.2f}}."))
 
 md(zh=r"""
 训练 {{student_steps}} 步后，损失从 {{student_loss_first:.2f}} 降到 {{student_loss_last:.2f}}；两个库贪心生成的词元{{same_tokens}}。

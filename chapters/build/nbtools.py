@@ -8,6 +8,7 @@ build/README.md. In short:
     md(zh="# 1 · 背景介绍\\n…", en="# 1 · 背景介绍 — Background\\n…")
     ch.setup("from tinyllm.models import GPT, GPTConfig")       # the shared first code cell
     code('losses = train(...)\\nrecord(final_loss=losses[-1])')  # numbers the prose will quote
+    code('plt.plot(losses); plt.show()', alt=("损失曲线……", "The loss curve …"))  # a figure's alt text
     md(zh="损失降到 {{final_loss:.3f}}。", en="The loss fell to {{final_loss:.3f}}.")
     ch.index(builds=("…", "…"), figures=("损失 {{final_loss:.3f}}", "loss {{final_loss:.3f}}"))
     if __name__ == "__main__":
@@ -30,8 +31,8 @@ Command line of every builder:
     python chapters/build/ch01_background.py --no-execute --out /tmp/ch   # cells only, no outputs
     python chapters/build/ch01_background.py --check       # are the saved editions this builder's
                                                            # cells, from a full run, with clean outputs?
-    python chapters/build/ch01_background.py --sync-sources  # copy edited prose and code into the
-                                                           # saved editions, keeping their outputs
+    python chapters/build/ch01_background.py --sync-sources  # copy edited prose, code and alt text
+                                                           # into the saved editions, keeping their outputs
 
 A run fails, and saves nothing but a copy for inspection, when an output holds an error, a
 warning (matplotlib's missing-glyph warning included), anything written to stderr, or when a
@@ -129,6 +130,8 @@ def output_problems(nb) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and PLACEHOLDER.search(cell.source):
             problems.append(f"cell {i}: an unfilled placeholder {PLACEHOLDER.search(cell.source).group(0)}")
+        if PLACEHOLDER.search(alt_text(cell) or ""):
+            problems.append(f"cell {i}: an unfilled placeholder {PLACEHOLDER.search(alt_text(cell)).group(0)} in its alt text")
         if cell.cell_type != "code":
             continue
         texts = []
@@ -194,6 +197,7 @@ class Chapter:
     def __init__(self, name: str, number: int, title: tuple[str, str], sections: str):
         self.name, self.number, self.title, self.sections = name, number, title, sections
         self.items = []                 # ("markdown", {"zh": ..., "en": ...}) or ("code", source)
+        self.alt = {}                   # index in items -> {"zh": ..., "en": ...}: the alt text of its figure
         self.index_row = None
 
     # ------------------------------------------------------------------ writing
@@ -201,8 +205,15 @@ class Chapter:
         """A markdown cell, in Chinese and in English; ``{{name:spec}}`` quotes a recorded value."""
         self.items.append(("markdown", {"zh": _clean(zh), "en": _clean(en)}))
 
-    def code(self, source: str) -> None:
-        """A code cell, the same in both editions."""
+    def code(self, source: str, alt: tuple[str, str] | None = None) -> None:
+        """A code cell, the same in both editions. ``alt=("中文", "English")`` describes the
+        figure the cell shows, for a reader who cannot see it: what is drawn, and what to
+        notice. It goes into the cell's metadata, where the book (MyST-NB) reads it; like the
+        prose, it may quote recorded values (``{{name:spec}}``)."""
+        if alt is not None:
+            if not (isinstance(alt, tuple) and len(alt) == 2 and all(isinstance(a, str) and a.strip() for a in alt)):
+                raise ValueError(f"{self.name}: alt must be a pair of non-empty strings (中文, English), got {alt!r}")
+            self.alt[len(self.items)] = {"zh": _clean(alt[0]), "en": _clean(alt[1])}
         self.items.append(("code", _clean(source)))
 
     def setup(self, imports: str = "") -> None:
@@ -244,6 +255,9 @@ class Chapter:
                 nb.cells.append(nbformat.v4.new_code_cell(setup_cell(lang, item)))
             else:
                 nb.cells.append(nbformat.v4.new_code_cell(item))
+                if i in self.alt:
+                    alt = self.alt[i][lang] if values is None else render(self.alt[i][lang], values, f"{self.name} ({lang}) cell {i} alt")
+                    nb.cells[-1].metadata.update(alt_metadata(alt))
             if i == 0:
                 nb.cells.append(nbformat.v4.new_markdown_cell(self.glossary_cell(lang)))
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -263,6 +277,8 @@ class Chapter:
         for i, (cell, (kind, item)) in enumerate(zip(_without_glossary(nb.cells), self.items)):
             if kind == "markdown":
                 cell.source = render(item[lang], values, f"{self.name} ({lang}) cell {i}")
+            elif i in self.alt:
+                cell.metadata.update(alt_metadata(render(self.alt[i][lang], values, f"{self.name} ({lang}) cell {i} alt")))
         nb.metadata["tinyllm"] = {"lang": lang, "fast": fast, "seconds": round(seconds, 1),
                                   "cores": os.cpu_count(), "values": values}
         print(f"{self.name} ({lang}): executed in {seconds:.1f} s ({'fast' if fast else 'full'} mode)", file=sys.stderr)
@@ -338,10 +354,32 @@ class Chapter:
             raise SystemExit(f"{path}: the cells differ in number or kind; rebuild it instead")
         changed = 0
         for old, new in zip(saved.cells, mine.cells):
-            changed += old.source != new.source
+            changed += old.source != new.source or old.metadata.get(ALT_KEY) != new.metadata.get(ALT_KEY)
             old.source = new.source
+            old.metadata.pop(ALT_KEY, None)
+            old.metadata.update(alt_metadata(alt_text(new)) if alt_text(new) else {})
         nbformat.write(saved, path)
-        print(f"{path}: {changed} cell sources updated, outputs kept", file=sys.stderr)
+        print(f"{path}: {changed} cells updated (sources, alt text), outputs kept", file=sys.stderr)
+
+
+# A figure's alt text lives in its cell's metadata as MyST-NB reads it: {"mystnb": {"image": {"alt": ...}}}.
+ALT_KEY = "mystnb"
+
+
+def alt_metadata(text: str) -> dict:
+    """The cell metadata that gives the figures of a cell the alt text ``text``."""
+    return {ALT_KEY: {"image": {"alt": text}}}
+
+
+def alt_text(cell) -> str | None:
+    """The alt text a code cell gives its figures, or None."""
+    return cell.get("metadata", {}).get(ALT_KEY, {}).get("image", {}).get("alt")
+
+
+def figures_without_alt_text(nb) -> list[int]:
+    """The indices of the code cells that show an image but give it no alt text."""
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and not alt_text(cell)
+            and any(key.startswith("image/") for out in cell.get("outputs", []) for key in out.get("data", {}))]
 
 
 def cell_differences(mine, theirs) -> list[str]:
@@ -354,6 +392,9 @@ def cell_differences(mine, theirs) -> list[str]:
             pairs = itertools.zip_longest(a_cell.source.splitlines(), b_cell.source.splitlines(), fillvalue="")
             n, (a, b) = next((n, ab) for n, ab in enumerate(pairs) if ab[0] != ab[1])
             lines.append(f"cell {i} ({a_cell.cell_type}), line {n + 1}: builder {a[:80]!r}, notebook {b[:80]!r}")
+        elif alt_text(a_cell) != alt_text(b_cell):
+            lines.append(f"cell {i}: alt text {str(alt_text(a_cell))[:60]!r} in the builder, "
+                         f"{str(alt_text(b_cell))[:60]!r} in the notebook (--sync-sources copies it)")
     return lines
 
 

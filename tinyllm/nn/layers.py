@@ -103,7 +103,7 @@ def project_rows(x, weight, bias, start, stop):
 # ----------------------------------------------------------------------------- Embedding
 class Embedding(Module):
     """A lookup table: integer ids (any shape) → rows of ``weight`` (num_embeddings,
-    embedding_dim), giving (*ids.shape, embedding_dim). Initialised N(0, 1), as torch.
+    embedding_dim), giving ``(*ids.shape, embedding_dim)``. Initialised N(0, 1), as torch.
 
     ``ids`` may be a tl.Tensor of integers on the weight's device, or a host NumPy array
     (CPU only)."""

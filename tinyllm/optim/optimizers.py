@@ -156,10 +156,10 @@ class Optimizer:
         return [p for group in self.param_groups for p in group["params"]]
 
     def state_dict(self) -> dict:
-        """A snapshot of the optimizer, made of NumPy arrays and plain Python values only.
+        """A snapshot of the optimizer, made of NumPy arrays and plain Python values only::
 
-        ``{"state": {index: {"step": int, name: np.ndarray, ...}},
-           "param_groups": [{"lr": ..., ..., "params": [index, ...]}]}``
+            {"state": {index: {"step": int, name: np.ndarray, ...}},
+             "param_groups": [{"lr": ..., ..., "params": [index, ...]}]}
 
         Parameters are numbered in group order, as in ``torch.optim``. Arrays are host copies,
         so the snapshot does not change as training goes on.
