@@ -230,3 +230,36 @@ def test_gradient_and_parity_suites_pass_on_the_reference_formulas():
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1]
+
+
+def test_adam_updates_in_threads_at_once_equal_one_after_the_other():
+    """The update's work array is per thread: optimizers stepping at the same time in several
+    threads (ranks simulated by threads, chapter 8) do not overwrite each other's scratch."""
+    import threading
+    n_threads, steps, size = 4, 20, 200_000
+    rng = np.random.default_rng(0)
+    starts = [rng.standard_normal(size) for _ in range(n_threads)]
+    grads = [[rng.standard_normal(size) for _ in range(steps)] for _ in range(n_threads)]
+
+    def run(index, barrier=None):
+        p = tl.Tensor(starts[index].copy(), requires_grad=True)
+        opt = optim.AdamW([p], lr=1e-2, weight_decay=0.1)
+        for g in grads[index]:
+            p.grad = g
+            if barrier is not None:
+                barrier.wait()                      # every thread updates at the same moment
+            opt.step()
+        results[index] = p.numpy()
+
+    results = [None] * n_threads
+    for i in range(n_threads):
+        run(i)
+    alone = list(results)
+    barrier = threading.Barrier(n_threads, timeout=60)
+    threads = [threading.Thread(target=run, args=(i, barrier)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for together, one in zip(results, alone):
+        np.testing.assert_array_equal(together, one)

@@ -28,11 +28,11 @@ md(zh=r"""
 
 **你会亲手搭建**
 
-1. **一个小模型，四种工作**（§1.1）。一个仅解码器的 Transformer（GPT，约 10 万个参数），在一个玩具语料上训练一分钟左右。
+1. **一个小模型，四种工作**（§1.1）。一个仅解码器的 Transformer（GPT，{{four_job_params:,}} 个参数），在一个玩具语料上训练约 {{four_job_seconds:.0f}} 秒。
    语料混合了原文列出的四种用途：把英文短语翻译成法文（机器翻译，machine translation），把三句话的小故事缩成一句（文本摘要，
    text summarization），回复一条聊天消息（对话生成，dialogue generation），按指令写一行 Python（代码生成，code generation）。
    一个模型、一个目标——预测下一个字符——我们测量它在从没见过的提示词上每种工作完全做对的比例。
-2. **一个成本表**（§1.2）。六个 GPT，从 1.4 万到 700 万个参数：每个模型一次训练步的浮点运算 (floating-point operations, FLOPs)，
+2. **一个成本表**（§1.2）。六个 GPT，从 {{small_N:,}} 到 {{wide_N:,}} 个参数：每个模型一次训练步的浮点运算 (floating-point operations, FLOPs)，
    逐个运算数出来，并与 **6N 规则**的预测比较；在这台机器上每一步的秒数；权重、梯度、优化器状态和激活值的内存。全部对模型规模作图。
 3. **外推**：只用第 2 步检验过的公式和这台机器上测到的速度，推算训练一个真正的 LLM（GPT-3）要多久。
 
@@ -56,13 +56,13 @@ measurement you can rerun.
 
 **What you will build**
 
-1. **One tiny model, four jobs** (§1.1). A decoder-only Transformer (a GPT of about 100 k
-   parameters) trained for about a minute on a toy corpus that mixes the article's four uses:
+1. **One tiny model, four jobs** (§1.1). A decoder-only Transformer (a GPT of {{four_job_params:,}}
+   parameters) trained for about {{four_job_seconds:.0f}} s on a toy corpus that mixes the article's four uses:
    translating English phrases into French, summarizing three-sentence stories, answering a
    chat message, writing a line of Python from an instruction. One model, one objective —
    predict the next character — and we measure how often it gets each job exactly right on
    prompts it never saw.
-2. **A cost meter** (§1.2). Six GPTs from 14 thousand to 7 million parameters: for each, the
+2. **A cost meter** (§1.2). Six GPTs from {{small_N:,}} to {{wide_N:,}} parameters: for each, the
    floating-point operations (FLOPs) of a training step, counted op by op and predicted by the
    **6N rule**; the seconds per step on this machine; the memory of weights, gradients,
    optimizer state and activations. All plotted against model size.
@@ -823,7 +823,9 @@ print(tr(f"按这台机器的矩阵乘法峰值（{peak / 1e9:.1f} GFLOP/s）：
          f"at this machine's matmul peak ({peak / 1e9:.1f} GFLOP/s): {years_at_peak:,.0f} years"))
 print(tr(f"权重 + 梯度 + AdamW 状态：16 字节 × N = {16 * N_gpt3 / 1e12:.1f} TB（还没算激活值）",
          f"weights + gradients + AdamW state: 16 bytes × N = {16 * N_gpt3 / 1e12:.1f} TB (before activations)"))
-record(gpt3_flops=C_gpt3, best_gflops=best / 1e9, gpt3_years=years, gpt3_years_peak=years_at_peak, gpt3_tb=16 * N_gpt3 / 1e12)
+budget_tokens = best * 3600 / (6 * wide["N"])          # exercise 5: one hour of the widest model at our best rate
+record(gpt3_flops=C_gpt3, best_gflops=best / 1e9, gpt3_years=years, gpt3_years_peak=years_at_peak, gpt3_tb=16 * N_gpt3 / 1e12,
+       budget_tokens=budget_tokens, budget_passes=budget_tokens / 1_115_394)   # Tiny Shakespeare's characters
 
 # The same training step, on a GPU if this machine has one (CuPy + CUDA); nothing is quoted otherwise.
 device = "cuda" if tl.cuda_available() else "cpu"
@@ -850,12 +852,12 @@ md(zh=r"""
 2. **批大小加倍。** 令 `B = 24`。*预期：* 每步 FLOPs 正好加倍；大模型每步时间大约加倍（小模型不到两倍，因为每步的开销不变）；
    权重、梯度和 AdamW 的内存不变，激活值加倍。
 3. **在全部位置上训练。** 在 `AnswerOnlyBatches` 里给每个位置都打分：把目标那一行换成 `self.y[i, :len(ids) - 1] = ids[1:]`。
-   *预期：* 同样 1000 步，损失现在主要衡量模型猜随机提示词的本事；需要抄数字的工作受害最重（模型学到数字不可预测，就不再抄它们），
+   *预期：* 同样 {{four_job_steps}} 步，损失现在主要衡量模型猜随机提示词的本事；需要抄数字的工作受害最重（模型学到数字不可预测，就不再抄它们），
    摘要和对话影响不大。
 4. **把模型变大。** 用 `n_embd=96, n_layer=3` 训练四种工作的模型。*预期：* 没见过的名词-颜色组合的翻译和代码答案会变好；
    每一步的 FLOPs 大约是原来的 3 倍（$6N$，$N$ 约大 3 倍），训练时间也相应变长。
-5. **你自己的预算。** 用上面测到的 FLOP/s，一小时能让 700 万参数的模型训练多少个词元？
-   （*预期：* $D = \text{FLOP/s} \times 3600 / (6N)$——几百万个词元，相当于把 Tiny Shakespeare 的 110 万个字符过两三遍。）
+5. **你自己的预算。** 用上面测到的 FLOP/s，一小时能让 {{wide_N:,}} 个参数的模型训练多少个词元？
+   （*预期：* $D = \text{FLOP/s} \times 3600 / (6N)$——按这次测到的最快速度约 {{budget_tokens:.1e}} 个词元，相当于把 Tiny Shakespeare 的 111.5 万个字符过 {{budget_passes:.1f}} 遍。）
 6. **用采样代替贪心解码来回答。** `answer()` 每次都取最可能的字符。写一个核采样 (nucleus sampling) 函数，在 `answer()` 里用它，
    看精确匹配怎样变化（*预期：* 下降，因为采样偶尔会选到不那么可能的字符，而一个字符错了整个答案就错了）。
    """ + assignment_task("a7_sampling_kv_cache", "top_p")["zh"] + r"""
@@ -881,7 +883,7 @@ collects the project's measured CPU figures.)
    roughly doubles for the large models (less than that for the small ones, whose overhead per
    step stays the same); weights, gradients and AdamW memory do not change, activations double.
 3. **Train on everything.** In `AnswerOnlyBatches`, score every position: replace the target
-   line by `self.y[i, :len(ids) - 1] = ids[1:]`. *Expected:* at the same 1000 steps the loss
+   line by `self.y[i, :len(ids) - 1] = ids[1:]`. *Expected:* at the same {{four_job_steps}} steps the loss
    now mostly measures how well the model guesses random prompts, and the jobs that copy
    digits suffer most (the model learns that digits are unpredictable and stops copying
    them); summaries and chat are barely affected.
@@ -890,8 +892,9 @@ collects the project's measured CPU figures.)
    three times as many FLOPs ($6N$ with $N$ ≈ 3× larger), and the training takes correspondingly
    longer.
 5. **Your own budget.** With the FLOP/s measured above, how many tokens could you train the
-   7 M-parameter model on in one hour? (*Expected:* $D = \text{FLOP/s} \times 3600 / (6N)$ — a
-   few million tokens, two or three passes over Tiny Shakespeare's 1.1 million characters.)
+   {{wide_N:,}}-parameter model on in one hour? (*Expected:* $D = \text{FLOP/s} \times 3600 / (6N)$ — at this
+   run's best measured rate about {{budget_tokens:.1e}} tokens, {{budget_passes:.1f}} passes over Tiny Shakespeare's
+   1,115,394 characters.)
 6. **Answer by sampling instead of greedily.** `answer()` always takes the most likely
    character. Write nucleus sampling, use it in `answer()`, and see how the exact match changes
    (*expected:* it drops: sampling now and then picks a less likely character, and one wrong

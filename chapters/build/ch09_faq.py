@@ -220,7 +220,14 @@ for ax in (ax1, ax2):                      # plain numbers at 1, 2, 5 × 10^k on
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 fig.tight_layout(); plt.show()
-""")
+""", alt=(
+    "两幅散点图，各有三个点（small、medium、large）。左：权重的兆字节数（对数横轴）对验证损失：越大的模型损失越低，"
+    "small {{loss_small:.3f}}、medium {{loss_medium:.3f}}、large {{loss_large:.3f}}，large 的字节数是 small 的 {{bytes_ratio:.0f}} 倍。"
+    "右：生成速度（每秒 CPU 时间的词元数，对数横轴）对验证损失：large 只比 small 慢 {{speed_ratio:.1f}} 倍。",
+    "Two scatter plots of three points each (small, medium, large). Left: megabytes of weights (log axis) against "
+    "validation loss: the larger the model, the lower the loss, small {{loss_small:.3f}}, medium {{loss_medium:.3f}}, large "
+    "{{loss_large:.3f}}, with large taking {{bytes_ratio:.0f}}× the bytes of small. Right: generation speed (tokens per CPU "
+    "second, log axis) against validation loss: large is only {{speed_ratio:.1f}}× slower than small."))
 
 md(zh=r"""
 **怎样读这张表。** 没有哪一列能单独选出模型；应用场景给出约束，表格告诉你哪些模型满足它们：
@@ -314,7 +321,9 @@ print(tr(f"验证损失：{variants['large, float32']['val_loss']:.4f} → {vari
          f"validation loss: {variants['large, float32']['val_loss']:.4f} -> {variants['large, int8']['val_loss']:.4f} (change {change:+.4f})"))
 print(tr(f"生成（CPU 时间，交替测三次取最好）：float32 每秒 {f32_speed:,.0f} 个词元，int8 每秒 {int8_speed:,.0f} 个",
          f"generation (CPU time, best of three, interleaved): {f32_speed:,.0f} tokens/s float32, {int8_speed:,.0f} tokens/s int8"))
+embedding_numbers = large.transformer.wte.weight.size + large.transformer.wpe.weight.size   # left in float32 by exercise 1
 record(int8_shrink=shrink, int8_change=change, err_mean=error.mean(), w_mean=np.abs(w).mean(),
+       embed_share=embedding_numbers / large.num_parameters(),
        f32_speed=f32_speed, int8_speed=int8_speed,
        int8_speed_verdict=tr("两者相差不到 10%", "within 10 % of each other") if abs(speed_ratio_q - 1) <= 0.1
        else tr("int8 更慢", "int8 is slower") if speed_ratio_q < 1
@@ -388,14 +397,14 @@ record(mask_differ=differ, n_linear=len(linear), linear_weights=linear_weights,
 md(zh=r"""
 {{n_linear}} 个线性层的 {{linear_weights:,}} 个权重里，亲手算的掩码与库的掩码有 {{mask_differ}} 处不同（库用 `argpartition` 恰好置零 $k$ 个；只有当好几个权重的幅值恰好等于阈值时两者才会不同）。
 全局阈值意味着每层剪掉的比例并不相同——这里在 {{pruned_min:.2f}} 到 {{pruned_max:.2f}} 之间：许多小权重的层多丢，权重都要紧的层少丢。
-`sparsity_curve` 对一组比例做同样的事，每个比例剪一个副本，评估，再带着掩码微调 60 步：
+`sparsity_curve` 对一组比例做同样的事，每个比例剪一个副本，评估，再带着掩码微调 {{finetune}} 步：
 """, en=r"""
 Over the {{linear_weights:,}} weights of {{n_linear}} Linear layers, the mask by hand and the library's differ in {{mask_differ}} places (the library zeroes exactly $k$ with
 `argpartition`; the two can differ only where several weights tie at the threshold). One global
 threshold means each layer loses a different share — here between {{pruned_min:.2f}} and {{pruned_max:.2f}}: layers
 with many small weights lose more, layers whose weights all matter lose less. `sparsity_curve`
 does the same for a list of amounts, pruning a copy for each, evaluating it, then fine-tuning
-60 steps with the mask kept:
+{{finetune}} steps with the mask kept:
 """)
 
 code(r"""
@@ -428,7 +437,14 @@ record(finetune=FINETUNE, base_ft=base_ft, ft50=by_amount[0.5]["val_loss_finetun
        cost70=by_amount[0.7]["val_loss_finetuned"] - base_ft if 0.7 in by_amount else float("nan"),
        ft90_vs_medium=tr("比稠密的中模型差", "worse than the dense medium model")
        if by_amount[0.9]["val_loss_finetuned"] > table["medium"]["val_loss"] else tr("比稠密的中模型还好", "better than the dense medium model"))
-""")
+""", alt=(
+    "一幅折线图：横轴是置零的线性层权重比例（0 到 0.9），纵轴是验证损失。圆点线（剪枝后不微调）随比例上升，到 0.9 时升得很高；"
+    "方块线（再微调 {{finetune}} 步）在 0.5 以前几乎贴着灰色点线（不剪枝加同样的微调，{{base_ft:.3f}}），0.9 时是 {{ft90:.3f}}，{{ft90_vs_medium}}；"
+    "绿色和红色点线标出稠密的中模型和小模型。",
+    "One line chart: the fraction of Linear weights set to zero (0 to 0.9) against validation loss. The dotted-circle line "
+    "(pruned, no fine-tuning) climbs with the fraction, steeply at 0.9; the square line (plus {{finetune}} fine-tuning steps) "
+    "stays close to the grey dotted line (unpruned with the same fine-tuning, {{base_ft:.3f}}) up to 0.5 and reaches "
+    "{{ft90:.3f}} at 0.9, {{ft90_vs_medium}}; green and red dotted lines mark the dense medium and small models."))
 
 md(zh=r"""
 微调后的点要和**剪掉 0 % 的那一行**比，而不是和原模型比：多出来的 {{finetune}} 步也是训练，连不剪枝的模型都会因此变好（灰线，{{base_ft:.3f}}）。
@@ -616,7 +632,18 @@ fig.tight_layout(); plt.show()
 rows = [tr("| 变体 | MB | 验证损失 |", "| variant | MB | val loss |"), "|---|---:|---:|"] + [
     f"| {n} | {v['bytes'] / 1e6:.2f} | {v['val_loss']:.3f} |" for n, v in sorted(variants.items(), key=lambda kv: kv[1]["bytes"])]
 display(Markdown("\n".join(rows)))
-""")
+""", alt=(
+    "一幅带标签的散点图：存储模型所需的兆字节（对数横轴）对验证损失，每个压缩变体一个点，越左越小、越下越好。"
+    "最右边一列是大模型的三个点（float32、加同样的微调、剪枝 50 % 后按稀疏格式存储：稀疏格式在 50 % 时正好打平），损失都在 {{loss_large:.2f}} 左右；"
+    "int8 的大模型在它们左边约 {{int8_shrink:.1f}} 倍处，损失几乎一样；剪枝 90 % 的大模型（{{ft90:.3f}}）和中模型在 int8 附近但更高；"
+    "最左边是两个小模型，蒸馏的学生（{{distilled_loss:.3f}}）比单独训练的（{{alone_loss:.3f}}）低一些。下面的表列出每个点的数。",
+    "A labelled scatter plot: megabytes to store the model (log axis) against validation loss, one point per compression "
+    "variant, left smaller and down better. At the right, three points of the large model (float32, with the same "
+    "fine-tuning, and 50 % pruned stored sparsely: sparse storage breaks even at 50 %), all near {{loss_large:.2f}}; the "
+    "int8 large model about {{int8_shrink:.1f}}× to their left at almost the same loss; the 90 %-pruned large model "
+    "({{ft90:.3f}}) and the medium model near int8 but higher; at the far left the two small models, the distilled "
+    "student ({{distilled_loss:.3f}}) a little below the one trained alone ({{alone_loss:.3f}}). The table below gives every "
+    "point's numbers."))
 
 md(zh=r"""
 （剪掉 50 % 的模型如果落在原大模型*下面*，那只是因为它多训练了 {{finetune}} 步：“large, float32 + the same fine-tuning” 那个点才是公平的比较。）
@@ -785,7 +812,15 @@ values = list(regularized.values())
 record(reg_min=min(values), reg_max=max(values), corpus_rate=2 * SKEW - 1,
        reg_verdict=tr("全都把分数留在语料比率附近", "all leave the score near the corpus rate")
        if all(abs(v - (2 * SKEW - 1)) < 0.1 for v in values) else tr("并不都把分数留在语料比率附近", "do not all leave the score near the corpus rate"))
-""")
+""", alt=(
+    "两幅图。左：加入交换性别副本的句子比例 f（0 到 1）对偏差分数；黑色虚线是预期的 2s_f − 1，圆点线是测得的，"
+    "从 {{aug_none:.3f}} 降到 {{aug_full:.3f}}，紧跟虚线。右：五种正则化设置（无、权重衰减、丢弃法、两种标签平滑）的横向紫色柱，"
+    "都在 {{reg_min:.3f}} 到 {{reg_max:.3f}} 之间，贴着表示语料比率 {{corpus_rate:.1f}} 的黑色虚线，远在绿色点线（完全增强）的右边。",
+    "Two panels. Left: the fraction f of sentences added gender-swapped (0 to 1) against the bias score; a dashed black "
+    "line is the expected 2s_f − 1 and the dotted line the measured score, falling from {{aug_none:.3f}} to {{aug_full:.3f}} close to "
+    "the dashed one. Right: horizontal purple bars for five regularization settings (none, weight decay, dropout, two "
+    "label smoothings), all between {{reg_min:.3f}} and {{reg_max:.3f}}, next to a dashed black line at the corpus rate "
+    "{{corpus_rate:.1f}} and far right of a dotted green line (full augmentation)."))
 
 md(zh=r"""
 两种补救并不一样：
@@ -846,7 +881,7 @@ md(zh=r"""
 
 1. **少量化一些。** 只量化注意力层和 MLP 层：
    `quantize_model(copy.deepcopy(large), [n for n, m in large.named_modules() if n.endswith(("c_attn", "c_proj", "c_fc"))])`。
-   *预期：* 节省几乎一样——留在 float32 的词元表和位置表只占这个模型权重的约 2 %（词表只有几十个字符）——损失的变化同样可以忽略。
+   *预期：* 节省几乎一样——留在 float32 的词元表和位置表只占这个模型权重的 {{embed_share:.1%}}（词表只有几十个字符）——损失的变化同样可以忽略。
    在词表有五万个词元的真实 LLM 里，这两张表占的比例要大得多。
 2. **微调更久。** 用 `finetune_iters=300` 运行 `sparsity_curve`。*预期：* 每个微调后的点都进一步向不剪枝的损失靠拢（微调的计算也是五倍）；
    稀疏度越低，靠得越近。
@@ -864,7 +899,7 @@ md(zh=r"""
 1. **Quantize less.** Quantize only the attention and MLP layers,
    `quantize_model(copy.deepcopy(large), [n for n, m in large.named_modules() if n.endswith(("c_attn", "c_proj", "c_fc"))])`.
    *Expected:* almost the same saving — the token and position tables that stay in float32 are
-   only about 2 % of this model's weights (a vocabulary of a few dozen characters) — and the same
+   only {{embed_share:.1%}} of this model's weights (a vocabulary of a few dozen characters) — and the same
    negligible loss change. In a real LLM with a 50 000-token vocabulary the tables are a much larger share.
 2. **Fine-tune longer.** Run `sparsity_curve` with `finetune_iters=300`. *Expected:* every
    fine-tuned point moves further down toward the unpruned loss (and costs five times the

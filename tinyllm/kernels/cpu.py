@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -70,17 +71,18 @@ def parallel_for(n, kernel, grain=1 << 16):
         future.result()
 
 
-_scratch = {}
+_scratch = threading.local()  # one set of work arrays per thread: updates in two threads at once must not share one
 
 
 def _work_array(xp, shape, dtype, slot):
-    """A reusable work array (its content is garbage until written): the Adam update needs
-    two per parameter, and fresh ones every step would cost page faults."""
+    """A reusable work array of the calling thread (its content is garbage until written):
+    the Adam update needs two per parameter, and fresh ones every step would cost page faults."""
+    arrays = _scratch.__dict__.setdefault("arrays", {})
     size = math.prod(shape)
     key = (id(xp), np.dtype(dtype), slot)
-    flat = _scratch.get(key)
+    flat = arrays.get(key)
     if flat is None or flat.size < size:
-        flat = _scratch[key] = xp.empty(size, dtype=dtype)
+        flat = arrays[key] = xp.empty(size, dtype=dtype)
     return flat[:size].reshape(shape)
 
 
