@@ -13,12 +13,14 @@ is dropped, so A is the sum of the intermediate arrays of the forward pass. For 
 L layers, width C, H heads, vocabulary V, on a batch of B sequences of T tokens (n = B·T
 rows), dropout off, counting the arrays each block leaves behind:
 
-    per block   25·n·C + B·H·T²       (19 n·C of outputs: ln_1, q, k, v, attention output and
+    per block   21·n·C + B·H·T²       (19 n·C of outputs: ln_1, q, k, v, attention output and
                                        its merged copy, c_proj, residual, ln_2, c_fc (4), GELU
-                                       (4), c_proj, residual; 6 n·C saved: two normalised x̂,
-                                       GELU's tanh (4); the attention probabilities B·H·T²)
-    whole model L·(25·n·C + B·H·T²) + 4·n·C + 2·n·V   (embeddings and their sum, ln_f with
-                                       its x̂, the logits and the saved log-probabilities)
+                                       (4), c_proj, residual; 2 n·C saved: two normalised x̂;
+                                       the attention probabilities B·H·T²), plus 4·n·C with
+                                       the exact GELU, which saves Φ(x) (the tanh form
+                                       recomputes its tanh in the backward)
+    whole model L·(per block) + 4·n·C + 2·n·V   (embeddings and their sum, ln_f with its x̂,
+                                       the logits and the saved log-probabilities)
 
 :func:`gpt_activation_bytes` computes that; :func:`graph_activation_bytes` counts what a
 real graph holds (walking it from the loss); :class:`PeakMemory` measures the highest
@@ -55,7 +57,8 @@ def gpt_activation_bytes(config, batch_size, seq_len=None, itemsize=4) -> int:
     tokens (default ``block_size``), ``itemsize`` bytes per number."""
     t = config.block_size if seq_len is None else int(seq_len)
     n, c, h = int(batch_size) * t, config.n_embd, config.n_head
-    per_block = 25 * n * c + int(batch_size) * h * t * t
+    saved_gelu = 4 * n * c if config.gelu_approximate == "none" else 0   # Φ(x); tanh is recomputed
+    per_block = 21 * n * c + saved_gelu + int(batch_size) * h * t * t
     numbers = config.n_layer * per_block + 4 * n * c + 2 * n * config.vocab_size
     return int(numbers * itemsize)
 
