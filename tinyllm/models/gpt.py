@@ -65,7 +65,7 @@ from .. import backend
 from .. import functional as F
 from .. import nn
 from ..nn import init
-from ..nn.attention import merge_heads, split_heads
+from ..nn.attention import cached_query_mask, merge_heads, split_heads
 from ..tensor import Tensor, is_grad_enabled
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "CausalLM", "CausalSelfAttention", "MLP", "Block", "load_safetensors"]
@@ -204,13 +204,8 @@ class CausalSelfAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         mask, is_causal = None, True
         if kv_cache is not None:
-            start, length = kv_cache.position, x.shape[1]
+            mask, is_causal = cached_query_mask(kv_cache.position, x.shape[1], x.xp)
             k, v = kv_cache.update(layer, k, v)
-            if start > 0:  # queries are positions start…start+T−1: query i sees keys j ≤ start + i
-                is_causal = False
-                if length > 1:
-                    xp = x.xp
-                    mask = Tensor(xp.arange(start + length)[None, :] <= (start + xp.arange(length))[:, None])
         y, weights = F.attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
         self.attention_weights = weights if self.keep_attention_weights else None
         return self.resid_dropout(self.c_proj(merge_heads(y, batch_first=True)))

@@ -32,7 +32,8 @@ from . import init
 from .layers import Linear, check_positive, check_input, new_parameter, project_rows
 from .module import Module
 
-__all__ = ["MultiheadAttention", "attention_maps", "project_rows", "split_heads", "merge_heads"]
+__all__ = ["MultiheadAttention", "attention_maps", "project_rows", "split_heads", "merge_heads",
+           "cached_query_mask"]
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -43,6 +44,17 @@ def split_heads(x, num_heads, batch_first):
         return x.reshape(n, length, num_heads, e // num_heads).transpose(0, 2, 1, 3)
     length, n, e = x.shape
     return x.reshape(length, n, num_heads, e // num_heads).transpose(1, 2, 0, 3)
+
+
+def cached_query_mask(start, length, xp):
+    """``(attn_mask, is_causal)`` for ``length`` new queries at positions ``start …
+    start+length−1`` attending to every cached key ``0 … start+length−1``: query i sees keys
+    j ≤ start + i. An empty cache is the usual causal case; one new query sees everything."""
+    if start == 0:
+        return None, True
+    if length == 1:
+        return None, False
+    return Tensor(xp.arange(start + length)[None, :] <= (start + xp.arange(length))[:, None]), False
 
 
 def merge_heads(x, batch_first):

@@ -20,7 +20,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
-from .attention import merge_heads, split_heads
+from .attention import cached_query_mask, merge_heads, split_heads
 from .layers import Dropout, Linear, check_positive, check_input, new_parameter
 from .module import Module
 
@@ -181,14 +181,9 @@ class GroupedQueryAttention(Module):
         q = self.rotary(split_heads(self.q_proj(x), self.num_heads, batch_first=True), start)
         k = self.rotary(split_heads(self.k_proj(x), self.num_kv_heads, batch_first=True), start)
         v = split_heads(self.v_proj(x), self.num_kv_heads, batch_first=True)
-        mask, is_causal = None, True
+        mask, is_causal = cached_query_mask(start, length, x.xp)   # (None, True) without a cache
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)
-            if start > 0:  # queries are positions start…start+T−1: query i sees keys j ≤ start + i
-                is_causal = False
-                if length > 1:
-                    xp = x.xp
-                    mask = Tensor(xp.arange(start + length)[None, :] <= (start + xp.arange(length))[:, None])
         y, weights = F.grouped_query_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
                                                dropout_p=self.dropout if self.training else 0.0,
                                                return_weights=True)
