@@ -84,11 +84,18 @@ def _tinyllm_model(name, device):
     return GPT(gpt_config(name)).to(device)
 
 
+def _tinyllm_training(name, device):
+    """A tinyllm GPT of config ``name``, its AdamW (nanoGPT's groups) and the batch."""
+    model = _tinyllm_model(name, device)
+    opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
+    x, y = (Tensor(a, device=device) for a in _batch(name))
+    return model, opt, x, y
+
+
 def _tinyllm_side(name, device, task):
     """The function one repetition of ``task`` runs in tinyllm."""
-    model = _tinyllm_model(name, device)
+    model, opt, x, y = _tinyllm_training(name, device)
     dev = backend.get_device(device)
-    x, y = (Tensor(a, device=device) for a in _batch(name))
     if task == "eval":
         model.eval()
 
@@ -97,7 +104,6 @@ def _tinyllm_side(name, device, task):
                 _, loss = model(x, y)
             dev.synchronize()
         return run
-    opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
 
     def run():
         _, loss = model(x, y)
@@ -108,15 +114,21 @@ def _tinyllm_side(name, device, task):
     return run
 
 
+def _torch_model(name, tdev, state=None):
+    """The PyTorch twin of config ``name`` on ``tdev`` with the tinyllm model's weights (or ``state``)."""
+    from .torch_reference import TorchGPT
+    state = _tinyllm_model(name, "cpu").state_dict() if state is None else state
+    return TorchGPT(gpt_config(name)).load_tinyllm_state(state).to(tdev)
+
+
 def _torch_side(name, device, task, state=None):
     """The function one repetition of ``task`` runs in PyTorch, on the same weights (those of
     the tinyllm model, or ``state``)."""
     import torch
 
-    from .torch_reference import TorchGPT
+    from .torch_reference import adamw
     tdev = "cuda" if device == "cuda" else "cpu"
-    state = _tinyllm_model(name, "cpu").state_dict() if state is None else state
-    model = TorchGPT(gpt_config(name)).load_tinyllm_state(state).to(tdev)
+    model = _torch_model(name, tdev, state)
     x, y = (torch.from_numpy(a).to(tdev) for a in _batch(name))
     sync = torch.cuda.synchronize if tdev == "cuda" else (lambda: None)
     if task == "eval":
@@ -127,10 +139,7 @@ def _torch_side(name, device, task, state=None):
                 model(x, y)
             sync()
         return run
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.99))
+    opt = adamw(model, weight_decay=0.1, lr=1e-3, betas=(0.9, 0.99))
 
     def run():
         _, loss = model(x, y)
@@ -207,10 +216,8 @@ def _generation_seconds(side, device, new_tokens):
         ids = generate(model, prompt, new_tokens, temperature=0)
         return time.perf_counter() - start, ids[0].tolist()
     import torch
-
-    from .torch_reference import TorchGPT
     tdev = "cuda" if device == "cuda" else "cpu"
-    model = TorchGPT(gpt_config("M")).load_tinyllm_state(_tinyllm_model("M", "cpu").state_dict()).to(tdev)
+    model = _torch_model("M", tdev)
     prompt_t = torch.from_numpy(prompt).to(tdev)
     model.generate_greedy(prompt_t, 8)
     start = time.perf_counter()
@@ -435,9 +442,8 @@ def engine_overhead_us(repeats=2000):
     start = time.perf_counter()
     for _ in range(repeats // chain):
         run()
-    numpy_alone = _numpy_chain_us(chain, repeats // chain)
     per_op = (time.perf_counter() - start) / (repeats // chain * chain) * 1e6
-    return per_op, numpy_alone
+    return per_op, _numpy_chain_us(chain, repeats // chain)
 
 
 def _numpy_chain_us(chain, rounds):
@@ -460,10 +466,8 @@ def profile_report(name="S", device="cpu", steps=10):
     backward, optimizer), each op's forward and backward (tinyllm.profiler), the share of
     matrix products, the Python time between ops, and what the engine costs per op.
     Returns (text, numbers)."""
-    model = _tinyllm_model(name, device)
+    model, opt, x, y = _tinyllm_training(name, device)
     dev = backend.get_device(device)
-    opt = AdamW(param_groups(model.named_parameters(), 0.1, decay_embeddings=True), lr=1e-3, betas=(0.9, 0.99))
-    x, y = (Tensor(a, device=device) for a in _batch(name))
     phases = {"forward": [], "backward": [], "optimizer": []}
 
     def step(times=None):

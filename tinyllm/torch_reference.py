@@ -25,7 +25,16 @@ from . import backend
 from .optim.schedules import cosine_with_warmup
 from .train import PRESETS, TrainConfig, make_task
 
-__all__ = ["TorchGPT", "TorchKVCache"]
+__all__ = ["TorchGPT", "TorchKVCache", "adamw"]
+
+
+def adamw(model, weight_decay, **options):
+    """torch.optim.AdamW with nanoGPT's two groups (as tinyllm's ``param_groups(...,
+    decay_embeddings=True)``): every matrix decayed, vectors not."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], **options)
 
 
 class TorchKVCache:
@@ -164,11 +173,7 @@ def train_recipe(out_dir, preset="shakespeare-char", **overrides):
     task = make_task(cfg)
     tl_model = task.build_model()
     model = TorchGPT(tl_model.config).load_tinyllm_state(tl_model.state_dict())
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+    opt = adamw(model, cfg.weight_decay, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
     decay_iters = cfg.lr_decay_iters or cfg.max_iters
 
     def batch(split, rng):
