@@ -264,3 +264,28 @@ def test_nproc_reruns_the_command_under_mpiexec_with_distributed(monkeypatch):
         rank_command(["train"], 0)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert int(launch_environment(64)["OMP_NUM_THREADS"]) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--np", "2"], "unrecognized arguments: --np 2"),  # never read as --nproc (it would recurse)
+    (["train", "--npro=2"], "unrecognized arguments: --npro=2"),
+])
+def test_a_shortened_option_is_refused_not_guessed(argv, message, capsys):
+    from tinyllm.cli import main
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--nproc", "2"], "already is one of 2 ranks that mpiexec started; use --distributed"),
+    (["train", "--max-iters", "1"], "one of 2 ranks without --distributed: each rank would train alone"),
+])
+def test_ranks_started_by_mpiexec_must_say_distributed(argv, message, monkeypatch, capsys):
+    """Under `mpiexec -n 2`, `train --nproc 2` would start mpiexec again in every rank, and a plain
+    `train` would run two independent copies writing one checkpoint: both refused before any work."""
+    from tinyllm.cli import main
+    monkeypatch.setenv("PMI_SIZE", "2")
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -74,7 +74,7 @@ def test_collectives_ddp_zero_and_tensor_parallel_equal_one_process(n, tmp_path)
         # parameter without gradients, which takes a place on the line but gets no state)
         assert abs(row["state_bytes"] - row["adamw_state_bytes"] / n) <= 16 * (n + 3)
     for row in by_scenario["tensor_parallel"]:
-        assert row["gradchecks"] == 5 and row["wrong_rule_caught"]
+        assert row["gradchecks"] == 6 and row["wrong_rule_caught"]
 
 
 @needs_mpi
@@ -353,8 +353,8 @@ def scenario_zero(comm):
 
 def scenario_tensor_parallel(comm):
     """GPT's MLP and attention split over the ranks equal the unsplit layers in forward and
-    backward (weights' gradients = slices of the full ones); f, g, both linear layers and the
-    split MLP pass the cross-rank gradient check."""
+    backward (weights' gradients = slices of the full ones); f, g, both linear layers, the
+    split MLP and the split attention pass the cross-rank gradient check."""
     import tinyllm as tl
     from tinyllm.distributed import (ColumnParallelLinear, CopyToTensorParallel, ParallelCausalSelfAttention,
                                      ParallelMLP, RowParallelLinear, copy_to_tensor_parallel, parallel_gradcheck,
@@ -405,6 +405,13 @@ def scenario_tensor_parallel(comm):
     mlp = ParallelMLP(MLP(small, dtype=np.float64), comm)
     checks.append(parallel_gradcheck(lambda t, *params: mlp(t), [x, *mlp.parameters()], comm,
                                      sharded=[1, 2, 3]))
+    # the split attention: one head per rank (its c_attn weight and bias, c_proj's weight sharded;
+    # c_proj's bias whole)
+    heads = GPTConfig(vocab_size=5, block_size=3, n_layer=1, n_head=comm.size, n_embd=2 * comm.size, bias=True)
+    attention = ParallelCausalSelfAttention(CausalSelfAttention(heads, dtype=np.float64), comm)
+    x_attention = tl.Tensor(np.random.default_rng(13).standard_normal((1, 3, heads.n_embd)), requires_grad=True)
+    checks.append(parallel_gradcheck(lambda t, *params: attention(t), [x_attention, *attention.parameters()],
+                                     comm, sharded=[1, 2, 3]))
     # and the check fails on a wrong rule: f without its all-reduce in backward
     class CopyWithoutReduce(CopyToTensorParallel):
         def backward(self, g):

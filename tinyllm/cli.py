@@ -34,6 +34,7 @@ from .train import ConfigError, PRESETS, TrainConfig, Trainer, read_checkpoint
 from .compress.flops import STANDARD_SIZES as CONFIGS
 from .finetune import add_arguments as add_finetune_arguments, run as run_finetune
 from . import backend
+from .distributed.communicator import launched_world_size
 from .distributed.launch import run_under_mpiexec
 from .demo import run
 from .assignments.cli import main as assign_main
@@ -173,6 +174,14 @@ def _one_line(error):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":  # the two ways of starting ranks must not be mixed up
+        ranks = launched_world_size()
+        if ranks is not None and args.nproc is not None:
+            parser.error(f"--nproc starts mpiexec, but this process already is one of {ranks} ranks that "
+                         f"mpiexec started; use --distributed there instead of --nproc")
+        if ranks is not None and ranks > 1 and args.distributed is None:
+            parser.error(f"started by mpiexec as one of {ranks} ranks without --distributed: each rank "
+                         f"would train alone and write the same checkpoint; add --distributed")
     if getattr(args, "nproc", None) is not None:  # `train --nproc N`: this command on N ranks under mpiexec
         if args.nproc < 1:
             parser.error(f"--nproc must be a number of processes >= 1, got {args.nproc}")

@@ -26,7 +26,12 @@ class UsageError(CommandError):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a usage mistake reported in one line, ``error: <what> (...)``, exit status 2."""
+    """argparse, with a usage mistake reported in one line, ``error: <what> (...)``, exit status 2.
+    Options must be spelled whole: argparse's default would read ``--np 2`` as ``--nproc 2``
+    (and a shortened name is fragile as soon as another option shares its start)."""
+
+    def __init__(self, *args, allow_abbrev=False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
     def error(self, message):
         # an argument of undecodable bytes arrives as lone surrogates, which no stream can

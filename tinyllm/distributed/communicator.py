@@ -209,6 +209,15 @@ def launched_by_mpiexec() -> bool:
     return any(name in os.environ for name in ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE"))
 
 
+def launched_world_size() -> int | None:
+    """How many ranks the MPI launcher that started this process started (``-n``), or None
+    when no launcher did (or it does not say)."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return None
+
+
 def init_communicator(backend_name: str = "auto", timeout: float | None = None) -> Communicator:
     """The communicator for this process.
 
