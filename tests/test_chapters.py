@@ -65,13 +65,26 @@ def test_saved_notebooks_are_exactly_their_builders_full_run(builder):
 
 
 @pytest.mark.parametrize("builder", CHAPTERS, ids=ids(CHAPTERS))
-def test_the_editions_share_every_code_cell(builder):
-    """Only the setup cell's language line differs; figure and printed strings go through tr()."""
+def test_the_editions_share_every_code_cell(builder, nbtools):
+    """Only the setup cell's language line and the starter cells' translated comments differ;
+    figure and printed strings go through tr()."""
     zh, en = (edition(builder, lang) for lang in LANGS)
     assert [c.cell_type for c in zh.cells] == [c.cell_type for c in en.cells]
     for a, b in zip(zh.cells, en.cells):
         if a.cell_type == "code":
-            assert a.source.replace('LANG = "zh"', 'LANG = "en"', 1) == b.source
+            a_code, b_code = (nbtools.without_comment_lines(c.source) for c in (a, b))
+            assert a_code.replace('LANG = "zh"', 'LANG = "en"', 1) == b_code
+            assert len(a.source.splitlines()) == len(b.source.splitlines())  # a comment for a comment
+
+
+def test_a_starter_cell_comment_comes_in_each_editions_language(nbtools):
+    source = "def f(x):\n    #zh: 在这里写\n    #en: write it here\n    return x  # stays\n"
+    assert nbtools.localized_comments(source, "zh") == "def f(x):\n    # 在这里写\n    return x  # stays\n"
+    assert nbtools.localized_comments(source, "en") == "def f(x):\n    # write it here\n    return x  # stays\n"
+    with pytest.raises(ValueError, match="without its pair"):
+        nbtools.localized_comments("#zh: 只有中文\nx = 1\n", "zh")
+    with pytest.raises(ValueError, match="without its pair"):  # the pair's lines must share indentation
+        nbtools.localized_comments("  #zh: 中文\n#en: English\n", "en")
 
 
 @pytest.mark.parametrize("builder", CHAPTERS, ids=ids(CHAPTERS))

@@ -28,12 +28,12 @@ md(zh=r"""
 
 **你会亲手搭建**
 
-1. **一个小模型，四种工作**（§1.1）。一个仅解码器的 Transformer（GPT，{{four_job_params:,}} 个参数），在一个玩具语料上训练约 {{four_job_seconds:.0f}} 秒。
+1. **一个小模型，四种工作**（§1.1）。一个仅解码器 (decoder-only) 的 Transformer（GPT，{{four_job_params:,}} 个参数），在一个玩具语料上训练约 {{four_job_seconds:.0f}} 秒。
    语料混合了原文列出的四种用途：把英文短语翻译成法文（机器翻译，machine translation），把三句话的小故事缩成一句（文本摘要，
    text summarization），回复一条聊天消息（对话生成，dialogue generation），按指令写一行 Python（代码生成，code generation）。
    一个模型、一个目标——预测下一个字符——我们测量它在从没见过的提示词上每种工作完全做对的比例。
 2. **一个成本表**（§1.2）。六个 GPT，从 {{small_N:,}} 到 {{wide_N:,}} 个参数：每个模型一次训练步的浮点运算 (floating-point operations, FLOPs)，
-   逐个运算数出来，并与 **6N 规则**的预测比较；在这台机器上每一步的秒数；权重、梯度、优化器状态和激活值的内存。全部对模型规模作图。
+   逐个运算数出来，并与 **6N 规则**的预测比较；在这台机器上每一步的秒数；权重、梯度 (gradients)、优化器状态 (optimizer state) 和激活值 (activations) 的内存。全部对模型规模作图。
 3. **外推**：只用第 2 步检验过的公式和这台机器上测到的速度，推算训练一个真正的 LLM（GPT-3）要多久。
 
 完整运行约 {{run_minutes:.1f}} 分钟（{{run_cores}} 核 CPU）。设置 `TINYLLM_FAST=1`（CI 的做法）时同样的单元只跑很少的步数，
@@ -309,7 +309,7 @@ record(four_job_params=model.num_params(), four_job_steps=steps, four_job_second
 """)
 
 md(zh=r"""
-### 推理：提示词进，答案出
+### 推理 (inference)：提示词进，答案出
 
 原文的推理过程（§2.3）：预处理（编码提示词），预测（模型一次又一次地选最可能的下一个字符——贪心解码 (greedy decoding)，
 `temperature=0`），后处理（解码编号，遇到换行就停）。我们按**精确匹配** (exact match) 打分：整个答案逐字符完全正确。
@@ -394,12 +394,12 @@ md(zh=r"""
 
 “计算资源” (compute resources) 有三个可以测量的部分：一步做多少**算术**（FLOPs，浮点运算次数），在某台机器上花多少**时间**，
 需要多少**内存**。我们在一族只有宽度 $C$（`n_embd`）不同的 GPT 上测量这三者，其余全部固定：$L = 4$ 层，$H = 4$ 个头，
-上下文 $T = 64$ 个字符，每批 $B = 12$ 个序列，词表 $V = 65$ 个字符（Tiny Shakespeare 的）。这是 nanoGPT 在 CPU 上训练 Shakespeare 的设置。
+上下文 $T = 64$ 个字符，每批 $B = 12$ 个序列，词表 (vocabulary) $V = 65$ 个字符（Tiny Shakespeare 的）。这是 nanoGPT 在 CPU 上训练 Shakespeare 的设置。
 
 ### 数参数
 
 每个 Transformer 块有注意力的投影 $W_{qkv}$（$3C \times C$）和 $W_o$（$C \times C$），以及 MLP 的 $C \to 4C \to C$：共 $12C^2$ 个权重，
-外加 $13C$ 个偏置和层归一化的增益。加上词元表（$V \times C$，与输出层共享）和最后的层归一化，不算位置表（nanoGPT 的约定）时参数个数为
+外加 $13C$ 个偏置 (biases) 和层归一化 (layer normalization) 的增益 (gains)。加上词元表（$V \times C$，与输出层共享）和最后的层归一化，不算位置表（nanoGPT 的约定）时参数个数为
 
 $$ N = L\,(12C^2 + 13C) + VC + 2C \;\approx\; 12\,L\,C^2 \quad \text{（$C$ 很大时）}. $$
 """, en=r"""
@@ -445,7 +445,7 @@ for c in WIDTHS:
 md(zh=r"""
 ### FLOPs：检验 6N 规则
 
-前向时每个权重 $w$ 对每个词元参与一次乘加（$2$ 次浮点运算）；反向时参与两次：一次为该层的输入算梯度，一次为 $w$ 自己算梯度（$4$ 次）。
+前向 (forward) 时每个权重 $w$ 对每个词元参与一次乘加（$2$ 次浮点运算）；反向 (backward) 时参与两次：一次为该层的输入算梯度，一次为 $w$ 自己算梯度（$4$ 次）。
 注意力还要算 $QK^\top$ 和 $PV$，它们不含权重，但随上下文长度增长。每个词元的前向加反向（Kaplan 等，2020；nanoGPT 的
 `estimate_mfu`，沿用 PaLM 论文）：
 
@@ -550,9 +550,9 @@ fig.tight_layout(); plt.show()
 md(zh=r"""
 从表和图里读出三件事：
 
-* **反向传播的开销是前向的两倍**（表的最后一列，平均 {{backward_forward:.2f}}），这就是 6 = 2 + 4 的来历。
+* **反向传播 (backpropagation) 的开销是前向的两倍**（表的最后一列，平均 {{backward_forward:.2f}}），这就是 6 = 2 + 4 的来历。
 * **只用 $6N$ 会低估小模型**：$C = {{small_C}}$ 时，注意力项在 $6N$ 之上再加 {{attn_share_small:.0%}}（近似式 $T/6C$ 给出
-  {{approx_share_small:.0%}}：它用 $12LC^2$ 代替了真实的 $N$，而窄模型的 $N$ 里嵌入表和偏置占了不小的份额）；到 $C = {{wide_C}}$ 时只加
+  {{approx_share_small:.0%}}：它用 $12LC^2$ 代替了真实的 $N$，而窄模型的 $N$ 里嵌入 (embedding) 表和偏置占了不小的份额）；到 $C = {{wide_C}}$ 时只加
   {{attn_share_wide:.0%}}（近似式：{{approx_share_wide:.0%}}）。换句话说，对最小的模型，$6N \cdot BT$ 只有实际数出来的 FLOPs 的
   {{rule_of_count_small:.0%}}。完整公式 $(6N + 12LHQT)\,BT$ 对每种尺寸都与实数相差不到几个百分点（实数/公式在 {{ratio_min:.3f}} 到 {{ratio_max:.3f}} 之间）。
 * **规则略微多算**（比值略小于 1）：$N$ 里包括偏置和层归一化的增益，它们不参与矩阵乘法。它们的份额大约是每块 $13/(12C)$，随宽度增加而缩小。
@@ -848,7 +848,7 @@ md(zh=r"""
 
 1. **更长的上下文。** 在成本单元里令 `T = 256`，重新数 FLOPs。*预期：* 注意力的份额大约变为原来的 4 倍
    （近似式 $T/6C$：$C = 64$ 时从 $64/384 \approx 17\%$ 变为 $256/384 \approx 67\%$），实数仍与完整公式相差几个百分点以内；
-   激活值内存的增长超过词元数的 4 倍，对窄模型更明显，因为它们的 $BHT^2$ 项（注意力权重，变为 16 倍）占比最大。
+   激活值内存的增长超过词元数的 4 倍，对窄模型更明显，因为它们的 $BHT^2$ 项（注意力权重 (attention weights)，变为 16 倍）占比最大。
 2. **批大小加倍。** 令 `B = 24`。*预期：* 每步 FLOPs 正好加倍；大模型每步时间大约加倍（小模型不到两倍，因为每步的开销不变）；
    权重、梯度和 AdamW 的内存不变，激活值加倍。
 3. **在全部位置上训练。** 在 `AnswerOnlyBatches` 里给每个位置都打分：把目标那一行换成 `self.y[i, :len(ids) - 1] = ids[1:]`。
@@ -902,17 +902,21 @@ collects the project's measured CPU figures.)
 """)
 
 code(r"""
-# Exercise 6, starter (assignment a7_sampling_kv_cache, task 7.2): sample one id from logits (V,)
+#zh: 练习 6 的起始代码（作业 a7_sampling_kv_cache，任务 7.2）：从 logits (V,) 里抽一个编号
+#en: Exercise 6, starter (assignment a7_sampling_kv_cache, task 7.2): sample one id from logits (V,)
 def sample_top_p(logits, p, rng):
-    # softmax; sort descending; keep the smallest prefix whose probabilities sum to ≥ p;
-    # renormalise; draw one index with rng.choice; return it as an int
+    #zh: softmax；从大到小排序；保留概率之和 ≥ p 的最短前缀；
+    #en: softmax; sort descending; keep the smallest prefix whose probabilities sum to ≥ p;
+    #zh: 重新归一化；用 rng.choice 抽一个下标；以 int 返回
+    #en: renormalise; draw one index with rng.choice; return it as an int
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_sample_top_p():
     rng = np.random.default_rng(0)
     logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
     counts = np.bincount([sample_top_p(logits, 0.75, rng) for _ in range(4000)], minlength=4) / 4000
-    # p = 0.75 keeps the first two tokens (0.5 + 0.3 ≥ 0.75), renormalised to 0.625 and 0.375
+    #zh: p = 0.75 保留前两个词元（0.5 + 0.3 ≥ 0.75），重新归一化为 0.625 和 0.375
+    #en: p = 0.75 keeps the first two tokens (0.5 + 0.3 ≥ 0.75), renormalised to 0.625 and 0.375
     print(tr("正确 ✓", "correct ✓") if np.allclose(counts, [0.625, 0.375, 0, 0], atol=0.03) else tr("还不对 ✗", "not yet ✗"), counts)
 
 # check_sample_top_p()

@@ -1244,12 +1244,15 @@ uncomment the last line to check it.
 """)
 
 code(r"""
-# Exercise 1, starter (assignment a6_bpe, task 6.3): learn vocab_size − 256 merges {(a, b): new_id}
+#zh: 练习 1 的起始代码（作业 a6_bpe，任务 6.3）：学出 vocab_size − 256 个合并 {(a, b): new_id}
+#en: Exercise 1, starter (assignment a6_bpe, task 6.3): learn vocab_size − 256 merges {(a, b): new_id}
 def train_bpe(text, vocab_size):
     ids = list(text.encode("utf-8"))
     merges = {}
-    # for new_id in 256 … vocab_size − 1: count adjacent pairs, take the most frequent,
-    # record merges[pair] = new_id, replace the pair by new_id in ids
+    #zh: 对 new_id = 256 … vocab_size − 1：数相邻的对，取最常见的一对，
+    #en: for new_id in 256 … vocab_size − 1: count adjacent pairs, take the most frequent,
+    #zh: 记下 merges[pair] = new_id，把 ids 里的这一对换成 new_id
+    #en: record merges[pair] = new_id, replace the pair by new_id in ids
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_train_bpe():
@@ -1263,9 +1266,11 @@ def check_train_bpe():
 """)
 
 code(r"""
-# Exercise 3, starter (assignment a7_sampling_kv_cache, task 7.1): the probabilities to sample from
+#zh: 练习 3 的起始代码（作业 a7_sampling_kv_cache，任务 7.1）：用来采样的概率
+#en: Exercise 3, starter (assignment a7_sampling_kv_cache, task 7.1): the probabilities to sample from
 def top_k_probs(logits, k=None, temperature=1.0):
-    # 1. divide by the temperature  2. if k: keep the k largest logits, the others −inf  3. softmax
+    #zh: 1. 除以温度  2. 若给了 k：保留最大的 k 个 logits，其余设为 −inf  3. softmax
+    #en: 1. divide by the temperature  2. if k: keep the k largest logits, the others −inf  3. softmax
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_top_k_probs():
@@ -1278,10 +1283,13 @@ def check_top_k_probs():
 """)
 
 code(r"""
-# Exercise 5, starter (assignment a5_transformer_gpt, task 5.1): one pre-norm GPT-2 block with functions
+#zh: 练习 5 的起始代码（作业 a5_transformer_gpt，任务 5.1）：用函数写一个前置归一化的 GPT-2 块
+#en: Exercise 5, starter (assignment a5_transformer_gpt, task 5.1): one pre-norm GPT-2 block with functions
 def transformer_block(x, p, n_heads):
-    # x = x + attention(F.layer_norm(x, p["ln_1.weight"], p["ln_1.bias"]))   (p["attn.c_attn.weight"], ..."attn.c_proj...")
-    # x = x + mlp(F.layer_norm(x, p["ln_2.weight"], p["ln_2.bias"]))         (c_fc → F.gelu(..., approximate="tanh") → c_proj)
+    #zh: x = x + attention(F.layer_norm(x, p["ln_1.weight"], p["ln_1.bias"]))   （参数 p["attn.c_attn.weight"]、…"attn.c_proj..."）
+    #en: x = x + attention(F.layer_norm(x, p["ln_1.weight"], p["ln_1.bias"]))   (p["attn.c_attn.weight"], ..."attn.c_proj...")
+    #zh: x = x + mlp(F.layer_norm(x, p["ln_2.weight"], p["ln_2.bias"]))         （c_fc → F.gelu(..., approximate="tanh") → c_proj）
+    #en: x = x + mlp(F.layer_norm(x, p["ln_2.weight"], p["ln_2.bias"]))         (c_fc → F.gelu(..., approximate="tanh") → c_proj)
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_transformer_block():

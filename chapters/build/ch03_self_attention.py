@@ -1027,13 +1027,19 @@ chapter 8 looks at what the heads of a trained GPT do.
 """)
 
 code(r"""
-# Exercise 5, starter (assignment a4_attention, task 4.3). Fill in the function, then run check_multi_head().
+#zh: 练习 5 的起始代码（作业 a4_attention，任务 4.3）。写好函数，再运行 check_multi_head()。
+#en: Exercise 5, starter (assignment a4_attention, task 4.3). Fill in the function, then run check_multi_head().
 def multi_head_attention(x, w_qkv, b_qkv, w_out, b_out, n_heads):
-    # Causal multi-head self-attention: x (B, T, D) → (B, T, D). w_qkv (3D, D) holds W^Q, W^K, W^V stacked.
-    # 1. qkv = F.linear(x, w_qkv, b_qkv): (B, T, 3D); q, k, v are its three D-wide slices
-    # 2. each (B, T, D) → reshape(B, T, H, D // H) → transpose(0, 2, 1, 3): (B, H, T, D // H)
-    # 3. F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    # 4. back: transpose(0, 2, 1, 3) → reshape(B, T, D); then F.linear(..., w_out, b_out)
+    #zh: 因果多头自注意力：x (B, T, D) → (B, T, D)。w_qkv (3D, D) 是叠在一起的 W^Q、W^K、W^V。
+    #en: Causal multi-head self-attention: x (B, T, D) → (B, T, D). w_qkv (3D, D) holds W^Q, W^K, W^V stacked.
+    #zh: 1. qkv = F.linear(x, w_qkv, b_qkv)：(B, T, 3D)；q、k、v 是它的三段，每段宽 D
+    #en: 1. qkv = F.linear(x, w_qkv, b_qkv): (B, T, 3D); q, k, v are its three D-wide slices
+    #zh: 2. 每个 (B, T, D) → reshape(B, T, H, D // H) → transpose(0, 2, 1, 3)：(B, H, T, D // H)
+    #en: 2. each (B, T, D) → reshape(B, T, H, D // H) → transpose(0, 2, 1, 3): (B, H, T, D // H)
+    #zh: 3. F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    #en: 3. F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    #zh: 4. 变回来：transpose(0, 2, 1, 3) → reshape(B, T, D)；再做 F.linear(..., w_out, b_out)
+    #en: 4. back: transpose(0, 2, 1, 3) → reshape(B, T, D); then F.linear(..., w_out, b_out)
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_multi_head():

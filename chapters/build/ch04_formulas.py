@@ -1614,10 +1614,14 @@ row is the deliberately wrong `WrongSoftmax`.
 """)
 
 code(r"""
+import importlib
+import pkgutil
 from tinyllm import ops
 from tinyllm.compress.recompute import Recompute, recompute
 from tinyllm.compress.quantize import QuantizedLinearFunction, QuantizedEmbeddingFunction, quantize_per_channel
 from tinyllm.testing import strict
+from tinyllm.distributed import (CopyToTensorParallel, ReduceFromTensorParallel, SingleProcessCommunicator,
+                                 copy_to_tensor_parallel, reduce_from_tensor_parallel)
 strict.register()                                  # the test suite's stand-in for a GPU (for ToDevice)
 
 table_rng = np.random.default_rng(0)
@@ -1648,6 +1652,7 @@ q8, s8 = quantize_per_channel(table_rng.standard_normal((5, 4)))
 lookup = np.array([[0, 2, 2], [4, 0, 1]])
 allowed = np.tril(np.ones((4, 5), dtype=bool), 1)  # True = may attend
 w_ck = leaf(4, 4)
+one_rank = SingleProcessCommunicator()             # one process: tensor parallelism's f and g are the identity
 def dropout_seeded(x_):
     tl.manual_seed(3)                              # the same mask at every call
     return F.dropout(x_, 0.3)
@@ -1707,6 +1712,10 @@ CASES = [  # (Function, how it is called, fn, inputs)
      (leaf(2, 4, 3), leaf(2, 4, 3), leaf(2, 4, 2))),
     (F.Attention, "F.scaled_dot_product_attention, boolean mask", lambda a, b_, c: F.scaled_dot_product_attention(a, b_, c, attn_mask=tl.Tensor(allowed)),
      (leaf(2, 4, 3), leaf(2, 5, 3), leaf(2, 5, 2))),
+    (CopyToTensorParallel, "copy_to_tensor_parallel(x, comm) · 2", lambda x_: copy_to_tensor_parallel(x_, one_rank) * 2.0,
+     (leaf(3, 4),)),
+    (ReduceFromTensorParallel, "reduce_from_tensor_parallel(x, comm)", lambda x_: reduce_from_tensor_parallel(x_, one_rank),
+     (leaf(3, 4),)),
     (Recompute, "recompute(tanh(x @ w))", lambda x_, w_: recompute(lambda a: (a @ w_).tanh(), x_, parameters=[w_]), (leaf(3, 4), w_ck)),
     (QuantizedLinearFunction, "int8 linear: ∂/∂x, ∂/∂b", lambda x_, b_: QuantizedLinearFunction.apply(x_, tl.Tensor(q8), tl.Tensor(s8), b_),
      (leaf(2, 4), leaf(5))),
@@ -1737,7 +1746,13 @@ def every_subclass(cls):
     for sub in cls.__subclasses__():
         yield sub
         yield from every_subclass(sub)
-library_functions = {c for c in every_subclass(tl.Function) if c.__module__.startswith("tinyllm.")}
+# import every module of the library, so that no Function hides in a module this chapter did not
+# import; the assignments' Functions are the students' own versions, not the library's
+for module in pkgutil.walk_packages(tl.__path__, "tinyllm."):
+    if not module.name.startswith(("tinyllm.assignments", "tinyllm.torch_reference", "tinyllm.__main__")):
+        importlib.import_module(module.name)
+library_functions = {c for c in every_subclass(tl.Function)
+                     if c.__module__.startswith("tinyllm.") and not c.__module__.startswith("tinyllm.assignments")}
 covered = {c for c, *_ in CASES} | set(NOT_DIFFERENTIABLE)
 missing = sorted(c.__name__ for c in library_functions - covered)
 checked_rows = len(CASES) - 1
@@ -1761,6 +1776,7 @@ md(zh=r"""
 * `ToDevice` 借用测试用的 “strict” 设备（一个行为像 CuPy 的 CPU 设备），因为这台机器不一定有 GPU。
 * `Dropout` 每次调用前重新设随机种子，使掩码固定；否则函数本身是随机的，差分没有意义。
 * `QuantizedEmbeddingFunction` 的输入（int8 码表和每行的缩放）是推理 (inference) 用的常量，设计上不求导。
+* `CopyToTensorParallel` 和 `ReduceFromTensorParallel` 是张量并行 (tensor parallelism) 的 $f$ 和 $g$（第 8 章）：在一个进程里它们是恒等映射，这里只检查单进程的情形；跨进程的检查在测试套件里用 MPI 在 2 个和 3 个进程上运行。
 * 这里每个运算只检查一组形状；测试套件 (`tests/test_ops_grad.py`、`tests/test_functional_grad.py`) 用 Hypothesis 随机抽取形状（包括大小为 1 的维度和广播）反复检查，并与 PyTorch 逐个比较。
 
 ## 注意力的计算图
@@ -1784,6 +1800,9 @@ Notes:
   and differences mean nothing.
 * `QuantizedEmbeddingFunction`'s inputs (the int8 codes and row scales) are inference constants,
   not differentiated by design.
+* `CopyToTensorParallel` and `ReduceFromTensorParallel` are tensor parallelism's $f$ and $g$
+  (chapter 8): in one process they are the identity, and only that case is checked here; the
+  cross-process checks run in the test suite under MPI, on 2 and 3 processes.
 * Each operation is checked on one set of shapes here; the test suite (`tests/test_ops_grad.py`,
   `tests/test_functional_grad.py`) draws shapes with Hypothesis (size-1 dimensions and broadcasting
   included), checks them again and again, and compares each with PyTorch.
@@ -1892,14 +1911,18 @@ Nodes in the two graphs: {{nodes_composed}} composed, {{nodes_fused}} fused.
 """)
 
 code(r"""
-# Exercise 6, starter (assignment a3_softmax_layernorm, task 3.2). Fill in both methods, then run check_cross_entropy().
+#zh: 练习 6 的起始代码（作业 a3_softmax_layernorm，任务 3.2）。写好两个方法，再运行 check_cross_entropy()。
+#en: Exercise 6, starter (assignment a3_softmax_layernorm, task 3.2). Fill in both methods, then run check_cross_entropy().
 class CrossEntropyFn(tl.Function):
-    # L = mean_n (logsumexp(z_n) − z_{n, t_n}) for logits z (N, C) and integer targets t (N,)
+    #zh: L = mean_n (logsumexp(z_n) − z_{n, t_n})，logits z 的形状是 (N, C)，整数目标 t 的形状是 (N,)
+    #en: L = mean_n (logsumexp(z_n) − z_{n, t_n}) for logits z (N, C) and integer targets t (N,)
     def forward(self, logits, targets):
-        # 1. shift each row by its max; 2. log_p = shifted − log Σ exp(shifted); 3. save what backward needs
+        #zh: 1. 每行减去它的最大值；2. log_p = shifted − log Σ exp(shifted)；3. 保存反向传播要用的量
+        #en: 1. shift each row by its max; 2. log_p = shifted − log Σ exp(shifted); 3. save what backward needs
         raise NotImplementedError(tr("在这里写前向", "your forward here"))
     def backward(self, g):
-        # ∂L/∂z = g · (softmax(z) − onehot(t)) / N; return (grad_logits, None): targets get no gradient
+        #zh: ∂L/∂z = g · (softmax(z) − onehot(t)) / N；返回 (grad_logits, None)：目标没有梯度
+        #en: ∂L/∂z = g · (softmax(z) − onehot(t)) / N; return (grad_logits, None): targets get no gradient
         raise NotImplementedError(tr("在这里写反向", "your backward here"))
 
 def check_cross_entropy():
@@ -1917,13 +1940,16 @@ def check_cross_entropy():
 """)
 
 code(r"""
-# Exercise 7, starter (assignment a2_matmul_reductions, task 2.3). Fill in both methods, then run check_max().
+#zh: 练习 7 的起始代码（作业 a2_matmul_reductions，任务 2.3）。写好两个方法，再运行 check_max()。
+#en: Exercise 7, starter (assignment a2_matmul_reductions, task 2.3). Fill in both methods, then run check_max().
 class MaxFn(tl.Function):
-    # y = max of x along `axis` (an int), keepdims as in np.max
+    #zh: y = x 沿 `axis`（一个整数）的最大值，keepdims 与 np.max 相同
+    #en: y = max of x along `axis` (an int), keepdims as in np.max
     def forward(self, x, axis=-1, keepdims=False):
         raise NotImplementedError(tr("在这里写前向", "your forward here"))
     def backward(self, g):
-        # g goes to each row's maximum; tied maxima share it equally (g / count)
+        #zh: g 流向每行的最大值；并列的最大值平分它（g / 个数）
+        #en: g goes to each row's maximum; tied maxima share it equally (g / count)
         raise NotImplementedError(tr("在这里写反向", "your backward here"))
 
 def check_max():
@@ -1941,13 +1967,16 @@ def check_max():
 """)
 
 code(r"""
-# Exercise 8, starter (assignment a1_elementwise, task 1.4). Fill in both methods, then run check_sigmoid().
+#zh: 练习 8 的起始代码（作业 a1_elementwise，任务 1.4）。写好两个方法，再运行 check_sigmoid()。
+#en: Exercise 8, starter (assignment a1_elementwise, task 1.4). Fill in both methods, then run check_sigmoid().
 class SigmoidFn(tl.Function):
     def forward(self, x):
-        # e = np.exp(-np.abs(x)); y = 1/(1+e) where x ≥ 0, e/(1+e) where x < 0; save y
+        #zh: e = np.exp(-np.abs(x))；x ≥ 0 处 y = 1/(1+e)，x < 0 处 y = e/(1+e)；保存 y
+        #en: e = np.exp(-np.abs(x)); y = 1/(1+e) where x ≥ 0, e/(1+e) where x < 0; save y
         raise NotImplementedError(tr("在这里写前向", "your forward here"))
     def backward(self, g):
-        # ∂L/∂x = g · y · (1 − y)
+        #zh: ∂L/∂x = g · y · (1 − y)
+        #en: ∂L/∂x = g · y · (1 − y)
         raise NotImplementedError(tr("在这里写反向", "your backward here"))
 
 def check_sigmoid():

@@ -1717,14 +1717,19 @@ nothing about deep models; that takes deeper models and longer runs.
 """)
 
 code(r"""
-# Exercise 7, starter (assignment a5_transformer_gpt, task 5.1). Fill in the function, then run check_block().
+#zh: 练习 7 的起始代码（作业 a5_transformer_gpt，任务 5.1）。写好函数，再运行 check_block()。
+#en: Exercise 7, starter (assignment a5_transformer_gpt, task 5.1). Fill in the function, then run check_block().
 from tinyllm.models.gpt import Block as GPTBlock
 
 def transformer_block(x, p, n_heads):
-    # one pre-norm GPT-2 block, x (B, T, D) → (B, T, D); p: {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight",
-    # "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-    # "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"}
-    # x = x + attention(layer_norm_1(x));  x = x + c_proj(gelu(c_fc(layer_norm_2(x))))   (gelu: approximate="tanh")
+    #zh: 一个前置归一化的 GPT-2 块，x (B, T, D) → (B, T, D)；p：{"ln_1.weight", "ln_1.bias", "attn.c_attn.weight",
+    #en: one pre-norm GPT-2 block, x (B, T, D) → (B, T, D); p: {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight",
+    #zh: "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+    #en: "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+    #zh: "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"}
+    #en: "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"}
+    #zh: x = x + attention(layer_norm_1(x))；x = x + c_proj(gelu(c_fc(layer_norm_2(x))))   （gelu 用 approximate="tanh"）
+    #en: x = x + attention(layer_norm_1(x));  x = x + c_proj(gelu(c_fc(layer_norm_2(x))))   (gelu: approximate="tanh")
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_block():
@@ -1740,11 +1745,15 @@ def check_block():
 """)
 
 code(r"""
-# Exercise 8, starter (assignment a5_transformer_gpt, task 5.2). Fill in the function, then run check_gpt_loss().
+#zh: 练习 8 的起始代码（作业 a5_transformer_gpt，任务 5.2）。写好函数，再运行 check_gpt_loss()。
+#en: Exercise 8, starter (assignment a5_transformer_gpt, task 5.2). Fill in the function, then run check_gpt_loss().
 def gpt_loss(params, ids, targets, n_heads):
-    # params: {"wte", "wpe", "blocks": [block dicts as in exercise 7], "ln_f.weight", "ln_f.bias"}
-    # 1. x = F.embedding(ids, wte) + F.embedding(np.arange(T), wpe);  2. every block;  3. the final layer norm
-    # 4. logits = F.linear(x, params["wte"]) (tied);  5. return logits, F.cross_entropy(logits, targets)
+    #zh: params：{"wte", "wpe", "blocks": [每块一个字典，同练习 7], "ln_f.weight", "ln_f.bias"}
+    #en: params: {"wte", "wpe", "blocks": [block dicts as in exercise 7], "ln_f.weight", "ln_f.bias"}
+    #zh: 1. x = F.embedding(ids, wte) + F.embedding(np.arange(T), wpe)；2. 依次过每个块；3. 最后的层归一化
+    #en: 1. x = F.embedding(ids, wte) + F.embedding(np.arange(T), wpe);  2. every block;  3. the final layer norm
+    #zh: 4. logits = F.linear(x, params["wte"])（共享权重）；5. 返回 logits, F.cross_entropy(logits, targets)
+    #en: 4. logits = F.linear(x, params["wte"]) (tied);  5. return logits, F.cross_entropy(logits, targets)
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_gpt_loss():
@@ -1766,12 +1775,17 @@ def check_gpt_loss():
 """)
 
 code(r"""
-# Exercise 9, starter (assignment a5_transformer_gpt, task 5.3). Fill in the function, then run check_train_step().
+#zh: 练习 9 的起始代码（作业 a5_transformer_gpt，任务 5.3）。写好函数，再运行 check_train_step()。
+#en: Exercise 9, starter (assignment a5_transformer_gpt, task 5.3). Fill in the function, then run check_train_step().
 def train_step(loss_fn, params, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
-    # 1. p.grad = None for each p;  2. loss = loss_fn(); loss.backward()
-    # 3. AdamW on p.data: t += 1; m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; m̂ = m/(1−β1ᵗ); v̂ = v/(1−β2ᵗ)
-    #    p ← p (1 − lr λ) − lr m̂ / (√v̂ + ε)   (keep t, m, v in `state`; skip p whose grad is None)
-    # 4. return loss.item()
+    #zh: 1. 对每个 p 令 p.grad = None；2. loss = loss_fn(); loss.backward()
+    #en: 1. p.grad = None for each p;  2. loss = loss_fn(); loss.backward()
+    #zh: 3. 在 p.data 上做 AdamW：t += 1；m = β1 m + (1−β1) g；v = β2 v + (1−β2) g²；m̂ = m/(1−β1ᵗ)；v̂ = v/(1−β2ᵗ)
+    #en: 3. AdamW on p.data: t += 1; m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; m̂ = m/(1−β1ᵗ); v̂ = v/(1−β2ᵗ)
+    #zh:    p ← p (1 − lr λ) − lr m̂ / (√v̂ + ε)   （t、m、v 存在 `state` 里；跳过 grad 为 None 的 p）
+    #en:    p ← p (1 − lr λ) − lr m̂ / (√v̂ + ε)   (keep t, m, v in `state`; skip p whose grad is None)
+    #zh: 4. 返回 loss.item()
+    #en: 4. return loss.item()
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_train_step():

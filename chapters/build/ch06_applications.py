@@ -325,7 +325,8 @@ def measure(texts):
 
 n_samples = 4 if FAST else 24
 length = gpt.config.block_size - len(char_tok.encode(prompt)) - 1       # stay inside the context window
-grid = [("greedy", dict(temperature=0))] + [(f"τ={t}", dict(temperature=t)) for t in (0.4, 0.7, 1.0, 1.3, 1.6)] \
+greedy = tr("贪心", "greedy")
+grid = [(greedy, dict(temperature=0))] + [(f"τ={t}", dict(temperature=t)) for t in (0.4, 0.7, 1.0, 1.3, 1.6)] \
      + [(f"k={k}", dict(top_k=k)) for k in (3, 10)] + [(f"p={p}", dict(top_p=p)) for p in (0.5, 0.8, 0.95)]
 results = {}
 start = time.perf_counter()
@@ -341,7 +342,7 @@ for name, (distinct, real) in results.items():
 fig, ax = plt.subplots(figsize=(7, 4.2))
 label_y = -1.0
 for name, (distinct, real) in sorted(results.items(), key=lambda item: item[1][1]):   # labels bottom to top
-    color = "black" if name == "greedy" else "tab:blue" if name.startswith("τ") else "tab:orange" if name.startswith("k") else "tab:green"
+    color = "black" if name == greedy else "tab:blue" if name.startswith("τ") else "tab:orange" if name.startswith("k") else "tab:green"
     ax.scatter(distinct, real, color=color, s=40, zorder=3)
     label_y = max(real, label_y + 0.045)                                # keep labels apart
     ax.annotate(name, (distinct, real), xytext=(distinct + 0.03, label_y), fontsize=9, color=color, va="center",
@@ -359,7 +360,7 @@ offsets = {name: results[name][1] - float(np.interp(results[name][0], tau_x, tau
            for name, _ in grid if name[0] in "kp"}
 best = max(offsets, key=offsets.get)
 record(n_samples=n_samples, sample_len=length, block_size=gpt.config.block_size,
-       greedy_distinct=results["greedy"][0], greedy_real=results["greedy"][1],
+       greedy_distinct=results[greedy][0], greedy_real=results[greedy][1],
        hot_distinct=results["τ=1.6"][0], hot_real=results["τ=1.6"][1],
        offset_best=best, offset_best_value=offsets[best], offset_worst_value=min(offsets.values()),
        offset_verdict=tr("这个设置比单用温度多换来了一点正确，但其余的点仍在温度曲线附近，算不上绕开了这个取舍",
@@ -1202,13 +1203,16 @@ md(zh=r"""
 """)
 
 code(r"""
-# Exercises 7 and 8, starters (assignment a7_sampling_kv_cache, tasks 7.1 and 7.2). Fill in both, then run check_sampling().
+#zh: 练习 7 和 8 的起始代码（作业 a7_sampling_kv_cache，任务 7.1 和 7.2）。两个都写好，再运行 check_sampling()。
+#en: Exercises 7 and 8, starters (assignment a7_sampling_kv_cache, tasks 7.1 and 7.2). Fill in both, then run check_sampling().
 def top_k_probs(logits, k=None, temperature=1.0):
-    # logits (V,) → probabilities (V,): divide by the temperature; keep the k largest (others −inf); softmax
+    #zh: logits (V,) → 概率 (V,)：除以温度；保留最大的 k 个（其余设为 −inf）；softmax
+    #en: logits (V,) → probabilities (V,): divide by the temperature; keep the k largest (others −inf); softmax
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def sample_top_p(logits, p, rng):
-    # one token id (an int): the smallest set of most likely tokens whose probabilities reach p, renormalised
+    #zh: 一个词元编号（int）：概率之和达到 p 的最小的一组最可能的词元，重新归一化后从中抽取
+    #en: one token id (an int): the smallest set of most likely tokens whose probabilities reach p, renormalised
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_sampling():
@@ -1223,12 +1227,17 @@ def check_sampling():
 """)
 
 code(r"""
-# Exercise 9, starter (assignment a7_sampling_kv_cache, task 7.3). Fill in the function, then run check_attention_step().
+#zh: 练习 9 的起始代码（作业 a7_sampling_kv_cache，任务 7.3）。写好函数，再运行 check_attention_step()。
+#en: Exercise 9, starter (assignment a7_sampling_kv_cache, task 7.3). Fill in the function, then run check_attention_step().
 def attention_step(x_t, p, cache, n_heads):
-    # x_t (B, 1, D), under tl.no_grad(); p: {"c_attn.weight" (3D, D), "c_attn.bias", "c_proj.weight" (D, D), "c_proj.bias"}
-    # 1. q, k, v of the new token, split into heads: (B, H, 1, D/H) each
-    # 2. cache["k"] = tl.concatenate([cache["k"], k], axis=2) (or k on the first step); the same for "v"
-    # 3. softmax(q Kᵀ / √(D/H)) V — no mask: the new token sees every position so far; 4. merge heads, c_proj
+    #zh: x_t 的形状是 (B, 1, D)，在 tl.no_grad() 下；p：{"c_attn.weight" (3D, D), "c_attn.bias", "c_proj.weight" (D, D), "c_proj.bias"}
+    #en: x_t (B, 1, D), under tl.no_grad(); p: {"c_attn.weight" (3D, D), "c_attn.bias", "c_proj.weight" (D, D), "c_proj.bias"}
+    #zh: 1. 新词元的 q、k、v，分成多个头：每个 (B, H, 1, D/H)
+    #en: 1. q, k, v of the new token, split into heads: (B, H, 1, D/H) each
+    #zh: 2. cache["k"] = tl.concatenate([cache["k"], k], axis=2)（第一步直接用 k）；"v" 也一样
+    #en: 2. cache["k"] = tl.concatenate([cache["k"], k], axis=2) (or k on the first step); the same for "v"
+    #zh: 3. softmax(q Kᵀ / √(D/H)) V——不要掩码：新词元能看到之前的每个位置；4. 合并各头，再过 c_proj
+    #en: 3. softmax(q Kᵀ / √(D/H)) V — no mask: the new token sees every position so far; 4. merge heads, c_proj
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_attention_step():

@@ -881,13 +881,19 @@ md(zh=r"""
 """)
 
 code(r"""
-# Exercise 7, starter (assignment a5_transformer_gpt, task 5.3). Fill in the function, then run check_train_step().
+#zh: 练习 7 的起始代码（作业 a5_transformer_gpt，任务 5.3）。写好函数，再运行 check_train_step()。
+#en: Exercise 7, starter (assignment a5_transformer_gpt, task 5.3). Fill in the function, then run check_train_step().
 def train_step(loss_fn, params, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
-    # One AdamW step on the list of Tensors params; return the loss as a float.
-    # 1. p.grad = None for every p; loss = loss_fn(); loss.backward()
-    # 2. state (a dict, empty at first) keeps the step count t and one m and one v array per parameter
-    # 3. t += 1; m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²; m̂ = m / (1 − β1^t); v̂ = v / (1 − β2^t)
-    # 4. p.data = p.data * (1 − lr λ) − lr m̂ / (√v̂ + ε)      (on the raw arrays: no graph)
+    #zh: 对张量列表 params 做一步 AdamW；以 float 返回损失。
+    #en: One AdamW step on the list of Tensors params; return the loss as a float.
+    #zh: 1. 对每个 p 令 p.grad = None；loss = loss_fn(); loss.backward()
+    #en: 1. p.grad = None for every p; loss = loss_fn(); loss.backward()
+    #zh: 2. state（一个字典，开始时为空）保存步数 t，以及每个参数各一个 m 和 v 数组
+    #en: 2. state (a dict, empty at first) keeps the step count t and one m and one v array per parameter
+    #zh: 3. t += 1；m = β1 m + (1 − β1) g；v = β2 v + (1 − β2) g²；m̂ = m / (1 − β1^t)；v̂ = v / (1 − β2^t)
+    #en: 3. t += 1; m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²; m̂ = m / (1 − β1^t); v̂ = v / (1 − β2^t)
+    #zh: 4. p.data = p.data * (1 − lr λ) − lr m̂ / (√v̂ + ε)      （直接在数组上算：不建计算图）
+    #en: 4. p.data = p.data * (1 − lr λ) − lr m̂ / (√v̂ + ε)      (on the raw arrays: no graph)
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_train_step():

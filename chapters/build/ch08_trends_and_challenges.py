@@ -2631,12 +2631,17 @@ md(zh=r"""
 """)
 
 code(r"""
-# Exercise 10, starter (assignment a7_sampling_kv_cache, task 7.1). Fill in the function, then run check_top_k().
+#zh: 练习 10 的起始代码（作业 a7_sampling_kv_cache，任务 7.1）。写好函数，再运行 check_top_k()。
+#en: Exercise 10, starter (assignment a7_sampling_kv_cache, task 7.1). Fill in the function, then run check_top_k().
 def top_k_probs(logits, k=None, temperature=1.0):
-    # logits (V,) -> the probabilities (V,) to sample from, summing to 1
-    # 1. z = logits / temperature
-    # 2. if k is not None: every z below the k-th largest becomes -inf
-    # 3. softmax (subtract the max first)
+    #zh: logits (V,) -> 用来采样的概率 (V,)，和为 1
+    #en: logits (V,) -> the probabilities (V,) to sample from, summing to 1
+    #zh: 1. z = logits / temperature
+    #en: 1. z = logits / temperature
+    #zh: 2. 若 k 不是 None：比第 k 大的值小的 z 都设为 -inf
+    #en: 2. if k is not None: every z below the k-th largest becomes -inf
+    #zh: 3. softmax（先减去最大值）
+    #en: 3. softmax (subtract the max first)
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_top_k():

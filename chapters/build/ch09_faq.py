@@ -145,6 +145,18 @@ EVAL_BATCHES = 4 if FAST else 40
 SIZES = {"small": (2, 2, 32), "medium": (4, 4, 64), "large": (4, 4, 128)}
 
 
+def shown(name):
+    # a model's or variant's name as this edition writes it ("large, int8" → "大模型，int8")
+    if LANG != "zh":
+        return name
+    for english, chinese in (("small", "小模型"), ("medium", "中模型"), ("large", "大模型"),
+                             (" + the same fine-tuning", "，再做同样的微调"),
+                             (" pruned + fine-tuned (sparse storage)", "剪枝并微调（稀疏存储）"),
+                             ("distilled", "蒸馏"), (", ", "，")):
+        name = name.replace(english, chinese)
+    return name
+
+
 def make_config(n_layer, n_head, n_embd):
     return GPTConfig(vocab_size=tokenizer.vocab_size, block_size=T, n_layer=n_layer, n_head=n_head, n_embd=n_embd)
 
@@ -156,7 +168,7 @@ for name, shape in SIZES.items():
     start = time.process_time()              # CPU time: the fair clock on a shared machine
     train_lm(models[name], data.train, STEPS, batch_size=B, lr=2e-3, min_lr=2e-4, warmup=min(50, STEPS), seed=1337)
     train_seconds[name] = time.process_time() - start
-    print(tr(f"{name:>6}：N = {models[name].num_params():>7,}，训练 {STEPS} 步用了 {train_seconds[name]:.0f} 秒 CPU 时间",
+    print(tr(f"{shown(name):>6}：N = {models[name].num_params():>7,}，训练 {STEPS} 步用了 {train_seconds[name]:.0f} 秒 CPU 时间",
              f"{name:>6}: N = {models[name].num_params():>7,}, trained {STEPS} steps in {train_seconds[name]:.0f} s of CPU time"), flush=True)
 record(N_small=models["small"].num_params(), N_medium=models["medium"].num_params(), N_large=models["large"].num_params(),
        steps=STEPS)
@@ -191,7 +203,7 @@ rows = [tr("| 模型 | 参数 | 权重 | 验证损失 | 困惑度 | 训练 毫�
            "| model | parameters | weights | val loss | perplexity | train ms/step (CPU) | generate tokens/s (CPU) | training memory |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|"]
 for name, r in table.items():
-    rows.append(f"| {name} | {r['N']:,} | {r['bytes'] / 1e6:.2f} MB | {r['val_loss']:.3f} | {r['ppl']:.2f} | "
+    rows.append(f"| {shown(name)} | {r['N']:,} | {r['bytes'] / 1e6:.2f} MB | {r['val_loss']:.3f} | {r['ppl']:.2f} | "
                 f"{r['ms_per_step']:.0f} | {r['gen_tok_s']:,.0f} | {r['train_mb']:.0f} MB |")
 display(Markdown("\n".join(rows)))
 small, large_row = table["small"], table["large"]
@@ -208,9 +220,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.2))
 for name, r in table.items():
     ax1.scatter(r["bytes"] / 1e6, r["val_loss"], s=60)
-    ax1.annotate(name, (r["bytes"] / 1e6, r["val_loss"]), textcoords="offset points", xytext=(6, 4))
+    ax1.annotate(shown(name), (r["bytes"] / 1e6, r["val_loss"]), textcoords="offset points", xytext=(6, 4))
     ax2.scatter(r["gen_tok_s"], r["val_loss"], s=60)
-    ax2.annotate(name, (r["gen_tok_s"], r["val_loss"]), textcoords="offset points", xytext=(6, 4))
+    ax2.annotate(shown(name), (r["gen_tok_s"], r["val_loss"]), textcoords="offset points", xytext=(6, 4))
 ax1.set(xscale="log", xlabel=tr("权重（MB，float32）", "weights (MB, float32)"),
         ylabel=tr("验证损失（越低越好）", "validation loss (lower is better)"), title=tr("质量对规模", "quality vs size"))
 ax2.set(xscale="log", xlabel=tr("生成速度（每秒 CPU 时间的词元数）", "generation speed (tokens per CPU second)"),
@@ -221,7 +233,7 @@ for ax in (ax1, ax2):                      # plain numbers at 1, 2, 5 × 10^k on
     ax.xaxis.set_minor_formatter(NullFormatter())
 fig.tight_layout(); plt.show()
 """, alt=(
-    "两幅散点图，各有三个点（small、medium、large）。左：权重的兆字节数（对数横轴）对验证损失：越大的模型损失越低，"
+    "两幅散点图，各有三个点（小模型、中模型、大模型）。左：权重的兆字节数（对数横轴）对验证损失：越大的模型损失越低，"
     "small {{loss_small:.3f}}、medium {{loss_medium:.3f}}、large {{loss_large:.3f}}，large 的字节数是 small 的 {{bytes_ratio:.0f}} 倍。"
     "右：生成速度（每秒 CPU 时间的词元数，对数横轴）对验证损失：large 只比 small 慢 {{speed_ratio:.1f}} 倍。",
     "Two scatter plots of three points each (small, medium, large). Left: megabytes of weights (log axis) against "
@@ -624,13 +636,13 @@ for name, v in variants.items():
     ax.scatter(v["bytes"] / 1e6, v["val_loss"], s=90 if marker == "*" else 50, marker=marker)
     # three points share x = the large model's bytes, within 0.02 in loss: spread their labels
     dy = {"large, float32": 8, "large, float32 + the same fine-tuning": -16}.get(name, -4)
-    ax.annotate(name, (v["bytes"] / 1e6, v["val_loss"]), textcoords="offset points", xytext=(6, dy), fontsize=7)
+    ax.annotate(shown(name), (v["bytes"] / 1e6, v["val_loss"]), textcoords="offset points", xytext=(6, dy), fontsize=7)
 ax.set(xscale="log", xlabel=tr("存储模型所需的字节（MB）", "bytes to store the model (MB)"), ylabel=tr("验证损失", "validation loss"),
        title=tr("每种技术买到了什么：越左越小，越下越好", "what each technique buys: left is smaller, down is better"))
 ax.set_xlim(right=ax.get_xlim()[1] * 4)
 fig.tight_layout(); plt.show()
 rows = [tr("| 变体 | MB | 验证损失 |", "| variant | MB | val loss |"), "|---|---:|---:|"] + [
-    f"| {n} | {v['bytes'] / 1e6:.2f} | {v['val_loss']:.3f} |" for n, v in sorted(variants.items(), key=lambda kv: kv[1]["bytes"])]
+    f"| {shown(n)} | {v['bytes'] / 1e6:.2f} | {v['val_loss']:.3f} |" for n, v in sorted(variants.items(), key=lambda kv: kv[1]["bytes"])]
 display(Markdown("\n".join(rows)))
 """, alt=(
     "一幅带标签的散点图：存储模型所需的兆字节（对数横轴）对验证损失，每个压缩变体一个点，越左越小、越下越好。"
@@ -646,7 +658,7 @@ display(Markdown("\n".join(rows)))
     "point's numbers."))
 
 md(zh=r"""
-（剪掉 50 % 的模型如果落在原大模型*下面*，那只是因为它多训练了 {{finetune}} 步：“large, float32 + the same fine-tuning” 那个点才是公平的比较。）
+（剪掉 50 % 的模型如果落在原大模型*下面*，那只是因为它多训练了 {{finetune}} 步：“大模型，float32，再做同样的微调”那个点才是公平的比较。）
 
 在这个规模上，**int8 量化显然最划算**：四分之一的字节，几乎不损失，也不用重新训练。剪枝要稀疏格式才省得下东西，要重新训练才保得住精度；
 蒸馏能改进小模型，但达不到大模型。实践中常把它们叠起来用（先蒸馏，再量化）。对原文“模型压缩、模型蒸馏”这句话：两者都有效，
@@ -782,8 +794,10 @@ Do they reduce bias? All three are trained on the same skewed corpus (no augment
 """)
 
 code(r"""
-SETTINGS = [("none", {}), ("weight decay 1.0", dict(weight_decay=1.0)), ("dropout 0.2", dict(dropout=0.2)),
-            ("label smoothing 0.1", dict(label_smoothing=0.1)), ("label smoothing 0.3", dict(label_smoothing=0.3))]
+SETTINGS = [(tr("无", "none"), {}), (tr("权重衰减 1.0", "weight decay 1.0"), dict(weight_decay=1.0)),
+            (tr("丢弃法 0.2", "dropout 0.2"), dict(dropout=0.2)),
+            (tr("标签平滑 0.1", "label smoothing 0.1"), dict(label_smoothing=0.1)),
+            (tr("标签平滑 0.3", "label smoothing 0.3"), dict(label_smoothing=0.3))]
 if FAST:
     SETTINGS = SETTINGS[:2]
 regularized = {}
@@ -920,13 +934,19 @@ md(zh=r"""
 """)
 
 code(r"""
-# Exercise 6, starter (assignment a7_sampling_kv_cache, task 7.3). Fill in the function, then run check_kv_cache().
+#zh: 练习 6 的起始代码（作业 a7_sampling_kv_cache，任务 7.3）。写好函数，再运行 check_kv_cache()。
+#en: Exercise 6, starter (assignment a7_sampling_kv_cache, task 7.3). Fill in the function, then run check_kv_cache().
 def attention_step(x_t, p, cache, n_heads):
-    # Causal multi-head self-attention for one new token x_t (B, 1, D), with a KV cache (a dict, empty at first).
-    # 1. qkv = F.linear(x_t, p["c_attn.weight"], p["c_attn.bias"]); q, k, v: its three D-wide slices,
-    #    each reshaped to heads (B, H, 1, D // H)
-    # 2. append k and v to cache["k"], cache["v"] along the time axis (axis 2)
-    # 3. softmax(q Kᵀ / √(D // H)) V over all cached positions (no mask), merge the heads, then F.linear with c_proj
+    #zh: 一个新词元 x_t (B, 1, D) 的因果多头自注意力，带键值缓存（一个字典，开始时为空）。
+    #en: Causal multi-head self-attention for one new token x_t (B, 1, D), with a KV cache (a dict, empty at first).
+    #zh: 1. qkv = F.linear(x_t, p["c_attn.weight"], p["c_attn.bias"])；q、k、v 是它的三段，每段宽 D，
+    #en: 1. qkv = F.linear(x_t, p["c_attn.weight"], p["c_attn.bias"]); q, k, v: its three D-wide slices,
+    #zh:    各自变形成多个头 (B, H, 1, D // H)
+    #en:    each reshaped to heads (B, H, 1, D // H)
+    #zh: 2. 沿时间轴（axis 2）把 k、v 接到 cache["k"]、cache["v"] 后面
+    #en: 2. append k and v to cache["k"], cache["v"] along the time axis (axis 2)
+    #zh: 3. 对缓存里的所有位置算 softmax(q Kᵀ / √(D // H)) V（不要掩码），合并各头，再用 c_proj 做 F.linear
+    #en: 3. softmax(q Kᵀ / √(D // H)) V over all cached positions (no mask), merge the heads, then F.linear with c_proj
     raise NotImplementedError(tr("在这里写你的代码", "your code here"))
 
 def check_kv_cache():

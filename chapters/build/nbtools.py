@@ -16,6 +16,9 @@ build/README.md. In short:
 
 Every code cell is the same in both editions; only the setup cell's first line (``LANG = "zh"``)
 differs, and strings that figures or printed sentences show come from ``tr("中文", "English")``.
+Comments are English, except where a reader is told what to write (an exercise's starter cell):
+there a comment is a pair of lines, ``#zh: 中文`` then ``#en: English`` (same indentation), and
+each edition keeps its own as ``# ...`` — the code itself stays identical.
 Markdown cells are templates: ``{{name}}`` or ``{{name:.3f}}`` (any format spec) is replaced,
 after the notebook has run, by the value a code cell passed to ``record(name=...)`` in that
 same run, so the prose cannot quote a number the outputs do not show. The builder also
@@ -254,7 +257,7 @@ class Chapter:
             elif kind == "setup":
                 nb.cells.append(nbformat.v4.new_code_cell(setup_cell(lang, item)))
             else:
-                nb.cells.append(nbformat.v4.new_code_cell(item))
+                nb.cells.append(nbformat.v4.new_code_cell(localized_comments(item, lang)))
                 if i in self.alt:
                     alt = self.alt[i][lang] if values is None else render(self.alt[i][lang], values, f"{self.name} ({lang}) cell {i} alt")
                     nb.cells[-1].metadata.update(alt_metadata(alt))
@@ -360,6 +363,26 @@ class Chapter:
             old.metadata.update(alt_metadata(alt_text(new)) if alt_text(new) else {})
         nbformat.write(saved, path)
         print(f"{path}: {changed} cells updated (sources, alt text), outputs kept", file=sys.stderr)
+
+
+_COMMENT_PAIR = re.compile(r"^([ \t]*)#zh:[ ]?(.*)\n\1#en:[ ]?(.*)$", re.M)
+
+
+def localized_comments(source: str, lang: str) -> str:
+    """``source`` with each ``#zh: …`` / ``#en: …`` pair of comment lines replaced by the one
+    comment of edition ``lang``. A ``#zh:`` or ``#en:`` line outside such a pair is an error."""
+    keep = 2 if lang == "zh" else 3
+    out = _COMMENT_PAIR.sub(lambda m: f"{m.group(1)}# {m.group(keep)}".rstrip(), source)
+    stray = re.search(r"^[ \t]*#(zh|en):", out, re.M)
+    if stray:
+        line = out[stray.start():].splitlines()[0].strip()
+        raise ValueError(f"a #{stray.group(1)}: comment without its pair (#zh: then #en:, same indentation): {line!r}")
+    return out
+
+
+def without_comment_lines(source: str) -> str:
+    """``source`` less its lines that hold only a comment: what must be the same in both editions."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
 
 
 # A figure's alt text lives in its cell's metadata as MyST-NB reads it: {"mystnb": {"image": {"alt": ...}}}.
