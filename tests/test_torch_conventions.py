@@ -200,6 +200,68 @@ def test_integer_tensors_promote_as_torch():
         np.testing.assert_allclose(ours.numpy(), expected[name].numpy(), rtol=1e-6, err_msg=name)
 
 
+def test_a_0d_tensor_does_not_widen_a_tensor_with_dimensions(device):
+    """torch's rule: a 0-d tensor of the same category (float/float, int/int) acts like a Python
+    number; NumPy would give float64 for float32 × 0-d float64. Across categories, or between
+    tensors with dimensions, the wider dtype wins as before."""
+    pairs = [(np.float32, (3,), np.float64, ()), (np.float16, (3,), np.float32, ()), (np.int32, (3,), np.int64, ()),
+             (np.float64, (), np.float32, (3,)), (np.float32, (3,), np.float64, (3,)), (np.int64, (3,), np.float16, ()),
+             (np.int32, (3,), np.float64, ()), (np.float16, (3,), np.int64, ()), (np.uint8, (3,), np.int64, ()),
+             (np.float32, (), np.float64, ())]
+    for da, sa, db, sb in pairs:
+        a, b = np.ones(sa, da), np.full(sb, 2, db)
+        ta, tb = torch.tensor(a), torch.tensor(b)
+        for op in ("__add__", "__sub__", "__mul__", "__truediv__", "__pow__"):
+            theirs = getattr(ta, op)(tb)
+            ours = getattr(tl.Tensor(a, device=device), op)(tl.Tensor(b, device=device))
+            assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (da, sa, op, db, sb)
+            np.testing.assert_allclose(host(ours).astype(float), theirs.double().numpy())
+    x = tl.Tensor(np.ones(2, np.float32), requires_grad=True, device=device)
+    (x * tl.Tensor(np.array(3.0), device=device)).sum().backward()
+    assert x.grad.dtype == np.float32 and host(x.grad).tolist() == [3.0, 3.0]
+
+
+def test_a_numpy_array_operand_promotes_as_numpy_in_both():
+    """torch hands an ndarray operand to NumPy (float32 tensor × np.array(2.0) is float64 there
+    too); tinyllm does the same."""
+    x = np.ones(3, np.float32)
+    assert (tl.Tensor(x) * np.array(2.0)).dtype == np.float64
+    assert (torch.tensor(x) * np.array(2.0)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "logsumexp", "mean", "var", "std"])
+def test_float_valued_functions_of_integer_tensors_are_float32(device, name):
+    ints = np.array([[1, 2], [3, 5]])
+    ours_call = {"sigmoid": F.sigmoid, "logsumexp": lambda x: F.logsumexp(x, axis=-1)}.get(
+        name, lambda x: getattr(x, name)())
+    for values in (ints, ints > 2):
+        with np.errstate(divide="ignore"):  # log(False) = −∞
+            ours = ours_call(tl.Tensor(values, device=device))
+        assert ours.dtype == np.float32, (name, values.dtype)
+        t = torch.tensor(values)
+        if name in ("mean", "var", "std"):  # torch refuses these (README: Differences from PyTorch)
+            with pytest.raises(RuntimeError):
+                getattr(t, name)()
+            expected = getattr(values.astype(np.float64), name)()
+        else:
+            theirs = {"sigmoid": torch.sigmoid, "logsumexp": lambda v: torch.logsumexp(v, -1)}.get(
+                name, lambda v: getattr(torch, name)(v))(t)
+            assert theirs.dtype == torch.float32
+            expected = theirs.numpy()
+        np.testing.assert_allclose(host(ours), expected, rtol=1e-6)
+
+
+def test_var_and_std_say_their_default_is_numpys():
+    x = tl.Tensor(np.array([1.0, 2.0, 4.0]))
+    assert x.var().item() == pytest.approx(np.var([1.0, 2.0, 4.0]))  # ddof=0 (torch: correction=1)
+    assert x.var(ddof=1).item() == pytest.approx(torch.tensor([1.0, 2.0, 4.0]).var().item())
+    for name in ("var", "std"):
+        for torch_kw in ({"correction": 1}, {"unbiased": True}):
+            with pytest.raises(TypeError, match=r"ddof= \(default 0.*ddof=1"):
+                getattr(x, name)(**torch_kw)
+    assert "ddof=0" in tl.Tensor.var.__doc__ and "correction=1" in tl.Tensor.std.__doc__
+
+
 def test_grad_never_aliases_the_array_given_to_backward(device):
     x = tl.Tensor(np.ones(3), requires_grad=True, device=device)
     g = tl.Tensor(np.array([1.0, 2.0, 3.0]), device=device)

@@ -19,6 +19,7 @@ import numpy as np
 from . import backend, kernels
 from .ops import Where, shape_of
 from .tensor import Function, Tensor, unbroadcast
+from .tensor_methods import as_floating
 
 __all__ = [
     "relu", "sigmoid", "logsigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp", "cross_entropy",
@@ -96,8 +97,8 @@ class Sigmoid(Function):
 
 
 def sigmoid(x):
-    """The logistic function 1 / (1 + e⁻ˣ), elementwise."""
-    return Sigmoid.apply(_float_tensor(x))
+    """The logistic function 1 / (1 + e⁻ˣ), elementwise (an integer tensor gives float32, as torch)."""
+    return Sigmoid.apply(as_floating(_tensor(x)))
 
 
 def _logsigmoid(xp, x):
@@ -124,8 +125,8 @@ def logsigmoid(x):
 
 
 def tanh(x):
-    """Hyperbolic tangent, elementwise."""
-    return _float_tensor(x).tanh()
+    """Hyperbolic tangent, elementwise (an integer tensor gives float32, as torch)."""
+    return _tensor(x).tanh()
 
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -281,8 +282,9 @@ class LogSumExp(Function):
 
 def logsumexp(x, axis=-1, keepdims=False):
     """log Σ exp(x) along ``axis``, without overflow (−∞ over an empty axis; a 0-d tensor
-    gives itself)."""
-    axis = _valid_axis(_float_tensor(x), axis, "logsumexp")
+    gives itself; an integer tensor gives float32, as torch)."""
+    x = as_floating(_tensor(x))
+    axis = _valid_axis(x, axis, "logsumexp")
     if x.ndim == 0:
         return _on_a_vector(logsumexp, x, 0, keepdims=True)
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
