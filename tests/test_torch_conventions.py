@@ -1,6 +1,7 @@
 """Regression tests for behaviour ported code relies on: each is a place where tinyllm once
 differed from torch silently (a wrong number, a NaN, a crash) and now matches it, or differs
 on purpose with a clear message (README, "Differences from PyTorch")."""
+import contextlib
 import warnings
 
 import numpy as np
@@ -172,6 +173,70 @@ def test_casting_to_an_integer_dtype_leaves_the_graph(device):
     i = x.astype(np.int64)
     assert not i.requires_grad and i.grad_fn is None and host(i).tolist() == [1, -2]
     assert x.to(dtype=np.float32).requires_grad
+
+
+# ----------------------------------------------------------------------------- norms
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("kernels", ["on", "reference"])
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e19), (np.float64, 1e300)])
+@pytest.mark.parametrize("norm", ["layer_norm", "rms_norm"])
+def test_a_norm_whose_squares_overflow_gives_nan_not_zeros(device, norm, dtype, scale, kernels):
+    """Row 0's squares overflow: NaN there, forward and backward (zeros would be silently
+    wrong; torch's layer_norm gives NaN, its rms_norm 0: README, Differences from PyTorch).
+    Row 1 is ordinary and stays exact."""
+    x_np = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, -2.0, 0.5, 3.0]]) * np.array([[scale], [1.0]])
+    g_np = np.random.default_rng(0).standard_normal(x_np.shape)
+    context = tl.kernels.reference_only() if kernels == "reference" else contextlib.nullcontext()
+    with context:
+        x = tl.Tensor(x_np.astype(dtype), requires_grad=True, device=device)
+        w = tl.Tensor(np.full(4, 1.5, dtype), requires_grad=True, device=device)
+        y = getattr(F, norm)(x, w, eps=1e-5)
+        y.backward(tl.Tensor(g_np.astype(dtype), device=device))
+    tx, tw = torch.tensor(x_np[1:], requires_grad=True), torch.tensor(np.full(4, 1.5), requires_grad=True)
+    ty = getattr(TF, norm)(tx, (4,), tw, eps=1e-5)
+    ty.backward(torch.tensor(g_np[1:]))
+    assert np.isnan(host(y)[0]).all() and np.isnan(host(x.grad)[0]).all() and np.isnan(host(w.grad)).all()
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(host(y)[1], ty.detach().numpy()[0], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(host(x.grad)[1], tx.grad.numpy()[0], rtol=rtol, atol=rtol)
+    with tl.detect_anomaly(), pytest.raises(tl.anomaly.AnomalyError, match="NaN in its forward"):
+        getattr(F, norm)(tl.Tensor(x_np[:1].astype(dtype), device=device))
+    theirs = getattr(TF, norm)(torch.tensor(x_np[:1].astype(dtype)), (4,))
+    assert (torch.isnan(theirs).all() if norm == "layer_norm" else (theirs == 0).all())  # torch
+
+
+def test_norms_take_torchs_signature_and_tinyllms(device):
+    rng = np.random.default_rng(0)
+    x_np, w_np, b_np = rng.standard_normal((2, 3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    x, w, b = (tl.Tensor(a, device=device) for a in (x_np, w_np, b_np))
+    tx, tw, tb = (torch.tensor(a) for a in (x_np, w_np, b_np))
+    expected = TF.layer_norm(tx, (4,), tw, tb, 1e-3).numpy()
+    for ours in (F.layer_norm(x, (4,), w, b, 1e-3), F.layer_norm(x, x.shape[-1:], w, b, 1e-3), F.layer_norm(x, 4, w, b, 1e-3),
+                 F.layer_norm(x, [4], weight=w, bias=b, eps=1e-3), F.layer_norm(x, normalized_shape=(4,), weight=w,
+                                                                             bias=b, eps=1e-3),
+                 F.layer_norm(x, w, b, 1e-3), F.layer_norm(x, w, b, eps=1e-3)):
+        np.testing.assert_allclose(host(ours), expected, rtol=1e-12)
+    expected = TF.rms_norm(tx, (4,), tw, 1e-3).numpy()
+    for ours in (F.rms_norm(x, (4,), w, 1e-3), F.rms_norm(x, 4, weight=w, eps=1e-3), F.rms_norm(x, w, 1e-3),
+                 F.rms_norm(x, w, eps=1e-3)):
+        np.testing.assert_allclose(host(ours), expected, rtol=1e-12)
+    np.testing.assert_allclose(host(F.rms_norm(x, (4,))), TF.rms_norm(tx, (4,)).numpy(), rtol=1e-12)
+    # several trailing axes, as torch
+    w34, b34 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    ours = F.layer_norm(x, (3, 4), tl.Tensor(w34, device=device), tl.Tensor(b34, device=device))
+    np.testing.assert_allclose(host(ours), TF.layer_norm(tx, (3, 4), torch.tensor(w34), torch.tensor(b34)).numpy(),
+                               rtol=1e-12)
+    ours = F.rms_norm(x, (3, 4), tl.Tensor(w34, device=device))
+    np.testing.assert_allclose(host(ours), TF.rms_norm(tx, (3, 4), torch.tensor(w34)).numpy(), rtol=1e-12)
+    for call in (lambda: F.layer_norm(x, (5,), w, b), lambda: F.rms_norm(x, (2, 4)), lambda: F.layer_norm(x, ())):
+        with pytest.raises(ValueError, match=r"input of shape \(2, 3, 4\) does not end in the normalized shape"):
+            call()
+    with pytest.raises(ValueError, match=r"must have the normalized shape \(3, 4\), got \(4,\)"):
+        F.layer_norm(x, (3, 4), w)
+    with pytest.raises(TypeError, match="multiple values for argument 'weight'"):
+        F.layer_norm(x, (4,), w, weight=w)
+    with pytest.raises(TypeError, match="normalized_shape given twice"):
+        F.rms_norm(x, (4,), normalized_shape=(4,))
 
 
 # ----------------------------------------------------------------------------- float16
