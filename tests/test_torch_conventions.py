@@ -73,7 +73,8 @@ def test_logsigmoid_equals_torch_from_tiny_to_huge(device):
 def test_bce_with_logits_equals_torch_from_tiny_to_huge(device, target):
     targets = np.full_like(MAGNITUDES, target)
     ours_x, ours_t = (tl.Tensor(a, requires_grad=True, device=device) for a in (MAGNITUDES, targets))
-    with np.errstate(invalid="ignore"):  # −∞ · (1 − t) + ∞: NaN, as torch's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # −∞ · (1 − t) + ∞ is NaN, as torch's, and as silent
         loss = F.binary_cross_entropy_with_logits(ours_x, ours_t, reduction="none")
         loss.backward(tl.Tensor(np.ones_like(MAGNITUDES), device=device))
     x, t = (torch.tensor(a, requires_grad=True) for a in (MAGNITUDES, targets))
@@ -81,6 +82,24 @@ def test_bce_with_logits_equals_torch_from_tiny_to_huge(device, target):
     ref.backward(torch.ones_like(ref))
     for ours, theirs in ((loss, ref), (ours_x.grad, x.grad), (ours_t.grad, t.grad)):  # subnormals as above
         np.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize("weights", [{"pos_weight": 2.5}, {"weight": 0.0}, {"pos_weight": 0.0, "weight": 3.0}])
+def test_bce_with_logits_at_infinite_logits_is_silent_and_equals_torch(device, weights):
+    x_np, t_np = np.array([np.inf, -np.inf, np.inf, -np.inf]), np.array([0.0, 1.0, 0.5, 0.5])
+    ours_x, ours_t = (tl.Tensor(a, requires_grad=True, device=device) for a in (x_np, t_np))
+    x, t = (torch.tensor(a, requires_grad=True) for a in (x_np, t_np))
+    for reduction in ("none", "mean"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss = F.binary_cross_entropy_with_logits(
+                ours_x, ours_t, reduction=reduction, **{k: tl.Tensor(np.array(v), device=device) for k, v in weights.items()})
+            loss.backward(tl.Tensor(np.ones(loss.shape), device=device))
+        ref = TF.binary_cross_entropy_with_logits(x, t, reduction=reduction,
+                                                  **{k: torch.tensor(v, dtype=torch.float64) for k, v in weights.items()})
+        ref.backward(torch.ones_like(ref))
+        for ours, theirs in ((loss, ref), (ours_x.grad, x.grad), (ours_t.grad, t.grad)):
+            np.testing.assert_array_equal(host(ours), theirs.detach().numpy())
 
 
 def test_bce_with_logits_refuses_weights_that_want_gradients():

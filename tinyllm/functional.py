@@ -454,14 +454,16 @@ class BinaryCrossEntropyWithLogits(Function):
         ∂L/∂t = g · w · (log σ(−x) − p_w · log σ(x))  (= −g · w · x when p_w = 1)
 
     σ(x) − t is computed as written, not as (1 − t) − σ(−x): at x = −40, t = 0 the first
-    keeps the 4e-18, the second rounds it to 0. The weights w, p_w are constants."""
+    keeps the 4e-18, the second rounds it to 0. The weights w, p_w are constants. At ±∞
+    logits 0 · ∞ gives NaN where torch does, without NumPy's warning (torch is silent)."""
 
     def forward(self, x, t, weight=None, pos_weight=None, reduction="mean"):
         xp = self.xp
         log_weight = 1 if pos_weight is None else (pos_weight - 1) * t + 1
-        loss = (1 - t) * x - log_weight * _logsigmoid(xp, x)
-        if weight is not None:
-            loss = loss * weight
+        with np.errstate(invalid="ignore"):
+            loss = (1 - t) * x - log_weight * _logsigmoid(xp, x)
+            if weight is not None:
+                loss = loss * weight
         self.save(x, t, weight, pos_weight, reduction)
         if reduction == "none":
             return loss
@@ -480,7 +482,8 @@ class BinaryCrossEntropyWithLogits(Function):
             s = _sigmoid(xp, x)
             gx = g * (s - t if pos_weight is None else ((pos_weight - 1) * t + 1) * s - pos_weight * t)
         if need_t:
-            gt = g * (-x if pos_weight is None else _logsigmoid(xp, -x) - pos_weight * _logsigmoid(xp, x))
+            with np.errstate(invalid="ignore"):  # 0 · ∞ at ±∞ logits: NaN, as torch, silently
+                gt = g * (-x if pos_weight is None else _logsigmoid(xp, -x) - pos_weight * _logsigmoid(xp, x))
         return (None if gx is None else xp.broadcast_to(gx, x.shape),
                 None if gt is None else xp.broadcast_to(gt, t.shape))
 
