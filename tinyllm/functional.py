@@ -813,7 +813,7 @@ class Attention(Function):
         if mask is not None:
             scores = xp.where(mask, -np.inf, scores) if mask.dtype == np.bool_ else scores + mask
         m = scores.max(axis=-1, keepdims=True)
-        e = xp.exp(scores - xp.where(xp.isfinite(m), m, 0))  # a row of −∞ (every key masked): e = 0 ...
+        e = xp.exp(scores - xp.where(m == -np.inf, 0, m))  # a row of −∞ (every key masked): e = 0 ...
         total = e.sum(axis=-1, keepdims=True)
         p = e / xp.where(total == 0, 1, total)               # ... and weights 0, not 0/0
         drop = None

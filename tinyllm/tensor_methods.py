@@ -181,15 +181,22 @@ class _Methods:
         return self.transpose()
 
     def swapaxes(self, axis1, axis2):
+        """Swap two axes (torch's ``transpose(dim0, dim1)``; a 0-d tensor takes 0 or −1)."""
+        for axis in (axis1, axis2):
+            _norm_axis(axis, self.ndim)  # in range, or a clear error
+        if self.ndim == 0:
+            return self.reshape(())
         axes = list(range(self.ndim))
         axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
         return ops.Transpose.apply(self, axes=tuple(axes))
 
     def squeeze(self, axis=None):
+        """Drop axes of size 1 (all, or those named). Naming an axis of another size is an
+        error, as in NumPy (torch leaves it)."""
         if axis is None:
             shape = tuple(n for n in self.shape if n != 1)
         else:
-            axes = {a % self.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+            axes = _norm_axis(axis, self.ndim) or ()
             for a in axes:
                 if self.shape[a] != 1:
                     raise ValueError(f"cannot squeeze axis {a} of size {self.shape[a]} (shape {self.shape})")
