@@ -63,10 +63,22 @@ def test_logsigmoid_equals_torch_from_tiny_to_huge(device):
     F.logsigmoid(x).sum().backward()
     t = torch.tensor(MAGNITUDES, requires_grad=True)
     TF.logsigmoid(t).sum().backward()
-    # equal to the last bit but in subnormal numbers (below 2.2e-308), where torch's σ(−710) is 0
-    # and tinyllm's keeps e^−710 = 4.5e-309
+    # within 1e-15 relative but in subnormal results (|y| < 2.2e-308, x ≳ 708), where torch's
+    # lose digits (README: Differences from PyTorch)
     np.testing.assert_allclose(host(F.logsigmoid(x)), TF.logsigmoid(t).detach().numpy(), rtol=1e-15, atol=1e-300)
     np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-15, atol=1e-300)
+    assert F.logsigmoid(tl.Tensor(np.array([-710.0, -800.0]))).numpy().tolist() == [-710.0, -800.0]  # as torch
+    ours = F.logsigmoid(tl.Tensor(np.array(740.0))).item()
+    assert ours == pytest.approx(-np.exp(-740.0), rel=1e-2) and TF.logsigmoid(torch.tensor(740.0, dtype=torch.float64)) != ours
+
+
+def test_sigmoid_keeps_the_subnormal_values_torch_rounds_to_zero(device):
+    x = np.array([-710.0, -740.0, -700.0])
+    ours = host(F.sigmoid(tl.Tensor(x, device=device)))
+    theirs = torch.sigmoid(torch.tensor(x)).numpy()
+    assert theirs[:2].tolist() == [0.0, 0.0] and (ours[:2] > 0).all()
+    np.testing.assert_allclose(ours, np.exp(x), rtol=1e-2)  # subnormal: few digits left
+    assert ours[2] == pytest.approx(theirs[2], rel=1e-15)
 
 
 @pytest.mark.parametrize("target", [0.0, 1.0, 0.3])
@@ -224,6 +236,44 @@ def test_a_norm_whose_squares_overflow_gives_nan_not_zeros(device, norm, dtype, 
     assert (torch.isnan(theirs).all() if norm == "layer_norm" else (theirs == 0).all())  # torch
 
 
+def test_rms_norm_gradient_is_exact_where_torchs_underflows(device):
+    """∂/∂x of rms_norm is scale-free: grad(c·x) = grad(x) / c. torch's backward multiplies r³,
+    which underflows to 0 past |x| ≈ 1e103 (float64) and drops a term; tinyllm's does not."""
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+
+    def grad(scale, ours):
+        if ours:
+            t = tl.Tensor(x * scale, requires_grad=True, device=device)
+            F.rms_norm(t, eps=0.0).backward(tl.Tensor(g, device=device))
+            return host(t.grad) * scale
+        t = torch.tensor(x * scale, requires_grad=True)
+        TF.rms_norm(t, (4,), eps=0.0).backward(torch.tensor(g))
+        return t.grad.numpy() * scale
+    exact = grad(1.0, ours=False)
+    np.testing.assert_allclose(grad(1e150, ours=True), exact, rtol=1e-12)
+    assert not np.allclose(grad(1e150, ours=False), exact, rtol=1e-3)  # torch
+
+
+def test_one_hot_attention_gradients_are_rounding_noise_under_the_cpu_kernel(device):
+    """Queries ~1e10 make the weights exactly one-hot: ∂L/∂q is exactly 0 in torch and in the
+    formula; the CPU kernel's row sums (from the output) leave noise of ~1e-16 · |G| |V|."""
+    rng = np.random.default_rng(0)
+    q, k, v, g = rng.standard_normal((2, 3, 4)) * 1e10, rng.standard_normal((2, 5, 4)), \
+        rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 3, 3))
+    grads = {}
+    for mode, context in (("kernel", contextlib.nullcontext()), ("formula", tl.kernels.reference_only())):
+        with context:
+            ours = tl.Tensor(q, requires_grad=True, device=device)
+            F.scaled_dot_product_attention(ours, tl.Tensor(k, device=device), tl.Tensor(v, device=device)).backward(
+                tl.Tensor(g, device=device))
+        grads[mode] = host(ours.grad)
+    theirs = torch.tensor(q, requires_grad=True)
+    TF.scaled_dot_product_attention(theirs, torch.tensor(k), torch.tensor(v)).backward(torch.tensor(g))
+    assert not theirs.grad.numpy().any() and not grads["formula"].any()
+    assert np.abs(grads["kernel"]).max() < 1e-14 * np.abs(g).max() * np.abs(v).max()
+
+
 def test_norms_take_torchs_signature_and_tinyllms(device):
     rng = np.random.default_rng(0)
     x_np, w_np, b_np = rng.standard_normal((2, 3, 4)), rng.standard_normal(4), rng.standard_normal(4)
@@ -271,6 +321,17 @@ def test_clip_grad_norm_sums_half_precision_in_float32(device):
     assert float(torch.nn.utils.clip_grad_norm_([ref], 1.0)) == pytest.approx(600.0)
 
 
+def test_clip_grad_norm_of_half_gradients_beyond_65504_stays_finite(device):
+    p = tl.Tensor(np.zeros(4, np.float16), requires_grad=True, device=device)
+    p.grad = tl.Tensor(np.full(4, 60000.0, np.float16), device=device).data
+    norm = optim.clip_grad_norm_([p], max_norm=1.0)
+    assert norm == pytest.approx(120000.0)  # > 65504, the largest float16
+    np.testing.assert_allclose(host(p.grad).astype(np.float64), 0.5, rtol=1e-3)
+    ref = torch.zeros(4, dtype=torch.float16, requires_grad=True)
+    ref.grad = torch.full((4,), 60000.0, dtype=torch.float16)
+    assert torch.isinf(torch.nn.utils.clip_grad_norm_([ref], 1.0)) and (ref.grad == 0).all()  # torch
+
+
 # ----------------------------------------------------------------------------- no silent differences
 def test_integer_tensors_promote_as_torch():
     i = tl.Tensor([1, 2, 3])
@@ -303,6 +364,21 @@ def test_a_0d_tensor_does_not_widen_a_tensor_with_dimensions(device):
     x = tl.Tensor(np.ones(2, np.float32), requires_grad=True, device=device)
     (x * tl.Tensor(np.array(3.0), device=device)).sum().backward()
     assert x.grad.dtype == np.float32 and host(x.grad).tolist() == [3.0, 3.0]
+
+
+def test_split_and_squeeze_keep_numpys_meaning(device):
+    x = tl.Tensor(np.arange(12.0).reshape(6, 2), device=device)
+    t = torch.arange(12.0).reshape(6, 2)
+    assert [p.shape for p in tl.split(x, 3)] == [(2, 2)] * 3  # three pieces (np.split)
+    assert [tuple(p.shape) for p in torch.split(t, 3)] == [(3, 2)] * 2  # pieces of three
+    assert [tuple(p.shape) for p in torch.tensor_split(t, 3)] == [(2, 2)] * 3  # torch's np.split
+    assert [p.shape[0] for p in tl.split(x, [1, 4])] == [1, 3, 2]
+    assert [p.shape[0] for p in torch.split(t, [1, 4, 1])] == [1, 4, 1]
+    assert "torch.split" in tl.split.__doc__
+    with pytest.raises(ValueError, match=r"cannot squeeze axis 0 of size 6"):
+        x.squeeze(0)
+    assert tuple(t.squeeze(0).shape) == (6, 2)  # torch: unchanged
+    assert x[:1].squeeze(0).shape == (2,) and tl.Tensor(2.0).squeeze(0).shape == ()
 
 
 def test_a_numpy_array_operand_promotes_as_numpy_in_both():
