@@ -588,7 +588,7 @@ def _norm_arguments(name, x, args, normalized_shape, **named):
         raise TypeError(f"{name}: takes (input, [normalized_shape,] {', '.join(named)}), got {len(args)} "
                         f"positional arguments after the input and the shape")
     for key, value in zip(named, args):
-        if named[key] is not None and key != "eps":
+        if named[key] is not None and key != "eps":  # (eps has a default, which a positional one replaces)
             raise TypeError(f"{name}: got multiple values for argument {key!r}")
         named[key] = value
     if normalized_shape is None:
