@@ -1,6 +1,7 @@
 """Regression tests for behaviour ported code relies on: each is a place where tinyllm once
 differed from torch silently (a wrong number, a NaN, a crash) and now matches it, or differs
 on purpose with a clear message (README, "Differences from PyTorch")."""
+import contextlib
 import warnings
 
 import numpy as np
@@ -62,17 +63,30 @@ def test_logsigmoid_equals_torch_from_tiny_to_huge(device):
     F.logsigmoid(x).sum().backward()
     t = torch.tensor(MAGNITUDES, requires_grad=True)
     TF.logsigmoid(t).sum().backward()
-    # equal to the last bit but in subnormal numbers (below 2.2e-308), where torch's σ(−710) is 0
-    # and tinyllm's keeps e^−710 = 4.5e-309
+    # within 1e-15 relative but in subnormal results (|y| < 2.2e-308, x ≳ 708), where torch's
+    # lose digits (README: Differences from PyTorch)
     np.testing.assert_allclose(host(F.logsigmoid(x)), TF.logsigmoid(t).detach().numpy(), rtol=1e-15, atol=1e-300)
     np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-15, atol=1e-300)
+    assert F.logsigmoid(tl.Tensor(np.array([-710.0, -800.0]))).numpy().tolist() == [-710.0, -800.0]  # as torch
+    ours = F.logsigmoid(tl.Tensor(np.array(740.0))).item()
+    assert ours == pytest.approx(-np.exp(-740.0), rel=1e-2) and TF.logsigmoid(torch.tensor(740.0, dtype=torch.float64)) != ours
+
+
+def test_sigmoid_keeps_the_subnormal_values_torch_rounds_to_zero(device):
+    x = np.array([-710.0, -740.0, -700.0])
+    ours = host(F.sigmoid(tl.Tensor(x, device=device)))
+    theirs = torch.sigmoid(torch.tensor(x)).numpy()
+    assert theirs[:2].tolist() == [0.0, 0.0] and (ours[:2] > 0).all()
+    np.testing.assert_allclose(ours, np.exp(x), rtol=1e-2)  # subnormal: few digits left
+    assert ours[2] == pytest.approx(theirs[2], rel=1e-15)
 
 
 @pytest.mark.parametrize("target", [0.0, 1.0, 0.3])
 def test_bce_with_logits_equals_torch_from_tiny_to_huge(device, target):
     targets = np.full_like(MAGNITUDES, target)
     ours_x, ours_t = (tl.Tensor(a, requires_grad=True, device=device) for a in (MAGNITUDES, targets))
-    with np.errstate(invalid="ignore"):  # −∞ · (1 − t) + ∞: NaN, as torch's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # −∞ · (1 − t) + ∞ is NaN, as torch's, and as silent
         loss = F.binary_cross_entropy_with_logits(ours_x, ours_t, reduction="none")
         loss.backward(tl.Tensor(np.ones_like(MAGNITUDES), device=device))
     x, t = (torch.tensor(a, requires_grad=True) for a in (MAGNITUDES, targets))
@@ -80,6 +94,24 @@ def test_bce_with_logits_equals_torch_from_tiny_to_huge(device, target):
     ref.backward(torch.ones_like(ref))
     for ours, theirs in ((loss, ref), (ours_x.grad, x.grad), (ours_t.grad, t.grad)):  # subnormals as above
         np.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize("weights", [{"pos_weight": 2.5}, {"weight": 0.0}, {"pos_weight": 0.0, "weight": 3.0}])
+def test_bce_with_logits_at_infinite_logits_is_silent_and_equals_torch(device, weights):
+    x_np, t_np = np.array([np.inf, -np.inf, np.inf, -np.inf]), np.array([0.0, 1.0, 0.5, 0.5])
+    ours_x, ours_t = (tl.Tensor(a, requires_grad=True, device=device) for a in (x_np, t_np))
+    x, t = (torch.tensor(a, requires_grad=True) for a in (x_np, t_np))
+    for reduction in ("none", "mean"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss = F.binary_cross_entropy_with_logits(
+                ours_x, ours_t, reduction=reduction, **{k: tl.Tensor(np.array(v), device=device) for k, v in weights.items()})
+            loss.backward(tl.Tensor(np.ones(loss.shape), device=device))
+        ref = TF.binary_cross_entropy_with_logits(x, t, reduction=reduction,
+                                                  **{k: torch.tensor(v, dtype=torch.float64) for k, v in weights.items()})
+        ref.backward(torch.ones_like(ref))
+        for ours, theirs in ((loss, ref), (ours_x.grad, x.grad), (ours_t.grad, t.grad)):
+            np.testing.assert_array_equal(host(ours), theirs.detach().numpy())
 
 
 def test_bce_with_logits_refuses_weights_that_want_gradients():
@@ -174,6 +206,108 @@ def test_casting_to_an_integer_dtype_leaves_the_graph(device):
     assert x.to(dtype=np.float32).requires_grad
 
 
+# ----------------------------------------------------------------------------- norms
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("kernels", ["on", "reference"])
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e19), (np.float64, 1e300)])
+@pytest.mark.parametrize("norm", ["layer_norm", "rms_norm"])
+def test_a_norm_whose_squares_overflow_gives_nan_not_zeros(device, norm, dtype, scale, kernels):
+    """Row 0's squares overflow: NaN there, forward and backward (zeros would be silently
+    wrong; torch's layer_norm gives NaN, its rms_norm 0: README, Differences from PyTorch).
+    Row 1 is ordinary and stays exact."""
+    x_np = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, -2.0, 0.5, 3.0]]) * np.array([[scale], [1.0]])
+    g_np = np.random.default_rng(0).standard_normal(x_np.shape)
+    context = tl.kernels.reference_only() if kernels == "reference" else contextlib.nullcontext()
+    with context:
+        x = tl.Tensor(x_np.astype(dtype), requires_grad=True, device=device)
+        w = tl.Tensor(np.full(4, 1.5, dtype), requires_grad=True, device=device)
+        y = getattr(F, norm)(x, w, eps=1e-5)
+        y.backward(tl.Tensor(g_np.astype(dtype), device=device))
+    tx, tw = torch.tensor(x_np[1:], requires_grad=True), torch.tensor(np.full(4, 1.5), requires_grad=True)
+    ty = getattr(TF, norm)(tx, (4,), tw, eps=1e-5)
+    ty.backward(torch.tensor(g_np[1:]))
+    assert np.isnan(host(y)[0]).all() and np.isnan(host(x.grad)[0]).all() and np.isnan(host(w.grad)).all()
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(host(y)[1], ty.detach().numpy()[0], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(host(x.grad)[1], tx.grad.numpy()[0], rtol=rtol, atol=rtol)
+    with tl.detect_anomaly(), pytest.raises(tl.anomaly.AnomalyError, match="NaN in its forward"):
+        getattr(F, norm)(tl.Tensor(x_np[:1].astype(dtype), device=device))
+    theirs = getattr(TF, norm)(torch.tensor(x_np[:1].astype(dtype)), (4,))
+    assert (torch.isnan(theirs).all() if norm == "layer_norm" else (theirs == 0).all())  # torch
+
+
+def test_rms_norm_gradient_is_exact_where_torchs_underflows(device):
+    """∂/∂x of rms_norm is scale-free: grad(c·x) = grad(x) / c. torch's backward multiplies r³,
+    which underflows to 0 past |x| ≈ 1e103 (float64) and drops a term; tinyllm's does not."""
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+
+    def grad(scale, ours):
+        if ours:
+            t = tl.Tensor(x * scale, requires_grad=True, device=device)
+            F.rms_norm(t, eps=0.0).backward(tl.Tensor(g, device=device))
+            return host(t.grad) * scale
+        t = torch.tensor(x * scale, requires_grad=True)
+        TF.rms_norm(t, (4,), eps=0.0).backward(torch.tensor(g))
+        return t.grad.numpy() * scale
+    exact = grad(1.0, ours=False)
+    np.testing.assert_allclose(grad(1e150, ours=True), exact, rtol=1e-12)
+    assert not np.allclose(grad(1e150, ours=False), exact, rtol=1e-3)  # torch
+
+
+def test_one_hot_attention_gradients_are_rounding_noise_under_the_cpu_kernel(device):
+    """Queries ~1e10 make the weights exactly one-hot: ∂L/∂q is exactly 0 in torch and in the
+    formula; the CPU kernel's row sums (from the output) leave noise of ~1e-16 · |G| |V|."""
+    rng = np.random.default_rng(0)
+    q, k, v, g = rng.standard_normal((2, 3, 4)) * 1e10, rng.standard_normal((2, 5, 4)), \
+        rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 3, 3))
+    grads = {}
+    for mode, context in (("kernel", contextlib.nullcontext()), ("formula", tl.kernels.reference_only())):
+        with context:
+            ours = tl.Tensor(q, requires_grad=True, device=device)
+            F.scaled_dot_product_attention(ours, tl.Tensor(k, device=device), tl.Tensor(v, device=device)).backward(
+                tl.Tensor(g, device=device))
+        grads[mode] = host(ours.grad)
+    theirs = torch.tensor(q, requires_grad=True)
+    TF.scaled_dot_product_attention(theirs, torch.tensor(k), torch.tensor(v)).backward(torch.tensor(g))
+    assert not theirs.grad.numpy().any() and not grads["formula"].any()
+    assert np.abs(grads["kernel"]).max() < 1e-14 * np.abs(g).max() * np.abs(v).max()
+
+
+def test_norms_take_torchs_signature_and_tinyllms(device):
+    rng = np.random.default_rng(0)
+    x_np, w_np, b_np = rng.standard_normal((2, 3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    x, w, b = (tl.Tensor(a, device=device) for a in (x_np, w_np, b_np))
+    tx, tw, tb = (torch.tensor(a) for a in (x_np, w_np, b_np))
+    expected = TF.layer_norm(tx, (4,), tw, tb, 1e-3).numpy()
+    for ours in (F.layer_norm(x, (4,), w, b, 1e-3), F.layer_norm(x, x.shape[-1:], w, b, 1e-3), F.layer_norm(x, 4, w, b, 1e-3),
+                 F.layer_norm(x, [4], weight=w, bias=b, eps=1e-3), F.layer_norm(x, normalized_shape=(4,), weight=w,
+                                                                             bias=b, eps=1e-3),
+                 F.layer_norm(x, w, b, 1e-3), F.layer_norm(x, w, b, eps=1e-3)):
+        np.testing.assert_allclose(host(ours), expected, rtol=1e-12)
+    expected = TF.rms_norm(tx, (4,), tw, 1e-3).numpy()
+    for ours in (F.rms_norm(x, (4,), w, 1e-3), F.rms_norm(x, 4, weight=w, eps=1e-3), F.rms_norm(x, w, 1e-3),
+                 F.rms_norm(x, w, eps=1e-3)):
+        np.testing.assert_allclose(host(ours), expected, rtol=1e-12)
+    np.testing.assert_allclose(host(F.rms_norm(x, (4,))), TF.rms_norm(tx, (4,)).numpy(), rtol=1e-12)
+    # several trailing axes, as torch
+    w34, b34 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    ours = F.layer_norm(x, (3, 4), tl.Tensor(w34, device=device), tl.Tensor(b34, device=device))
+    np.testing.assert_allclose(host(ours), TF.layer_norm(tx, (3, 4), torch.tensor(w34), torch.tensor(b34)).numpy(),
+                               rtol=1e-12)
+    ours = F.rms_norm(x, (3, 4), tl.Tensor(w34, device=device))
+    np.testing.assert_allclose(host(ours), TF.rms_norm(tx, (3, 4), torch.tensor(w34)).numpy(), rtol=1e-12)
+    for call in (lambda: F.layer_norm(x, (5,), w, b), lambda: F.rms_norm(x, (2, 4)), lambda: F.layer_norm(x, ())):
+        with pytest.raises(ValueError, match=r"input of shape \(2, 3, 4\) does not end in the normalized shape"):
+            call()
+    with pytest.raises(ValueError, match=r"must have the normalized shape \(3, 4\), got \(4,\)"):
+        F.layer_norm(x, (3, 4), w)
+    with pytest.raises(TypeError, match="multiple values for argument 'weight'"):
+        F.layer_norm(x, (4,), w, weight=w)
+    with pytest.raises(TypeError, match="normalized_shape given twice"):
+        F.rms_norm(x, (4,), normalized_shape=(4,))
+
+
 # ----------------------------------------------------------------------------- float16
 def test_clip_grad_norm_sums_half_precision_in_float32(device):
     p = tl.Tensor(np.zeros(4, np.float16), requires_grad=True, device=device)
@@ -187,6 +321,17 @@ def test_clip_grad_norm_sums_half_precision_in_float32(device):
     assert float(torch.nn.utils.clip_grad_norm_([ref], 1.0)) == pytest.approx(600.0)
 
 
+def test_clip_grad_norm_of_half_gradients_beyond_65504_stays_finite(device):
+    p = tl.Tensor(np.zeros(4, np.float16), requires_grad=True, device=device)
+    p.grad = tl.Tensor(np.full(4, 60000.0, np.float16), device=device).data
+    norm = optim.clip_grad_norm_([p], max_norm=1.0)
+    assert norm == pytest.approx(120000.0)  # > 65504, the largest float16
+    np.testing.assert_allclose(host(p.grad).astype(np.float64), 0.5, rtol=1e-3)
+    ref = torch.zeros(4, dtype=torch.float16, requires_grad=True)
+    ref.grad = torch.full((4,), 60000.0, dtype=torch.float16)
+    assert torch.isinf(torch.nn.utils.clip_grad_norm_([ref], 1.0)) and (ref.grad == 0).all()  # torch
+
+
 # ----------------------------------------------------------------------------- no silent differences
 def test_integer_tensors_promote_as_torch():
     i = tl.Tensor([1, 2, 3])
@@ -198,6 +343,83 @@ def test_integer_tensors_promote_as_torch():
     for name, ours in cases.items():
         assert str(ours.dtype) == str(expected[name].dtype).replace("torch.", ""), name
         np.testing.assert_allclose(ours.numpy(), expected[name].numpy(), rtol=1e-6, err_msg=name)
+
+
+def test_a_0d_tensor_does_not_widen_a_tensor_with_dimensions(device):
+    """torch's rule: a 0-d tensor of the same category (float/float, int/int) acts like a Python
+    number; NumPy would give float64 for float32 × 0-d float64. Across categories, or between
+    tensors with dimensions, the wider dtype wins as before."""
+    pairs = [(np.float32, (3,), np.float64, ()), (np.float16, (3,), np.float32, ()), (np.int32, (3,), np.int64, ()),
+             (np.float64, (), np.float32, (3,)), (np.float32, (3,), np.float64, (3,)), (np.int64, (3,), np.float16, ()),
+             (np.int32, (3,), np.float64, ()), (np.float16, (3,), np.int64, ()), (np.uint8, (3,), np.int64, ()),
+             (np.float32, (), np.float64, ())]
+    for da, sa, db, sb in pairs:
+        a, b = np.ones(sa, da), np.full(sb, 2, db)
+        ta, tb = torch.tensor(a), torch.tensor(b)
+        for op in ("__add__", "__sub__", "__mul__", "__truediv__", "__pow__"):
+            theirs = getattr(ta, op)(tb)
+            ours = getattr(tl.Tensor(a, device=device), op)(tl.Tensor(b, device=device))
+            assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (da, sa, op, db, sb)
+            np.testing.assert_allclose(host(ours).astype(float), theirs.double().numpy())
+    x = tl.Tensor(np.ones(2, np.float32), requires_grad=True, device=device)
+    (x * tl.Tensor(np.array(3.0), device=device)).sum().backward()
+    assert x.grad.dtype == np.float32 and host(x.grad).tolist() == [3.0, 3.0]
+
+
+def test_split_and_squeeze_keep_numpys_meaning(device):
+    x = tl.Tensor(np.arange(12.0).reshape(6, 2), device=device)
+    t = torch.arange(12.0).reshape(6, 2)
+    assert [p.shape for p in tl.split(x, 3)] == [(2, 2)] * 3  # three pieces (np.split)
+    assert [tuple(p.shape) for p in torch.split(t, 3)] == [(3, 2)] * 2  # pieces of three
+    assert [tuple(p.shape) for p in torch.tensor_split(t, 3)] == [(2, 2)] * 3  # torch's np.split
+    assert [p.shape[0] for p in tl.split(x, [1, 4])] == [1, 3, 2]
+    assert [p.shape[0] for p in torch.split(t, [1, 4, 1])] == [1, 4, 1]
+    assert "torch.split" in tl.split.__doc__
+    with pytest.raises(ValueError, match=r"cannot squeeze axis 0 of size 6"):
+        x.squeeze(0)
+    assert tuple(t.squeeze(0).shape) == (6, 2)  # torch: unchanged
+    assert x[:1].squeeze(0).shape == (2,) and tl.Tensor(2.0).squeeze(0).shape == ()
+
+
+def test_a_numpy_array_operand_promotes_as_numpy_in_both():
+    """torch hands an ndarray operand to NumPy (float32 tensor × np.array(2.0) is float64 there
+    too); tinyllm does the same."""
+    x = np.ones(3, np.float32)
+    assert (tl.Tensor(x) * np.array(2.0)).dtype == np.float64
+    assert (torch.tensor(x) * np.array(2.0)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "logsumexp", "mean", "var", "std"])
+def test_float_valued_functions_of_integer_tensors_are_float32(device, name):
+    ints = np.array([[1, 2], [3, 5]])
+    ours_call = {"sigmoid": F.sigmoid, "logsumexp": lambda x: F.logsumexp(x, axis=-1)}.get(
+        name, lambda x: getattr(x, name)())
+    for values in (ints, ints > 2):
+        with np.errstate(divide="ignore"):  # log(False) = −∞
+            ours = ours_call(tl.Tensor(values, device=device))
+        assert ours.dtype == np.float32, (name, values.dtype)
+        t = torch.tensor(values)
+        if name in ("mean", "var", "std"):  # torch refuses these (README: Differences from PyTorch)
+            with pytest.raises(RuntimeError):
+                getattr(t, name)()
+            expected = getattr(values.astype(np.float64), name)()
+        else:
+            theirs = {"sigmoid": torch.sigmoid, "logsumexp": lambda v: torch.logsumexp(v, -1)}.get(
+                name, lambda v: getattr(torch, name)(v))(t)
+            assert theirs.dtype == torch.float32
+            expected = theirs.numpy()
+        np.testing.assert_allclose(host(ours), expected, rtol=1e-6)
+
+
+def test_var_and_std_say_their_default_is_numpys():
+    x = tl.Tensor(np.array([1.0, 2.0, 4.0]))
+    assert x.var().item() == pytest.approx(np.var([1.0, 2.0, 4.0]))  # ddof=0 (torch: correction=1)
+    assert x.var(ddof=1).item() == pytest.approx(torch.tensor([1.0, 2.0, 4.0]).var().item())
+    for name in ("var", "std"):
+        for torch_kw in ({"correction": 1}, {"unbiased": True}):
+            with pytest.raises(TypeError, match=r"ddof= \(default 0.*ddof=1"):
+                getattr(x, name)(**torch_kw)
+    assert "ddof=0" in tl.Tensor.var.__doc__ and "correction=1" in tl.Tensor.std.__doc__
 
 
 def test_grad_never_aliases_the_array_given_to_backward(device):

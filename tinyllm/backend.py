@@ -266,6 +266,14 @@ def erf(device, x):
     return get_device(device)._erf(x)
 
 
+def inverse_std(xp, mean_square, eps):
+    """1 / √(mean_square + ε) for layer and RMS norms, NaN (not 0) where ``mean_square``
+    overflowed to ∞: the row's squares were too large to sum (|x| ≳ 1e19 in float32), and a 0
+    would silently zero the row and its gradients. NaN is torch's layer_norm answer, and
+    ``tl.detect_anomaly()`` names the op."""
+    return xp.where(xp.isposinf(mean_square), xp.nan, 1 / xp.sqrt(mean_square + eps))
+
+
 def default_generator(device):
     """The random generator of ``device``: ``numpy.random.Generator`` on the CPU,
     ``cupy.random.RandomState`` on the GPU. Use :func:`random_uniform` for code that

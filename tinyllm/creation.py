@@ -100,8 +100,9 @@ def stack(tensors, axis=0):
 
 
 def split(x, indices_or_sections, axis=0):
-    """Split a tensor into a list of tensors (``np.split``): a number of equal sections,
-    or the indices where each new piece starts."""
+    """Split a tensor into a list of tensors (``np.split``, and torch's ``tensor_split``): a
+    number of equal sections, or the indices where each new piece starts. (``torch.split``
+    reads an int as each piece's size and a list as the sizes.)"""
     n = x.shape[axis]
     if isinstance(indices_or_sections, int):
         if n % indices_or_sections:

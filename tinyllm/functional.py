@@ -19,6 +19,7 @@ import numpy as np
 from . import backend, kernels
 from .ops import Where, shape_of
 from .tensor import Function, Tensor, unbroadcast
+from .tensor_methods import as_floating
 
 __all__ = [
     "relu", "sigmoid", "logsigmoid", "tanh", "gelu", "softmax", "log_softmax", "logsumexp", "cross_entropy",
@@ -96,8 +97,8 @@ class Sigmoid(Function):
 
 
 def sigmoid(x):
-    """The logistic function 1 / (1 + e⁻ˣ), elementwise."""
-    return Sigmoid.apply(_float_tensor(x))
+    """The logistic function 1 / (1 + e⁻ˣ), elementwise (an integer tensor gives float32, as torch)."""
+    return Sigmoid.apply(as_floating(_tensor(x)))
 
 
 def _logsigmoid(xp, x):
@@ -124,8 +125,8 @@ def logsigmoid(x):
 
 
 def tanh(x):
-    """Hyperbolic tangent, elementwise."""
-    return _float_tensor(x).tanh()
+    """Hyperbolic tangent, elementwise (an integer tensor gives float32, as torch)."""
+    return _tensor(x).tanh()
 
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -281,8 +282,9 @@ class LogSumExp(Function):
 
 def logsumexp(x, axis=-1, keepdims=False):
     """log Σ exp(x) along ``axis``, without overflow (−∞ over an empty axis; a 0-d tensor
-    gives itself)."""
-    axis = _valid_axis(_float_tensor(x), axis, "logsumexp")
+    gives itself; an integer tensor gives float32, as torch)."""
+    x = as_floating(_tensor(x))
+    axis = _valid_axis(x, axis, "logsumexp")
     if x.ndim == 0:
         return _on_a_vector(logsumexp, x, 0, keepdims=True)
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
@@ -452,14 +454,16 @@ class BinaryCrossEntropyWithLogits(Function):
         ∂L/∂t = g · w · (log σ(−x) − p_w · log σ(x))  (= −g · w · x when p_w = 1)
 
     σ(x) − t is computed as written, not as (1 − t) − σ(−x): at x = −40, t = 0 the first
-    keeps the 4e-18, the second rounds it to 0. The weights w, p_w are constants."""
+    keeps the 4e-18, the second rounds it to 0. The weights w, p_w are constants. At ±∞
+    logits 0 · ∞ gives NaN where torch does, without NumPy's warning (torch is silent)."""
 
     def forward(self, x, t, weight=None, pos_weight=None, reduction="mean"):
         xp = self.xp
         log_weight = 1 if pos_weight is None else (pos_weight - 1) * t + 1
-        loss = (1 - t) * x - log_weight * _logsigmoid(xp, x)
-        if weight is not None:
-            loss = loss * weight
+        with np.errstate(invalid="ignore"):
+            loss = (1 - t) * x - log_weight * _logsigmoid(xp, x)
+            if weight is not None:
+                loss = loss * weight
         self.save(x, t, weight, pos_weight, reduction)
         if reduction == "none":
             return loss
@@ -478,7 +482,8 @@ class BinaryCrossEntropyWithLogits(Function):
             s = _sigmoid(xp, x)
             gx = g * (s - t if pos_weight is None else ((pos_weight - 1) * t + 1) * s - pos_weight * t)
         if need_t:
-            gt = g * (-x if pos_weight is None else _logsigmoid(xp, -x) - pos_weight * _logsigmoid(xp, x))
+            with np.errstate(invalid="ignore"):  # 0 · ∞ at ±∞ logits: NaN, as torch, silently
+                gt = g * (-x if pos_weight is None else _logsigmoid(xp, -x) - pos_weight * _logsigmoid(xp, x))
         return (None if gx is None else xp.broadcast_to(gx, x.shape),
                 None if gt is None else xp.broadcast_to(gt, t.shape))
 
@@ -533,7 +538,8 @@ class LayerNorm(Function):
 
     Each row is first shifted by its first element (x̂ does not change): a constant row then
     gives exact zeros, not the rounding of its mean divided by √ε. Half floats are computed in
-    float32 (a spread of 256 overflows their squares)."""
+    float32 (a spread of 256 overflows their squares). A row whose squares overflow even so
+    gives NaN, as torch (not a silent row of zeros)."""
 
     kernel_name = "LayerNorm"  # a faster implementation may run instead: tinyllm/kernels/cpu.py
 
@@ -544,7 +550,7 @@ class LayerNorm(Function):
             x = x.astype(np.float32)
         x = x - x[..., :1]
         centered = x - x.mean(axis=-1, keepdims=True)
-        rstd = 1 / xp.sqrt((centered * centered).mean(axis=-1, keepdims=True) + eps)  # 1/√(σ² + ε)
+        rstd = backend.inverse_std(xp, (centered * centered).mean(axis=-1, keepdims=True), eps)  # 1/√(σ² + ε)
         xhat = centered * rstd
         y = xhat * weight if weight is not None else xhat
         if bias is not None:
@@ -568,9 +574,52 @@ class LayerNorm(Function):
         return (gx, gw, gb)[:len(need)]
 
 
-def layer_norm(x, weight=None, bias=None, eps=1e-5):
+def _norm_arguments(name, x, args, normalized_shape, **named):
+    """The arguments of a norm called as tinyllm's ``f(x, weight, …)`` or as torch's
+    ``f(x, normalized_shape, weight, …)`` (told apart by the second argument: a shape, not a
+    tensor). Returns the normalized shape (``x.shape[-1:]`` if not given) and ``named``'s
+    values in order. A given normalized_shape must be the trailing dims of ``x``."""
+    _tensor(x)
+    if args and isinstance(args[0], (tuple, list, int, np.integer)):  # torch's order
+        if normalized_shape is not None:
+            raise TypeError(f"{name}: normalized_shape given twice (as the second argument and by name)")
+        normalized_shape, args = args[0], args[1:]
+    if len(args) > len(named):
+        raise TypeError(f"{name}: takes (input, [normalized_shape,] {', '.join(named)}), got {len(args)} "
+                        f"positional arguments after the input and the shape")
+    for key, value in zip(named, args):
+        if named[key] is not None and key != "eps":  # (eps has a default, which a positional one replaces)
+            raise TypeError(f"{name}: got multiple values for argument {key!r}")
+        named[key] = value
+    if normalized_shape is None:
+        return x.shape[-1:], tuple(named.values())
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else \
+        tuple(int(n) for n in normalized_shape)
+    if not shape or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"{name}: input of shape {x.shape} does not end in the normalized shape {shape}")
+    return shape, tuple(named.values())
+
+
+def _over_trailing_axes(fn, x, shape, *params, **kwargs):
+    """``fn`` (a norm over the last axis) over the trailing ``shape`` of ``x``, several axes
+    flattened into one and restored (its parameters, of that shape, flattened too)."""
+    for p in params:
+        if p is not None and p.shape != shape:
+            raise ValueError(f"{fn.__name__}: weight and bias must have the normalized shape {shape}, got {p.shape}")
+    flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
+    out = fn(flat, *(p if p is None else p.reshape(-1) for p in params), **kwargs)
+    return out.reshape(x.shape)
+
+
+def layer_norm(x, *args, normalized_shape=None, weight=None, bias=None, eps=1e-5):
     """Normalise ``x`` (..., D) over its last axis, then scale by ``weight`` (D,) and
-    shift by ``bias`` (D,) when given."""
+    shift by ``bias`` (D,) when given: ``F.layer_norm(x, weight, bias, eps)``, or torch's
+    ``F.layer_norm(x, normalized_shape, weight, bias, eps)`` (normalized_shape: the trailing
+    dims of x, several of them normalised together)."""
+    shape, (weight, bias, eps) = _norm_arguments("layer_norm", x, args, normalized_shape,
+                                                 weight=weight, bias=bias, eps=eps)
+    if len(shape) > 1:
+        return _over_trailing_axes(layer_norm, x, shape, weight, bias, eps=eps)
     _float_tensor(x)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"layer_norm: needs at least one feature in the last axis, got shape {x.shape}")
@@ -764,7 +813,7 @@ class Attention(Function):
         if mask is not None:
             scores = xp.where(mask, -np.inf, scores) if mask.dtype == np.bool_ else scores + mask
         m = scores.max(axis=-1, keepdims=True)
-        e = xp.exp(scores - xp.where(xp.isfinite(m), m, 0))  # a row of −∞ (every key masked): e = 0 ...
+        e = xp.exp(scores - xp.where(m == -np.inf, 0, m))  # a row of −∞ (every key masked): e = 0 ...
         total = e.sum(axis=-1, keepdims=True)
         p = e / xp.where(total == 0, 1, total)               # ... and weights 0, not 0/0
         drop = None
@@ -892,6 +941,9 @@ class RMSNorm(Function):
 
         ∂L/∂x_j = r h_j − (r³ x_j / D) Σ_i h_i x_i = r · (h_j − x̂_j · mean(h ⊙ x̂))
         ∂L/∂w = Σ_rows g ⊙ x̂
+
+    A row whose squares overflow (mean(x²) = ∞) gives NaN, as layer norm (torch's rms_norm
+    gives a silent 0 there).
     """
 
     def forward(self, x, weight=None, eps=1e-6):
@@ -901,7 +953,7 @@ class RMSNorm(Function):
             x = x.astype(np.float32)
         d = x.shape[-1]
         mean_square = xp.einsum("...i,...i->...", x, x)[..., None] / d  # no (…, D) temporary
-        r = 1.0 / xp.sqrt(mean_square + eps)
+        r = backend.inverse_std(xp, mean_square, eps)
         xhat = x * r
         self.save(xhat, r, weight)
         y = xhat * weight if weight is not None else xhat
@@ -926,10 +978,14 @@ class RMSNorm(Function):
         return (gx, gw)[:len(need)]
 
 
-def rms_norm(x, weight=None, eps=None):
+def rms_norm(x, *args, normalized_shape=None, weight=None, eps=None):
     """Normalise ``x`` (..., D) by the root mean square of its last axis, then scale by
-    ``weight`` (D,) when given. ``eps`` None means the dtype's machine epsilon, as
-    ``torch.nn.functional.rms_norm`` (Llama uses 1e-6 or 1e-5)."""
+    ``weight`` (D,) when given: ``F.rms_norm(x, weight, eps)``, or torch's
+    ``F.rms_norm(x, normalized_shape, weight, eps)``. ``eps`` None means the dtype's machine
+    epsilon, as ``torch.nn.functional.rms_norm`` (Llama uses 1e-6 or 1e-5)."""
+    shape, (weight, eps) = _norm_arguments("rms_norm", x, args, normalized_shape, weight=weight, eps=eps)
+    if len(shape) > 1:
+        return _over_trailing_axes(rms_norm, x, shape, weight, eps=eps)
     _float_tensor(x)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"rms_norm: needs at least one feature in the last axis, got shape {x.shape}")

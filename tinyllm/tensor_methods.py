@@ -5,7 +5,7 @@ NumPy and torch users expect. They are written as the methods of ``_Methods`` an
 :class:`~tinyllm.tensor.Tensor` when tinyllm is imported (the engine in ``tensor.py`` cannot
 import ``ops``, which is built on it). Methods speak NumPy (``axis=``, ``keepdims=``,
 ``transpose(*axes)``); arithmetic promotes dtypes as torch does (an integer tensor meeting a
-float becomes float32, never float64).
+float becomes float32, never float64; a 0-d tensor does not widen a tensor with dimensions).
 """
 from __future__ import annotations
 
@@ -126,13 +126,20 @@ class _Methods:
         return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        return ops.Mean.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        """The mean; an integer or boolean tensor's is float32 (torch refuses it)."""
+        return ops.Mean.apply(as_floating(self), axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return ops.Var.apply(self, axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False, **torch_names):
+        """The variance Σ (x − μ)² / (N − ddof). ``ddof=0`` by default, as NumPy: torch's
+        default is the unbiased ``correction=1`` (pass ``ddof=1``)."""
+        _refuse_torch_correction("var", torch_names)
+        return ops.Var.apply(as_floating(self), axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return ops.Std.apply(self, axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False, **torch_names):
+        """The standard deviation √(Σ (x − μ)² / (N − ddof)); ``ddof=0`` by default, as NumPy
+        (torch's default is ``correction=1``: pass ``ddof=1``)."""
+        _refuse_torch_correction("std", torch_names)
+        return ops.Std.apply(as_floating(self), axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
         return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
@@ -174,15 +181,22 @@ class _Methods:
         return self.transpose()
 
     def swapaxes(self, axis1, axis2):
+        """Swap two axes (torch's ``transpose(dim0, dim1)``; a 0-d tensor takes 0 or −1)."""
+        for axis in (axis1, axis2):
+            _norm_axis(axis, self.ndim)  # in range, or a clear error
+        if self.ndim == 0:
+            return self.reshape(())
         axes = list(range(self.ndim))
         axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
         return ops.Transpose.apply(self, axes=tuple(axes))
 
     def squeeze(self, axis=None):
+        """Drop axes of size 1 (all, or those named). Naming an axis of another size is an
+        error, as in NumPy (torch leaves it)."""
         if axis is None:
             shape = tuple(n for n in self.shape if n != 1)
         else:
-            axes = {a % self.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+            axes = _norm_axis(axis, self.ndim) or ()
             for a in axes:
                 if self.shape[a] != 1:
                     raise ValueError(f"cannot squeeze axis {a} of size {self.shape[a]} (shape {self.shape})")
@@ -197,16 +211,16 @@ class _Methods:
 
     # ---------------------------------------------------------------- elementwise
     def exp(self):
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(as_floating(self))
 
     def log(self):
-        return ops.Log.apply(self)
+        return ops.Log.apply(as_floating(self))
 
     def sqrt(self):
-        return ops.Sqrt.apply(self)
+        return ops.Sqrt.apply(as_floating(self))
 
     def tanh(self):
-        return ops.Tanh.apply(self)
+        return ops.Tanh.apply(as_floating(self))
 
     def abs(self):
         return ops.Abs.apply(self)
@@ -265,19 +279,49 @@ def _is_float(x):
     return x.dtype.kind == "f" if isinstance(x, Tensor) else isinstance(x, float)
 
 
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}  # torch's order: bool < integer < floating
+
+
 def _promote(a, b, true_division=False):
-    """(a, b) with an integer or boolean tensor cast to float where torch would make the
-    result float: when the other side is floating (a Python float: float32; a float tensor:
-    its dtype), or for true division. Floating tensors and int-with-int pass unchanged."""
-    a_int = isinstance(a, Tensor) and a.data.dtype.kind in "biu"
-    b_int = isinstance(b, Tensor) and b.data.dtype.kind in "biu"
-    if not (a_int or b_int):
+    """(a, b) cast where torch's promotion differs from NumPy's:
+
+    * an integer or boolean tensor meets a float (a Python float: float32; a float tensor:
+      its dtype), or true division: it becomes float;
+    * a 0-d tensor meets a tensor with dimensions of the same category (float with float,
+      integer with integer): the 0-d one takes the other's dtype, as a Python number would
+      (float32 × 0-d float64 is float32, not float64).
+
+    Anything else (NumPy arrays included, which torch also hands to NumPy) passes unchanged."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        if isinstance(a, Tensor) and a.data.dtype.kind in "biu" and (_is_float(b) or true_division):
+            a = a.astype(np.float32)
+        elif isinstance(b, Tensor) and b.data.dtype.kind in "biu" and (_is_float(a) or true_division):
+            b = b.astype(np.float32)
         return a, b
-    if a_int and (_is_float(b) or true_division):
-        a = a.astype(b.dtype if isinstance(b, Tensor) and b.dtype.kind == "f" else np.float32)
-    if b_int and (_is_float(a) or true_division):
-        b = b.astype(a.dtype if isinstance(a, Tensor) and a.dtype.kind == "f" else np.float32)
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka == kb == "f" and a.data.dtype == b.data.dtype:
+        return a, b  # the hot path: two tensors of one float dtype
+    if ka in "biu" and (kb == "f" or true_division):
+        a = a.astype(b.dtype if kb == "f" else np.float32)
+    if kb in "biu" and (ka == "f" or true_division):
+        b = b.astype(a.dtype if ka == "f" else np.float32)
+    if a.ndim == 0 and b.ndim and _CATEGORY[a.dtype.kind] == _CATEGORY[b.dtype.kind]:
+        a = a.astype(b.dtype)
+    elif b.ndim == 0 and a.ndim and _CATEGORY[a.dtype.kind] == _CATEGORY[b.dtype.kind]:
+        b = b.astype(a.dtype)
     return a, b
+
+
+def as_floating(x):
+    """``x`` itself if floating, else (integers, booleans) cast to float32, tinyllm's default
+    dtype: what torch gives for exp, log, sqrt, tanh, sigmoid... of an integer tensor."""
+    return x if x.data.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _refuse_torch_correction(name, torch_names):
+    if torch_names:
+        raise TypeError(f"{name}() takes NumPy's ddof= (default 0: divide by N), not {', '.join(torch_names)}=; "
+                        f"torch's default (correction=1, unbiased=True) is ddof=1")
 
 
 def _norm_axis(axis, ndim):

@@ -258,7 +258,7 @@ class LayerNorm(FunctionKernel):
         xhat = x - x[..., :1]  # shift by the first element: a constant row becomes exact zeros
         xhat -= (xhat @ mean_of)[..., None]
         var = xp.einsum("...i,...i->...", xhat, xhat) / d
-        rstd = (1.0 / xp.sqrt(var + eps))[..., None]
+        rstd = backend.inverse_std(xp, var, eps)[..., None]
         xhat *= rstd
         fn.save(xhat, rstd, weight, mean_of)
         y = xhat * weight if weight is not None else xhat.copy()

@@ -172,13 +172,7 @@ class LayerNorm(Module):
         if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
             raise ValueError(f"LayerNorm: input of shape {x.shape} does not end in the normalized "
                              f"shape {shape}")
-        if len(shape) == 1:
-            return F.layer_norm(x, self.weight, self.bias, eps=self.eps)
-        # several normalised axes: flatten them into one, normalise, restore
-        flat = x.reshape(x.shape[:x.ndim - len(shape)] + (-1,))
-        w = self.weight.reshape(-1) if self.weight is not None else None
-        b = self.bias.reshape(-1) if self.bias is not None else None
-        return F.layer_norm(flat, w, b, eps=self.eps).reshape(x.shape)
+        return F.layer_norm(x, shape, self.weight, self.bias, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

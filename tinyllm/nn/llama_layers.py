@@ -59,11 +59,7 @@ class RMSNorm(Module):
             raise TypeError(f"RMSNorm: input must be a tl.Tensor, got {type(x).__name__}")
         if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
             raise ValueError(f"RMSNorm: input of shape {x.shape} does not end in the normalized shape {shape}")
-        if len(shape) == 1:
-            return F.rms_norm(x, self.weight, eps=self.eps)
-        flat = x.reshape(x.shape[:x.ndim - len(shape)] + (-1,))
-        w = self.weight.reshape(-1) if self.weight is not None else None
-        return F.rms_norm(flat, w, eps=self.eps).reshape(x.shape)
+        return F.rms_norm(x, shape, self.weight, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
