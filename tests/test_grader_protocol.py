@@ -127,6 +127,24 @@ def test_an_exception_on_the_other_side_keeps_its_type_and_message(remote):
         remote(lambda: object())()
 
 
+@pytest.mark.parametrize("raised, caught", [(MemoryError, MemoryError), (KeyError("k"), KeyError),
+                                            (ExceptionGroup("two", [ValueError(1), KeyError(2)]), protocol.RemoteError),
+                                            (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), protocol.RemoteError)])
+def test_every_built_in_exception_comes_back_as_itself_or_a_remote_error_of_its_name(remote, raised, caught):
+    """A MemoryError (the memory limit) must reach the student's hint as a MemoryError, not
+    as the TypeError of rebuilding it wrongly; ExceptionGroup's constructor wants more than
+    a message: it comes back as a RemoteError named like it."""
+    def fail():
+        raise raised
+
+    with pytest.raises(caught) as info:
+        remote(fail)()
+    name = type(raised).__name__ if isinstance(raised, BaseException) else raised.__name__
+    assert isinstance(info.value, protocol.RemoteError) and info.value.remote_type == name
+    assert type(info.value).__name__ == name
+    assert str(info.value) == (str(raised) if isinstance(raised, BaseException) else "")
+
+
 def _frame(header, blobs=()):
     body = json.dumps(header).encode()
     return struct.pack("!4sII", b"TLG1", len(body), len(blobs)) + body + b"".join(

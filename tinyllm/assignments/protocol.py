@@ -76,6 +76,9 @@ class RemoteError(Exception):
 
     remote_type, where = "Exception", ""
 
+    def __str__(self):  # the message as the other side wrote it (KeyError would quote it again)
+        return str(self.args[0]) if self.args else ""
+
 
 def _remote_error(info) -> RemoteError:
     """An exception of a class that is both a :class:`RemoteError` and, when the remote type
@@ -83,14 +86,16 @@ def _remote_error(info) -> RemoteError:
     if not isinstance(info, dict):
         raise ProtocolError("an error reply without its description")
     name = str(info.get("type", "Exception"))[:100]
+    message = str(info.get("message", ""))[:2000]
     base = getattr(builtins, name, None)
-    bases = (RemoteError,) if not (isinstance(base, type) and issubclass(base, Exception)) else (RemoteError, base)
-    try:
-        cls = type(name, bases, {"remote_type": name})
-    except TypeError:  # a built-in with an incompatible layout
-        cls = type(name, (RemoteError,), {"remote_type": name})
-    error = cls.__new__(cls)
-    Exception.__init__(error, str(info.get("message", ""))[:2000])
+    error = None
+    if isinstance(base, type) and issubclass(base, Exception):
+        try:
+            error = type(name, (RemoteError, base), {"remote_type": name})(message)
+        except (TypeError, ValueError):  # a layout that does not mix, or a constructor that wants more
+            pass                         # than a message (ExceptionGroup, UnicodeDecodeError)
+    if error is None:
+        error = type(name, (RemoteError,), {"remote_type": name})(message)
     error.where = str(info.get("where", ""))[:300]
     return error
 
