@@ -41,7 +41,7 @@ import types
 from pathlib import Path
 
 from . import protocol, sandbox
-from .source import Assignment, parse_py, release_code, validate
+from .source import Assignment, inplace_arguments, parse_py, release_code, validate
 
 __all__ = ["read_cells", "student_program", "graded_names", "worker_environment"]
 
@@ -301,8 +301,8 @@ class TaskRun:
                 stand_ins[name] = info.get("value")
             elif kind == "refused":
                 stand_ins[name] = _Refused(name, str(info.get("reason", "")))
-        inplace = set(self.task.tests.metadata.get("inplace", "").split())
-        peer.inplace = {vars(v)["_remote"][1] for n, v in stand_ins.items()
+        inplace = inplace_arguments(self.assignment.cells, self.task.tests)
+        peer.inplace = {vars(v)["_remote"][1]: inplace[n] for n, v in stand_ins.items()
                         if n in inplace and callable(v) and "_remote" in vars(v)}
         namespace.update(stand_ins)
         sent = {}
