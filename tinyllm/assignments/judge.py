@@ -96,6 +96,15 @@ def graded_names(assignment) -> list:
     return list(dict.fromkeys(names))
 
 
+def grades_a_function_class(assignment, task) -> bool:
+    """Whether the task's tests use a class the solution cells define (a ``tl.Function``:
+    forward and backward on arrays): the worker then blocks the library's numerical code."""
+    classes = {node.name for cell in assignment.cells if cell.kind == "solution"
+               for node in ast.parse(cell.source).body if isinstance(node, ast.ClassDef)}
+    used = {node.id for node in ast.walk(ast.parse(task.tests.source)) if isinstance(node, ast.Name)}
+    return bool(classes & used)
+
+
 def worker_environment(folder) -> dict:
     """A minimal environment: nothing of the teacher's (paths, variables) reaches the worker."""
     import tinyllm
@@ -218,7 +227,7 @@ class TaskRun:
     def __init__(self, assignment, task, program, job, workers):
         self.assignment, self.task, self.program, self.job = assignment, task, program, job
         self.workers, self.timeout = workers, float(job["timeout"])
-        self.loading, self.loaded, self.isolation, self.errors = None, False, None, []
+        self.loading, self.loaded, self.isolation, self.errors, self.refusals = None, False, None, [], []
         self.pid, self.exit_code = None, None
 
     def run(self):
@@ -253,7 +262,8 @@ class TaskRun:
     def _grade(self, sock, deadline, output):
         self.peer = peer = protocol.Peer(sock, "j", deadline=deadline, on_note=self._note)
         forbid = self.task.tests.metadata.get("forbid", "").split()
-        protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid})
+        protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid,
+                             "arrays": grades_a_function_class(self.assignment, self.task)})
         try:
             loaded = peer.request("load", None, [self.program, graded_names(self.assignment)])
             self.loaded = True
@@ -274,6 +284,8 @@ class TaskRun:
             if isinstance(exc, protocol.RemoteError) and exc.remote_type == "TaskTimeout":
                 raise Outcome("timeout", self._timeout_hint(exc.where)) from None
             hint = self.hint(exc)
+            if self.refusals and not hint.startswith("refused"):  # the student's code caught the refusal
+                hint = f"refused: {self.refusals[0]} (then {hint})"
             if self.errors and not hint.startswith("refused"):
                 hint += f"; your file did not load cleanly: {self.errors[0]}"
             raise Outcome("fail", hint) from None
@@ -284,6 +296,8 @@ class TaskRun:
         return f"{self.assignment.name}.py"
 
     def _note(self, header):
+        if isinstance(header.get("refused"), str) and len(self.refusals) < 10:
+            self.refusals.append(header["refused"][:300])
         loading = header.get("loading")
         if isinstance(loading, list) and len(loading) == 2:
             self.loading = [str(loading[0])[:200], loading[1] if isinstance(loading[1], int) else "?"]
