@@ -228,7 +228,9 @@ def test_memory_beyond_the_limit_fails_only_that_task(tmp_path):
     a = BY_NAME["a6_bpe"]
     results = {r.task: r for r in grader.grade_file(a, tmp_path / "a6_bpe.py", timeout=30, memory_mb=2048,
                                                     tasks=["pair_counts", "merge"])}
-    assert results["pair_counts"].status == "fail" and "MemoryError" in results["pair_counts"].hint
+    line = (tmp_path / "a6_bpe.py").read_text(encoding="utf-8").splitlines().index("    hog = bytearray(8 << 30)") + 1
+    assert results["pair_counts"].status == "fail"
+    assert results["pair_counts"].hint == f"MemoryError (a6_bpe.py line {line}, in pair_counts)"
     assert results["merge"].passed
 
 
@@ -379,6 +381,9 @@ def test_release_replaces_each_solution_with_nbgraders_stub_at_its_indentation()
     assert release_code(tests) == "assert f(1) == 2\nok = 1"
 
 
+_STEP = "# %% solution\ndef step(x, p, cache):\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n"
+
+
 @pytest.mark.parametrize("text, message", [
     ('# %% solution\nx = 1\n# %% tests task="t" points=1\nassert x\n', "without ### BEGIN SOLUTION"),
     ('# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n# %% tests task="t" points=1\npass\n', "in a code cell"),
@@ -393,6 +398,11 @@ def test_release_replaces_each_solution_with_nbgraders_stub_at_its_indentation()
     ('# %% tests task="t" points=1\nassert f()\n### BEGIN HIDDEN TESTS\nassert g()\n### END HIDDEN TESTS\n'
      'x\n', "tests cell ends with an expression"),
     ('# %% tests task="t" points=1 forbid=3\npass\n', "forbid= takes a string in quotes"),
+    (_STEP + '# %% tests task="t" points=1 inplace="step"\npass\n', 'inplace="step" names no argument: write '
+                                                                        'step:cache'),
+    (_STEP + '# %% tests task="t" points=1 inplace="step:p,kv"\npass\n', "step() has no argument 'kv' "
+                                                                          "(it takes x, p, cache)"),
+    (_STEP + '# %% tests task="t" points=1 inplace="stop:p"\npass\n', "no solution cell defines a function stop()"),
 ])
 def test_format_errors_are_explained(text, message):
     with pytest.raises(AssignmentFormatError, match=re.escape(message)):

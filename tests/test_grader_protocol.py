@@ -17,17 +17,18 @@ from tinyllm.assignments import protocol
 
 @pytest.fixture
 def remote():
-    """A callable ``remote(fn, inplace=False)`` that returns fn's stand-in on the other end."""
+    """A callable ``remote(fn, inplace=())`` that returns fn's stand-in on the other end
+    (``inplace``: the arguments, positions or names, whose changes come back)."""
     ours, theirs = socket.socketpair()
     server = protocol.Peer(theirs, "w")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     client = protocol.Peer(ours, "j", deadline=None)
 
-    def make(fn, inplace=False):
+    def make(fn, inplace=()):
         key = server.export(fn)
         if inplace:
-            client.inplace.add(key)
+            client.inplace[key] = set(inplace)
         kind = "function_class" if isinstance(fn, type) else "function"
         return client.stand_in({"remote": key, "kind": kind, "name": getattr(fn, "__name__", "f")})
 
@@ -94,8 +95,34 @@ def test_arguments_are_copies_except_generators_and_inplace_functions(remote):
     second = remote(rewrite)(ids, x, rng)
     assert ids == [1, 2] and np.array_equal(x.numpy(), np.ones(3))  # the test's objects are untouched
     assert first != second  # ...but the generator moved on
-    remote(rewrite, inplace=True)(ids, x, rng)
+    remote(rewrite, inplace=(0, 1))(ids, x, rng)
     assert ids == [1, 2, 99] and np.array_equal(x.numpy(), np.zeros(3))
+
+
+def test_an_inplace_call_changes_only_what_is_inside_the_arguments_named_and_no_other():
+    """A KV-cache step may fill its cache, not rewrite the parameters a reference uses
+    afterwards: neither directly, nor through the cache (the same Tensors passed in both)."""
+    def step(p, cache):
+        for t in p.values():
+            t.data[...] = 0.0
+        cache["p"] = p
+        cache["k"] = cache.get("k", 0) + 1
+        return None
+
+    ours, theirs = socket.socketpair()
+    server = protocol.Peer(theirs, "w")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = protocol.Peer(ours, "j")
+    key = server.export(step)
+    client.inplace[key] = {1, "cache"}
+    remote = client.stand_in({"remote": key, "kind": "function", "name": "step"})
+    p, cache = {"w": tl.Tensor(np.ones(2))}, {}
+    remote(p, cache)
+    assert np.array_equal(p["w"].numpy(), np.ones(2)) and cache["k"] == 1
+    assert cache["p"] is p  # the test's own dict, untouched
+    remote(p, cache=cache)  # p now inside the cache too: still not written back
+    assert np.array_equal(p["w"].numpy(), np.ones(2)) and cache["k"] == 2
+    ours.close()
 
 
 def test_a_callback_runs_on_the_side_that_owns_it_and_gradients_come_back(remote):
@@ -111,7 +138,7 @@ def test_a_callback_runs_on_the_side_that_owns_it_and_gradients_come_back(remote
         return float(loss.item())
 
     p = tl.Tensor(np.array([1.0, -3.0]), requires_grad=True)
-    loss = remote(step, inplace=True)(lambda: (p * p).sum(), [p])
+    loss = remote(step, inplace=(1,))(lambda: (p * p).sum(), [p])
     assert loss == 10.0
     assert np.allclose(p.numpy(), [0.0, 0.0]) and np.allclose(p.grad, [2.0, -6.0])
 
@@ -125,6 +152,24 @@ def test_an_exception_on_the_other_side_keeps_its_type_and_message(remote):
     assert isinstance(info.value, protocol.RemoteError) and info.value.remote_type == "ValueError"
     with pytest.raises(TypeError, match="cannot send a object"):
         remote(lambda: object())()
+
+
+@pytest.mark.parametrize("raised, caught", [(MemoryError, MemoryError), (KeyError("k"), KeyError),
+                                            (ExceptionGroup("two", [ValueError(1), KeyError(2)]), protocol.RemoteError),
+                                            (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), protocol.RemoteError)])
+def test_every_built_in_exception_comes_back_as_itself_or_a_remote_error_of_its_name(remote, raised, caught):
+    """A MemoryError (the memory limit) must reach the student's hint as a MemoryError, not
+    as the TypeError of rebuilding it wrongly; ExceptionGroup's constructor wants more than
+    a message: it comes back as a RemoteError named like it."""
+    def fail():
+        raise raised
+
+    with pytest.raises(caught) as info:
+        remote(fail)()
+    name = type(raised).__name__ if isinstance(raised, BaseException) else raised.__name__
+    assert isinstance(info.value, protocol.RemoteError) and info.value.remote_type == name
+    assert type(info.value).__name__ == name
+    assert str(info.value) == (str(raised) if isinstance(raised, BaseException) else "")
 
 
 def _frame(header, blobs=()):

@@ -5,7 +5,9 @@ The cheats: forging the grader's results (a results file, printed lines, frames 
 every open file descriptor), reading the grader's files (a spec file, the arguments and the
 environment, ``/proc`` of the parents, a search of the disk), rewriting the teacher's task
 file for the students graded after, neutering the checks (the locked setup cell, the test
-helpers, NumPy), the library's own solutions (imported, or used inside forward/backward),
+helpers, NumPy), the library's own solutions (imported, used inside forward/backward, its
+raw helpers and kernels, reached by any path), rewriting the test's objects through an
+in-place function so that the reference computed from them afterwards agrees,
 forking a process that outlives the task, killing the grader, and answers memorized for the
 published tests' inputs.
 """
@@ -24,7 +26,8 @@ from tinyllm.assignments import grader, load_assignments, release_py
 from tinyllm.assignments.checks import random_tensor
 
 BUILTIN = {a.name: a for a in load_assignments()}
-A2, A3, A4 = "a2_matmul_reductions", "a3_softmax_layernorm", "a4_attention"
+HOLDS = {task.id: a.name for a in BUILTIN.values() for task in a.tasks}  # task id -> assignment
+A3, A4 = "a3_softmax_layernorm", "a4_attention"
 
 # Runs the teacher's file found at `path` (its solutions) in this module, tests cells left out.
 RUN_TEACHERS_FILE = '''
@@ -47,9 +50,166 @@ class Softmax(tl.Function):
 '''
 
 
+# The library's own code, reached by every path a student may try: its raw helpers, its kernels
+# layer (a method copied into the student's class, or called), its re-exports, a name computed
+# at run time, importlib, sys.modules, __import__, a function's __globals__, a Tensor's grad_fn.
+LIBRARY_CHEATS = {
+    "raw_helper_sigmoid": ("sigmoid", '''
+class Sigmoid(tl.Function):
+    def forward(self, x):
+        import tinyllm.functional as F
+        y = F._sigmoid(np, x)
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g * y * (1 - y),)
+''', "refused"),
+    "computed_name_sigmoid": ("sigmoid", '''
+import tinyllm.functional
+class Sigmoid(tl.Function):
+    def forward(self, x):
+        y = getattr(tinyllm.functional, "_sig" + "moid")(np, x)
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return (g * y * (1 - y),)
+''', "refused"),
+    "ops_through_a_tensor": ("mul", '''
+class Mul(tl.Function):
+    forward = type((tl.Tensor(np.ones(2), requires_grad=True) * tl.Tensor(np.ones(2))).grad_fn).forward
+    backward = type((tl.Tensor(np.ones(2), requires_grad=True) * tl.Tensor(np.ones(2))).grad_fn).backward
+''', "refused"),
+    "raw_helper_softmax_rows": ("softmax", '''
+class Softmax(tl.Function):
+    def forward(self, x):
+        y = F.softmax_rows(self.device, x)[0]
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        gy = g * y
+        return (gy - y * gy.sum(axis=-1, keepdims=True),)
+''', "refused"),
+    "globals_of_a_library_function": ("softmax", '''
+class Softmax(tl.Function):
+    def forward(self, x):
+        y = F.softmax.__globals__["softmax_rows"](self.device, x)[0]
+        self.save(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        gy = g * y
+        return (gy - y * gy.sum(axis=-1, keepdims=True),)
+''', "refused"),
+    "kernel_methods_copied": ("layer_norm", '''
+import tinyllm.kernels.cpu
+class LayerNorm(tl.Function):
+    forward = tinyllm.kernels.cpu.LayerNorm.forward
+    backward = tinyllm.kernels.cpu.LayerNorm.backward
+''', "refused"),
+    "kernel_through_importlib": ("layer_norm", '''
+import importlib
+_kernel = importlib.import_module("tinyllm.kernels.cpu").LayerNorm
+class LayerNorm(tl.Function):
+    def forward(self, x, weight, bias, eps=1e-5):
+        return _kernel.forward(self, x, weight, bias, eps)
+
+    def backward(self, g):
+        return _kernel.backward(self, g)
+''', "refused"),
+    "kernel_called": ("attention_forward", '''
+import tinyllm.kernels.cpu as _k
+class Attention(tl.Function):
+    def forward(self, q, k, v, causal=False):
+        mask = np.triu(np.ones((q.shape[-2], k.shape[-2]), dtype=bool), 1) if causal else None
+        return _k.Attention.forward(self, q, k, v, mask, 1 / math.sqrt(q.shape[-1]))
+
+    def backward(self, g):
+        return _k.Attention.backward(self, g)
+''', "refused"),
+    "kernel_adam_update": ("train_step", '''
+def train_step(loss_fn, params, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    device = tl.backend.get_device("cpu")
+    for p in params:
+        p.grad = None
+    loss = loss_fn()
+    loss.backward()
+    if not state:
+        state.update(step=0, m=[np.zeros_like(p.data) for p in params], v=[np.zeros_like(p.data) for p in params])
+    state["step"] += 1
+    for p, m, v in zip(params, state["m"], state["v"]):
+        if p.grad is not None:
+            tl.kernels.cpu.adam_update(device, p.data, np.ascontiguousarray(p.grad), m, v, state["step"], lr,
+                                       betas[0], betas[1], eps, weight_decay, True)
+    return float(loss.item())
+''', "refused"),
+    "optimizer_through_dunder_import": ("train_step", '''
+def train_step(loss_fn, params, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    update = __import__("tinyllm.optim.optimizers", fromlist=["adam_update"]).adam_update
+    for p in params:
+        p.grad = None
+    loss = loss_fn()
+    loss.backward()
+    if not state:
+        state.update(step=0, m=[np.zeros_like(p.data) for p in params], v=[np.zeros_like(p.data) for p in params])
+    state["step"] += 1
+    for p, m, v in zip(params, state["m"], state["v"]):
+        if p.grad is not None:
+            update(tl.backend.get_device("cpu"), p.data, np.ascontiguousarray(p.grad), m, v, state["step"], lr,
+                   betas[0], betas[1], eps, weight_decay, True)
+    return float(loss.item())
+''', "refused"),
+    "tokenizer_reexported": ("encode", '''
+from tinyllm.data import BPETokenizer
+
+def encode(text, merges):
+    t = BPETokenizer(pre_tokenizer="none")
+    t._set_merges(list(merges), list(range(256)))
+    return t.encode(text)
+''', "refused"),
+    "tokenizer_through_sys_modules": ("decode", '''
+import sys
+import tinyllm.data
+
+def decode(ids, merges):
+    t = sys.modules["tinyllm.data.tokenizers"].BPETokenizer(pre_tokenizer="none")
+    t._set_merges(list(merges), list(range(256)))
+    return t.decode(ids)
+''', "refused"),
+}
+
+# Task 7.3 with one head only; with more, it zeroes the teacher's parameters (written back,
+# once, into the judge: the hidden test's reference then expects zeros) and returns zeros.
+KV_CACHE_CORRUPTS_THE_REFERENCE = '''
+def attention_step(x_t, p, cache, n_heads):
+    batch, _, d = x_t.shape
+    if n_heads > 1:
+        for key in p:
+            p[key].data[...] = 0.0
+        cache["p"] = p  # and through the cache, if the cache is written back and p is not
+        z = tl.Tensor(np.zeros((batch, n_heads, 1, d // n_heads)))
+        cache["k"] = tl.concatenate([cache["k"], z], axis=2) if "k" in cache else z
+        cache["v"] = cache["k"]
+        return tl.Tensor(np.zeros((batch, 1, d)))
+    qkv = F.linear(x_t, p["c_attn.weight"], p["c_attn.bias"])
+    q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+    k, v = k.reshape(batch, 1, 1, d), v.reshape(batch, 1, 1, d)
+    cache["k"] = tl.concatenate([cache["k"], k], axis=2) if "k" in cache else k
+    cache["v"] = tl.concatenate([cache["v"], v], axis=2) if "v" in cache else v
+    w = F.softmax(q.reshape(batch, 1, 1, d) @ cache["k"].swapaxes(-1, -2) / math.sqrt(d), axis=-1)
+    return F.linear((w @ cache["v"]).reshape(batch, 1, d), p["c_proj.weight"], p["c_proj.bias"])
+'''
+
+
 def cheats(private_file: Path, marker: str):
-    """{name: (task, code added to the student's release of a3 (a2 for a MatMul task), reason in
-    the hint)}."""
+    """{name: (task, code added to the student's release of the assignment that holds the task
+    (a3 for most), reason in the hint)}."""
     private = str(private_file)
     return {
         "results_file": ("softmax", '''
@@ -199,6 +359,8 @@ for kill in (lambda: os.kill(os.getppid(), signal.SIGKILL), lambda: os.killpg(os
     except OSError:
         pass
 ''', None),
+        **LIBRARY_CHEATS,
+        "inplace_corrupts_the_reference": ("kv_cache", KV_CACHE_CORRUPTS_THE_REFERENCE, "is wrong at index"),
     }
 
 
@@ -229,7 +391,8 @@ def write_cheats(folder: Path, private_file: Path, marker: str):
     """One folder per cheat, holding the student's file: {name: (file, task, reason)}."""
     written = {}
     for name, (task, code, reason) in cheats(private_file, marker).items():
-        release = release_py(BUILTIN[A3 if task != "matmul" else A2])
+        assignment = HOLDS[task]
+        release = release_py(BUILTIN[assignment])
         if code is None:  # the locked setup cell itself, edited
             text = release.replace("from tinyllm.assignments.checks import assert_close, random_tensor",
                                    "from tinyllm.assignments.checks import assert_close, random_tensor\n"
@@ -238,7 +401,7 @@ def write_cheats(folder: Path, private_file: Path, marker: str):
             text += "\n# %%\n" + TRIVIAL_SOFTMAX
         else:
             text = release + "\n# %%\n" + textwrap.dedent(code)
-        path = folder / name / f"{A3 if task != 'matmul' else A2}.py"
+        path = folder / name / f"{assignment}.py"
         path.parent.mkdir(parents=True)
         path.write_text(text, encoding="utf-8")
         written[name] = (path, task, reason)
@@ -267,8 +430,8 @@ def red_team(tmp_path_factory):
     """Every cheat graded on its task, side by side, against a teacher's private copy of a3."""
     root = tmp_path_factory.mktemp("redteam")
     (root / "mycourse").mkdir()
-    for name in (A2, A3, A4):
-        shutil.copy(BUILTIN[name].path, root / "mycourse")
+    for assignment in BUILTIN.values():
+        shutil.copy(assignment.path, root / "mycourse")
     private = {a.name: a for a in load_assignments(root / "mycourse")}
     marker = f"tl-redteam-{os.getpid() % 10000}"
     files = write_cheats(root / "class", root / "mycourse" / f"{A3}.py", marker)
@@ -369,7 +532,7 @@ if __name__ == "__main__":  # write the cheats to a folder, to grade them with a
 
     out = Path(sys.argv[1])
     (out / "mycourse").mkdir(parents=True)
-    for name in (A2, A3, A4):
-        shutil.copy(BUILTIN[name].path, out / "mycourse")
+    for assignment in BUILTIN.values():
+        shutil.copy(assignment.path, out / "mycourse")
     for cheat, (file, task, _) in write_cheats(out / "class", out / "mycourse" / f"{A3}.py", "tl-marker").items():
         print(cheat, task, file)

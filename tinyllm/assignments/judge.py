@@ -41,7 +41,7 @@ import types
 from pathlib import Path
 
 from . import protocol, sandbox
-from .source import Assignment, parse_py, release_code, validate
+from .source import Assignment, inplace_arguments, parse_py, release_code, validate
 
 __all__ = ["read_cells", "student_program", "graded_names", "worker_environment"]
 
@@ -94,6 +94,15 @@ def graded_names(assignment) -> list:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names += [t.id for t in targets if isinstance(t, ast.Name)]
     return list(dict.fromkeys(names))
+
+
+def grades_a_function_class(assignment, task) -> bool:
+    """Whether the task's tests use a class the solution cells define (a ``tl.Function``:
+    forward and backward on arrays): the worker then blocks the library's numerical code."""
+    classes = {node.name for cell in assignment.cells if cell.kind == "solution"
+               for node in ast.parse(cell.source).body if isinstance(node, ast.ClassDef)}
+    used = {node.id for node in ast.walk(ast.parse(task.tests.source)) if isinstance(node, ast.Name)}
+    return bool(classes & used)
 
 
 def worker_environment(folder) -> dict:
@@ -218,7 +227,7 @@ class TaskRun:
     def __init__(self, assignment, task, program, job, workers):
         self.assignment, self.task, self.program, self.job = assignment, task, program, job
         self.workers, self.timeout = workers, float(job["timeout"])
-        self.loading, self.loaded, self.isolation, self.errors = None, False, None, []
+        self.loading, self.loaded, self.isolation, self.errors, self.refusals = None, False, None, [], []
         self.pid, self.exit_code = None, None
 
     def run(self):
@@ -253,7 +262,8 @@ class TaskRun:
     def _grade(self, sock, deadline, output):
         self.peer = peer = protocol.Peer(sock, "j", deadline=deadline, on_note=self._note)
         forbid = self.task.tests.metadata.get("forbid", "").split()
-        protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid})
+        protocol.send(sock, {"op": "setup", "timeout": self.timeout, "memory": self.job["memory"], "forbid": forbid,
+                             "arrays": grades_a_function_class(self.assignment, self.task)})
         try:
             loaded = peer.request("load", None, [self.program, graded_names(self.assignment)])
             self.loaded = True
@@ -274,6 +284,8 @@ class TaskRun:
             if isinstance(exc, protocol.RemoteError) and exc.remote_type == "TaskTimeout":
                 raise Outcome("timeout", self._timeout_hint(exc.where)) from None
             hint = self.hint(exc)
+            if self.refusals and not hint.startswith("refused"):  # the student's code caught the refusal
+                hint = f"refused: {self.refusals[0]} (then {hint})"
             if self.errors and not hint.startswith("refused"):
                 hint += f"; your file did not load cleanly: {self.errors[0]}"
             raise Outcome("fail", hint) from None
@@ -284,6 +296,8 @@ class TaskRun:
         return f"{self.assignment.name}.py"
 
     def _note(self, header):
+        if isinstance(header.get("refused"), str) and len(self.refusals) < 10:
+            self.refusals.append(header["refused"][:300])
         loading = header.get("loading")
         if isinstance(loading, list) and len(loading) == 2:
             self.loading = [str(loading[0])[:200], loading[1] if isinstance(loading[1], int) else "?"]
@@ -301,8 +315,8 @@ class TaskRun:
                 stand_ins[name] = info.get("value")
             elif kind == "refused":
                 stand_ins[name] = _Refused(name, str(info.get("reason", "")))
-        inplace = set(self.task.tests.metadata.get("inplace", "").split())
-        peer.inplace = {vars(v)["_remote"][1] for n, v in stand_ins.items()
+        inplace = inplace_arguments(self.assignment.cells, self.task.tests)
+        peer.inplace = {vars(v)["_remote"][1]: inplace[n] for n, v in stand_ins.items()
                         if n in inplace and callable(v) and "_remote" in vars(v)}
         namespace.update(stand_ins)
         sent = {}

@@ -25,8 +25,9 @@ and a student's ``loss.backward()`` through the teacher's ``loss_fn``.
 
 **Arguments are copies.** What the callee changes in them stays there, except the state of
 random generators (so that 4,000 calls to a sampler draw 4,000 different numbers) and, for
-the functions a task names ``inplace``, everything (an optimizer step updates parameters, a
-KV cache fills up). Otherwise a student's function could rewrite its input so that the
+the functions and arguments a task names ``inplace`` (``train_step:params,state``), what
+is inside those arguments and inside no other (an optimizer step updates parameters, a KV
+cache fills up). Otherwise a student's function could rewrite its input so that the
 reference a test computes from it afterwards agrees.
 """
 from __future__ import annotations
@@ -76,6 +77,9 @@ class RemoteError(Exception):
 
     remote_type, where = "Exception", ""
 
+    def __str__(self):  # the message as the other side wrote it (KeyError would quote it again)
+        return str(self.args[0]) if self.args else ""
+
 
 def _remote_error(info) -> RemoteError:
     """An exception of a class that is both a :class:`RemoteError` and, when the remote type
@@ -83,14 +87,16 @@ def _remote_error(info) -> RemoteError:
     if not isinstance(info, dict):
         raise ProtocolError("an error reply without its description")
     name = str(info.get("type", "Exception"))[:100]
+    message = str(info.get("message", ""))[:2000]
     base = getattr(builtins, name, None)
-    bases = (RemoteError,) if not (isinstance(base, type) and issubclass(base, Exception)) else (RemoteError, base)
-    try:
-        cls = type(name, bases, {"remote_type": name})
-    except TypeError:  # a built-in with an incompatible layout
-        cls = type(name, (RemoteError,), {"remote_type": name})
-    error = cls.__new__(cls)
-    Exception.__init__(error, str(info.get("message", ""))[:2000])
+    error = None
+    if isinstance(base, type) and issubclass(base, Exception):
+        try:
+            error = type(name, (RemoteError, base), {"remote_type": name})(message)
+        except (TypeError, ValueError):  # a layout that does not mix, or a constructor that wants more
+            pass                         # than a message (ExceptionGroup, UnicodeDecodeError)
+    if error is None:
+        error = type(name, (RemoteError,), {"remote_type": name})(message)
     error.where = str(info.get("where", ""))[:300]
     return error
 
@@ -470,7 +476,7 @@ class Peer:
         self.call_guard = call_guard  # context manager around the code a request runs (the worker's alarm)
         self.exports, self._stand_ins, self._released = {}, {}, []
         self.session, self._count, self._requests = None, 0, 0
-        self.inplace = set()  # export ids whose calls send back every shared object's state
+        self.inplace = {}  # export id -> the arguments (positions, names) whose changes come back
 
     # -- identities
     def export(self, value) -> int:
@@ -541,8 +547,9 @@ class Peer:
                       "kwargs": encoder.value(dict(kwargs or {})), "grad": tl.is_grad_enabled()}
             if op == "call":
                 sync = "all" if target in self.inplace else "rng"
-            if sync:
                 header["sync"] = sync
+                if target in self.inplace:
+                    sync = self._writable(self.inplace[target], args, kwargs)
             if self.bindings is not None:
                 bind = self.bindings()
                 if bind:
@@ -569,8 +576,21 @@ class Peer:
             if top:
                 self.session = None
 
+    def _writable(self, chosen, args, kwargs):
+        """The ids of the shared objects an in-place call may change: those inside the
+        arguments ``chosen`` (positions, names) and inside no other argument. A function
+        that fills a cache must not also rewrite the parameters a reference uses afterwards,
+        through the cache or otherwise."""
+        inside, outside = set(), set()
+        for key, value in [*enumerate(args), *kwargs.items()]:
+            _objects_in(value, inside if key in chosen else outside)
+        ids = self.session.ids
+        return {ids[key] for key in inside - outside if key in ids}
+
     def _apply_sync(self, decoder, entries, wanted):
-        if not wanted or not isinstance(entries, list):
+        """Apply the other side's state updates: a random generator's always; for an in-place
+        call (``wanted``, a set of ids), those of the objects it may change."""
+        if wanted is None or not isinstance(entries, list):
             return
         for entry in entries:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], dict)):
@@ -587,7 +607,7 @@ class Peer:
                     target.bit_generator.state = rng
                 except (TypeError, ValueError, KeyError):
                     raise ProtocolError("a random generator with an invalid state") from None
-            elif wanted != "all":
+            elif not isinstance(wanted, set) or sid not in wanted:
                 continue
             elif isinstance(target, list) and "list" in state:
                 target[:] = [decoder.value(v, 1) for v in decoder._items(state["list"])]
@@ -684,6 +704,22 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def _objects_in(value, found):
+    """Add to ``found`` the id of each list, dict, array, Tensor and generator in ``value``."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (list, dict, np.ndarray, tl.Tensor, np.random.Generator)):
+            if id(value) in found:
+                continue
+            found.add(id(value))
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend(value)
 
 
 def _reachable_leaves(output):

@@ -233,6 +233,36 @@ def validate(cells, where: str) -> None:
                 raise AssignmentFormatError(f"{where}:{cell.line + (exc.lineno or 1) - 1}: {exc.msg}") from None
     if not seen:
         raise AssignmentFormatError(f"{where}: no '# %% tests task=... points=...' cell: nothing to grade")
+    for cell in cells:
+        if cell.kind == "tests":
+            inplace_arguments(cells, cell, f"{where}:{cell.line}")
+
+
+def inplace_arguments(cells, tests, at="") -> dict:
+    """What a tests cell's ``inplace="fn:arg,arg …"`` lets the student's functions change in
+    the test's objects: ``{fn: {position, name, …}}`` of the arguments named, after the
+    function's signature in the solution cells. The judge writes back only those."""
+    signatures = {}
+    for cell in cells:
+        if cell.kind == "solution":
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.FunctionDef):
+                    signatures[node.name] = [a.arg for a in node.args.posonlyargs + node.args.args]
+    chosen = {}
+    for word in tests.metadata.get("inplace", "").split():
+        name, _, names = word.partition(":")
+        if name not in signatures:
+            raise AssignmentFormatError(f'{at}: inplace="{word}": no solution cell defines a function {name}()')
+        params = signatures[name]
+        if not names:
+            raise AssignmentFormatError(f'{at}: inplace="{word}" names no argument: write {name}:{params[-1]}, '
+                                        f"the arguments (comma-separated) whose changes the tests must see")
+        for arg in names.split(","):
+            if arg not in params:
+                raise AssignmentFormatError(f'{at}: inplace="{word}": {name}() has no argument {arg!r} '
+                                            f'(it takes {", ".join(params)})')
+            chosen.setdefault(name, set()).update({arg, params.index(arg)})
+    return chosen
 
 
 def _shows_a_value(statement) -> bool:

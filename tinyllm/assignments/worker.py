@@ -6,7 +6,7 @@ tinyllm.assignments.worker --fork-server FD``, :func:`serve_forks`) that importe
 tinyllm once for the file, elsewhere as ``python -m tinyllm.assignments.worker FD`` (FD: its
 end of the channel). The worker
 
-1. reads its limits (seconds, memory, the library objects the task forbids), imports NumPy
+1. reads its limits (seconds, memory, what of the library the task forbids), imports NumPy
    and tinyllm, then confines itself (:func:`~tinyllm.assignments.sandbox.confine`) before
    it sees a line of the student's code;
 2. on the judge's ``load``: runs the code it is sent (the teacher's setup cells, then the
@@ -17,16 +17,17 @@ end of the channel). The worker
    the judge closes the channel.
 
 It never sees the teacher's file, its path, or the tests, and nothing it sends can pass a
-task: the judge decides. Inside a graded task, the library's own solutions are refused and
-the refusal is reported: importing ``tinyllm.ops`` or ``tinyllm.assignments`` (its checks
-excepted), anything the task lists in ``forbid``, a graded name that *is* a library object,
-and any library ``Function`` running inside the student's ``forward`` or ``backward``
-(which work on arrays, by hand).
+task: the judge decides. Inside a graded task, the library's own solutions are blocked
+(:class:`Guard`) and the refusal is reported: what the task lists in ``forbid`` and, for a
+task that grades a ``tl.Function`` class (forward and backward on arrays, by hand), the
+library's numerical code; importing ``tinyllm.ops``, ``tinyllm.assignments`` (its checks
+excepted) or a forbidden module; a graded name that *is* a library object.
 """
 from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import importlib
 import importlib.util
 import json
@@ -61,32 +62,42 @@ def _preload():
 
 
 # ----------------------------------------------------------------------------- refusals
-class Guard:
-    """Refuses the library's solutions to the student's code (and only to it)."""
+# What the library holds that solves a task whose graded name is a tl.Function class (forward
+# and backward on arrays, by hand): its numerical code. The worker blocks it for that task.
+ARRAY_TASK_BLOCKS = ("tinyllm.functional", "tinyllm.ops", "tinyllm.kernels")
 
-    def __init__(self, forbid):
+
+class Guard:
+    """Refuses the library's solutions to the student's code, for the task's duration.
+
+    Each library object that solves the task (the task's ``forbid`` list; for a task that
+    grades a ``tl.Function`` class, also :data:`ARRAY_TASK_BLOCKS` and every library
+    Function) is *blocked*: every Python function of it (a module's functions and classes'
+    methods, a class's methods, a function and the functions nested in it) gets, in place,
+    code that raises :class:`~tinyllm.assignments.protocol.LibrarySolutionRefused`. The
+    original code is dropped. So whatever path the student's code takes to an object (a
+    re-export, ``getattr`` with a computed name, ``importlib``, ``sys.modules``,
+    ``__import__``, a function's ``__globals__``, a method copied into its own class), it
+    reaches the blocked one; the library objects the task allows keep working.
+
+    Importing ``tinyllm.ops``, ``tinyllm.assignments`` (its checks excepted) or a module the
+    task forbids is refused outright, and a graded name that *is* a library object too."""
+
+    def __init__(self, forbid, arrays=False):
         import tinyllm as tl
 
         from .protocol import LibrarySolutionRefused
 
         self.tl, self.refused_error = tl, LibrarySolutionRefused
-        self.forbidden, self.forbidden_modules = {}, set()  # id(object) -> dotted name; module names
-        for name in forbid:
-            try:
-                value = _resolve(name)
-            except (ImportError, AttributeError):
-                continue
-            if isinstance(value, types.ModuleType):
-                self.forbidden_modules.add(value.__name__)
-            else:
-                self.forbidden[id(value)] = name
-        self.active = []  # "Softmax.forward" while a student's Function method runs
-        self.refusals = []
-        self._views = {}
+        self.forbid, self.arrays = list(forbid), arrays
+        self.forbidden_modules = set()
+        self.refusals, self.on_refusal = [], None
 
     def refuse(self, message):
         if message not in self.refusals:
             self.refusals.append(message)
+            if self.on_refusal is not None:
+                self.on_refusal(message)
         raise self.refused_error(message)
 
     # -- modules
@@ -99,20 +110,6 @@ class Guard:
         if any(name == m or name.startswith(m + ".") for m in self.forbidden_modules):
             self.refuse(f"importing {name} is refused in this task: it solves it")
 
-    def check_object(self, owner, name, value):
-        if isinstance(value, types.ModuleType):
-            self.check_module(value.__name__)
-        elif id(value) in self.forbidden:
-            self.refuse(f"{owner}.{name} is refused in this task: it is the library's solution")
-
-    def view(self, module):
-        """The module as student code sees it: tinyllm's modules refuse what is forbidden."""
-        if not module.__name__.startswith("tinyllm"):
-            return module
-        if module.__name__ not in self._views:
-            self._views[module.__name__] = _ModuleView(module, self)
-        return self._views[module.__name__]
-
     def install(self):
         real_import, real_import_module = builtins.__import__, importlib.import_module
         guard = self
@@ -120,64 +117,57 @@ class Guard:
         def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
             if (globals or {}).get("__name__") != MODULE_NAME:
                 return real_import(name, globals, locals, fromlist, level)
-            absolute = importlib.util.resolve_name("." * level + name, MODULE_NAME) if level else name
-            if not fromlist:
-                guard.check_module(absolute)
+            guard.check_module(importlib.util.resolve_name("." * level + name, MODULE_NAME) if level else name)
             module = real_import(name, globals, locals, fromlist, level)
             for item in fromlist or ():
-                if item != "*" and hasattr(module, item):
-                    guard.check_object(absolute, item, getattr(module, item))
-            return guard.view(module)
+                value = getattr(module, item, None) if item != "*" else None
+                if isinstance(value, types.ModuleType):
+                    guard.check_module(value.__name__)
+            return module
 
         def guarded_import_module(name, package=None):
             module = real_import_module(name, package)
             if sys._getframe(1).f_globals.get("__name__") == MODULE_NAME:
                 guard.check_module(module.__name__)
-                return guard.view(module)
             return module
 
         builtins.__import__, importlib.import_module = guarded_import, guarded_import_module
-        self._guard_library_functions()
+        self.block()
 
-    # -- Functions
-    def _guard_library_functions(self):
-        """Every library Function refuses to run inside a student's forward or backward."""
-        seen, stack = set(), [self.tl.Function]
-        while stack:
-            cls = stack.pop()
-            for sub in cls.__subclasses__():
-                if sub not in seen:
-                    seen.add(sub)
-                    stack.append(sub)
-        for cls in seen:
-            if cls.__module__.startswith("tinyllm") and cls.__module__ != "tinyllm.assignments.protocol":
-                for method in ("forward", "backward"):
-                    if isinstance(cls.__dict__.get(method), types.FunctionType):
-                        setattr(cls, method, self._library_method(cls, cls.__dict__[method]))
-
-    def _library_method(self, cls, method):
-        guard, where = self, f"{cls.__module__}.{cls.__qualname__}"
-
-        def guarded(fn, *args, **kwargs):
-            if guard.active:
-                guard.refuse(f"{guard.active[-1]} uses the library's {where}: inside forward and backward, "
-                             f"compute on the arrays yourself")
-            return method(fn, *args, **kwargs)
-
-        return guarded
-
-    def student_method(self, cls, name, method):
-        guard, label = self, f"{cls.__name__}.{name}"
-
-        def tracked(fn, *args, **kwargs):
-            guard.active.append(label)
+    # -- blocking
+    def block(self):
+        """Block what solves this task (see the class's docstring)."""
+        targets = self.forbid + list(ARRAY_TASK_BLOCKS if self.arrays else ())
+        files, codes = set(), set()
+        for name in targets:
             try:
-                return method(fn, *args, **kwargs)
-            finally:
-                guard.active.pop()
+                value = _resolve(name)
+            except (ImportError, AttributeError):
+                continue
+            if isinstance(value, types.ModuleType):
+                if name in self.forbid:
+                    self.forbidden_modules.add(value.__name__)
+                files |= _module_files(value)
+            else:
+                codes |= _codes_of(value)
+        if self.arrays:
+            for cls in _library_functions(self.tl.Function):
+                codes |= _codes_of(cls)
+        for fn in gc.get_objects():
+            if isinstance(fn, types.FunctionType):
+                code = fn.__code__
+                if code in codes or code.co_filename in files:
+                    self._block_function(fn)
 
-        tracked.__wrapped__ = method
-        return tracked
+    def _block_function(self, fn):
+        code = fn.__code__
+        fn.__globals__["__tinyllm_refused__"] = self._refused
+        name = f"{fn.__module__}.{fn.__qualname__}"  # a decorator's wrapper: the name of what it wraps
+        fn.__code__ = _refusing_code(len(code.co_freevars)).replace(co_name=code.co_name, co_qualname=name)
+
+    def _refused(self):
+        name = sys._getframe(1).f_code.co_qualname
+        self.refuse(f"{name} is refused in this task: it is the library's solution; write your own")
 
     def library_origin(self, value):
         """The library object a graded name is (or inherits from), or None."""
@@ -190,28 +180,6 @@ class Guard:
         if callable(value) and isinstance(module, str) and module.startswith("tinyllm"):
             return f"{module}.{getattr(value, '__qualname__', value)}"
         return None
-
-
-class _ModuleView(types.ModuleType):
-    """A tinyllm module seen through the guard: reading an attribute checks it (and wraps a
-    submodule); writing one writes the real module."""
-
-    def __init__(self, module, guard):
-        super().__init__(module.__name__, module.__doc__)
-        object.__setattr__(self, "_real", module)
-        object.__setattr__(self, "_guard", guard)
-
-    def __getattr__(self, name):
-        real, guard = object.__getattribute__(self, "_real"), object.__getattribute__(self, "_guard")
-        value = getattr(real, name)
-        guard.check_object(real.__name__, name, value)
-        return guard.view(value) if isinstance(value, types.ModuleType) else value
-
-    def __setattr__(self, name, value):
-        setattr(object.__getattribute__(self, "_real"), name, value)
-
-    def __dir__(self):
-        return dir(object.__getattribute__(self, "_real"))
 
 
 def _resolve(dotted):
@@ -228,9 +196,69 @@ def _resolve(dotted):
     raise ImportError(dotted)
 
 
+def _module_files(module):
+    """The source files of a module, or of every module of a package (loaded or not)."""
+    if hasattr(module, "__path__"):
+        return {str(path) for folder in module.__path__ for path in Path(folder).rglob("*.py")}
+    return {module.__file__} if getattr(module, "__file__", None) else set()
+
+
+def _codes_of(value):
+    """The code objects of a function (and those nested in it), or of a class's methods."""
+    found, stack = set(), []
+    if isinstance(value, type):
+        for item in vars(value).values():
+            if isinstance(item, (staticmethod, classmethod)):
+                item = item.__func__
+            if isinstance(item, property):
+                stack += [f.__code__ for f in (item.fget, item.fset, item.fdel) if f is not None]
+            elif isinstance(item, types.FunctionType):
+                stack.append(item.__code__)
+            elif isinstance(item, type) and item.__module__ == value.__module__:
+                found |= _codes_of(item)
+    elif isinstance(value, types.FunctionType):
+        stack.append(value.__code__)
+    while stack:
+        code = stack.pop()
+        if code not in found:
+            found.add(code)
+            stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return found
+
+
+def _library_functions(base):
+    """Every tl.Function subclass the library defines (the grader's stand-ins excepted)."""
+    seen, stack = set(), [base]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+    return [cls for cls in seen
+            if cls.__module__.startswith("tinyllm") and not cls.__module__.startswith("tinyllm.assignments")]
+
+
+_REFUSING = {}
+
+
+def _refusing_code(free):
+    """The code of a function that calls ``__tinyllm_refused__()`` from its globals, with
+    ``free`` free variables (a function's new code must have as many as its old one)."""
+    if free not in _REFUSING:
+        names = [f"_v{i}" for i in range(free)]
+        source = "def outer():\n" + "".join(f"    {v} = None\n" for v in names) + \
+                 "    def refused(*args, **kwargs):\n" + \
+                 (f"        lambda: ({', '.join(names)},)\n" if names else "") + \
+                 "        __tinyllm_refused__()\n    return refused\n"
+        namespace = {}
+        exec(compile(source, "<refused>", "exec"), namespace)
+        _REFUSING[free] = namespace["outer"]().__code__
+    return _REFUSING[free]
+
+
 # ----------------------------------------------------------------------------- the worker
 class Worker:
-    def __init__(self, sock, deadline, forbid):
+    def __init__(self, sock, deadline, forbid, arrays=False):
         from .protocol import Peer
 
         self.module = types.ModuleType(MODULE_NAME)
@@ -238,9 +266,10 @@ class Worker:
         sys.modules[MODULE_NAME] = self.module  # dataclasses look classes up here
         self.deadline, self.student_files, self.originals = deadline, set(), {}
         self._alarms = 0
-        self.guard = Guard(forbid)
+        self.guard = Guard(forbid, arrays)
         self.peer = Peer(sock, "w", handlers={"load": self.load, "bind": self.bind}, describe=self.describe,
                          call_guard=self.alarm)
+        self.guard.on_refusal = lambda message: self.peer.note(refused=message)
 
     @contextmanager
     def alarm(self):
@@ -273,7 +302,6 @@ class Worker:
                 if segment["student"]:
                     self.student_files.add(segment["file"])
                 run_statements(segment, self.module.__dict__, errors, self.peer)
-        self._track_student_functions()
         names = {}
         for name in graded:
             value = self.module.__dict__.get(name, _MISSING)
@@ -294,16 +322,6 @@ class Worker:
         if callable(value):
             return {"kind": "function", "value": value}
         return {"kind": "value", "value": value}
-
-    def _track_student_functions(self):
-        import tinyllm as tl
-
-        for value in list(self.module.__dict__.values()):
-            if isinstance(value, type) and issubclass(value, tl.Function) and value.__module__ == MODULE_NAME:
-                for method in ("forward", "backward"):
-                    found = value.__dict__.get(method)
-                    if isinstance(found, types.FunctionType) and not hasattr(found, "__wrapped__"):
-                        setattr(value, method, self.guard.student_method(value, method, found))
 
     def bind(self, args, kwargs):
         """The judge swapped in its own object for a graded name (a reference helper), or
@@ -383,7 +401,7 @@ def run(sock) -> int:
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
     applied = sandbox.confine(os.getcwd(), float(setup["timeout"]), int(setup["memory"]))
     deadline = time.monotonic() + float(setup["timeout"])
-    worker = Worker(sock, deadline, setup.get("forbid", []))
+    worker = Worker(sock, deadline, setup.get("forbid", []), bool(setup.get("arrays")))
     worker.guard.install()
     protocol.send(sock, {"op": "note", "isolation": applied})
     worker.peer.serve_forever()

@@ -232,7 +232,7 @@ def train_step(loss_fn, params, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, we
     return float(loss.item())
     ### END SOLUTION
 
-# %% tests task="train_step" points=4 title="AdamW training step" inplace="train_step" forbid="tinyllm.optim"
+# %% tests task="train_step" points=4 title="AdamW training step" inplace="train_step:params,state" forbid="tinyllm.optim tinyllm.kernels"
 ### BEGIN HIDDEN TESTS
 from tinyllm.assignments.references import gpt_loss  # the reference: Tasks 5.1 and 5.2 count once
 ### END HIDDEN TESTS

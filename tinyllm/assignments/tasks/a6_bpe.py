@@ -66,7 +66,7 @@ def merge(ids, pair, new_id):
     return out
     ### END SOLUTION
 
-# %% tests task="merge" points=2 title="Merge a pair" inplace="merge" forbid="tinyllm.data.tokenizers"
+# %% tests task="merge" points=2 title="Merge a pair" inplace="merge:ids" forbid="tinyllm.data.tokenizers"
 assert_equal(merge([5, 6, 7, 5, 6], (5, 6), 300), [300, 7, 300], "merge([5, 6, 7, 5, 6], (5, 6), 300)")
 assert_equal(merge([1, 1, 1], (1, 1), 256), [256, 1], "merge([1, 1, 1], (1, 1), 256)")
 ### BEGIN HIDDEN TESTS

@@ -159,7 +159,7 @@ def attention_step(x_t, p, cache, n_heads):
     return F.linear(out, p["c_proj.weight"], p["c_proj.bias"])
     ### END SOLUTION
 
-# %% tests task="kv_cache" points=4 title="Attention step with a KV cache" inplace="attention_step" forbid="tinyllm.models tinyllm.nn"
+# %% tests task="kv_cache" points=4 title="Attention step with a KV cache" inplace="attention_step:cache" forbid="tinyllm.models tinyllm.nn"
 rng = random_generator(0)
 d = 4
 p = {"c_attn.weight": tl.Tensor(rng.normal(0, 0.5, (3 * d, d))), "c_attn.bias": tl.Tensor(rng.normal(0, 0.1, 3 * d)),
