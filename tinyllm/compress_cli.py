@@ -297,7 +297,7 @@ def _flops_seq2seq(args):
     mask = generate_square_subsequent_mask(t, device=args.device)
 
     def loss_fn():
-        return F.cross_entropy(model(src, tgt, tgt_mask=mask), targets)
+        return F.cross_entropy(model(src, tgt, tgt_mask=mask), targets, axis=-1)
     with FlopCounter() as counter:
         loss_fn().backward()
     model.zero_grad()

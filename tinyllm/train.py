@@ -323,7 +323,7 @@ class TranslationTask:
         logits = model(Tensor(b.src, device=dev), Tensor(b.tgt_in, device=dev), None, tgt_mask,
                        Tensor(b.src_padding_mask, device=dev), Tensor(b.tgt_padding_mask, device=dev), None)
         targets = Tensor(b.tgt_out, device=dev)
-        loss = cross_entropy(logits, targets, label_smoothing=self.cfg.label_smoothing)
+        loss = cross_entropy(logits, targets, label_smoothing=self.cfg.label_smoothing, axis=-1)
         return loss, logits, targets
 
     def extra_metrics(self, model, n=200):

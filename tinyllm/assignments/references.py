@@ -84,7 +84,7 @@ def gpt_loss(params, ids, targets, n_heads):
     for p in params["blocks"]:
         x = transformer_block(x, p, n_heads)
     logits = F.linear(F.layer_norm(x, params["ln_f.weight"], params["ln_f.bias"]), params["wte"])
-    return logits, F.cross_entropy(logits, targets)
+    return logits, F.cross_entropy(logits, targets, axis=-1)
 
 
 def _layer_norm(h, weight, bias):
