@@ -228,3 +228,14 @@ def test_a_run_saved_with_a_flat_config_samples_evaluates_and_resumes(tmp_path):
     reference.train()
     assert old.train_losses == reference.train_losses  # resumed exactly
     assert load_checkpoint(tmp_path / "old" / "ckpt.safetensors")[1]["config"]["model"]["family"] == "gpt"
+
+
+def test_a_seq2seq_config_builds_the_articles_model():
+    from tinyllm import manual_seed
+    from tinyllm.models import TransformerModel, build_model
+    config = Seq2SeqConfig(vocab_size=11, n_layer=1, n_head=2, n_embd=8, d_ff=16, dropout=0.1)
+    manual_seed(0)
+    built = build_model(config).state_dict()
+    manual_seed(0)
+    article = TransformerModel(11, 8, 2, 16, 1, dropout=0.1).state_dict()
+    assert built.keys() == article.keys() and all(np.array_equal(built[k], article[k]) for k in built)

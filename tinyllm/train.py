@@ -7,7 +7,7 @@
 
 ``python -m tinyllm train --preset default`` runs it from the command line; in Python:
 
-    cfg = TrainConfig(**PRESETS["default"], max_iters=200)
+    cfg = TrainConfig(**{**PRESETS["default"], "max_iters": 200})
     trainer = Trainer(cfg)
     trainer.train()
     print(trainer.sample("Once upon a time"))
