@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from tinyllm.checkpoint import CheckpointError, load_checkpoint
-from tinyllm.models import GPTConfig, LlamaConfig, Seq2SeqConfig
+from tinyllm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinyllm import manual_seed
+from tinyllm.models import GPTConfig, LlamaConfig, Seq2SeqConfig, TransformerModel, build_model
 from tinyllm.train import PRESETS, Trainer, TrainConfig
 
 TINY_MODEL = dict(n_layer=1, n_head=2, n_embd=16, block_size=16)
@@ -213,7 +214,6 @@ def test_a_flat_config_as_older_versions_saved_it_is_read():
 
 def test_a_run_saved_with_a_flat_config_samples_evaluates_and_resumes(tmp_path):
     """An older version's checkpoint: everything but the config is as this version writes it."""
-    from tinyllm.checkpoint import save_checkpoint
     reference = Trainer(config(tmp_path / "now", tokenizer="char", max_iters=4, eval_interval=2))
     reference.train(stop_after=2)
     reference.save()
@@ -231,8 +231,6 @@ def test_a_run_saved_with_a_flat_config_samples_evaluates_and_resumes(tmp_path):
 
 
 def test_a_seq2seq_config_builds_the_articles_model():
-    from tinyllm import manual_seed
-    from tinyllm.models import TransformerModel, build_model
     config = Seq2SeqConfig(vocab_size=11, n_layer=1, n_head=2, n_embd=8, d_ff=16, dropout=0.1)
     manual_seed(0)
     built = build_model(config).state_dict()
