@@ -23,8 +23,9 @@ def batch(model, batch_size=3, seed=0):
 
 def make_tiny_run(folder):
     """A 4-step GPT run on the shipped corpus (what load_run and the CLI need), in ``folder``."""
+    from tinyllm.models import GPTConfig
     from tinyllm.train import TrainConfig, Trainer
-    cfg = TrainConfig(dataset="tinytales", n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=4,
-                      eval_iters=1, eval_interval=100, warmup_iters=2, progress=False, out_dir=str(folder))
+    cfg = TrainConfig(dataset="tinytales", model=GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=16), batch_size=4,
+                      max_iters=4, eval_iters=1, eval_interval=100, warmup_iters=2, progress=False, out_dir=str(folder))
     Trainer(cfg).train()
     return str(folder)

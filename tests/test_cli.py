@@ -3,6 +3,7 @@
 Every refusal here is checked the same way: a non-zero exit status, exactly one stderr line,
 starting "error:", naming the option or file, and nothing changed on disk.
 """
+import dataclasses
 import json
 import os
 import signal
@@ -17,8 +18,10 @@ from hypothesis import given, settings, strategies as st
 
 import tinyllm as tl
 from tinyllm.checkpoint import load_checkpoint, save_checkpoint
-from tinyllm.cli import main
-from tinyllm.models import GPT, GPTConfig
+from tinyllm.cli import _config_from_args, build_parser, main
+from tinyllm.models import GPT, GPTConfig, LlamaConfig
+from tinyllm.models.llama import swiglu_hidden_size
+from tinyllm.train import PRESETS
 
 # characters (the default preset learns a BPE vocabulary): runs here start in milliseconds and
 # the vocabulary's limits are easy to name
@@ -88,6 +91,29 @@ def test_train_sample_eval(tmp_path, capsys):
     assert metrics["step"] == 6 and metrics["val"]["perplexity"] > 1
     assert main(["train", "--out", out, "--resume", "--max-iters", "9", "--no-sample"]) == 0
     assert '"step": 9' in capsys.readouterr().out
+
+
+def config_of(*argv):
+    """The TrainConfig ``python -m tinyllm train ARGV`` would run."""
+    return _config_from_args(build_parser().parse_args(["train", *argv]), "runs/x")
+
+
+def test_the_model_flags_set_fields_of_the_families_config():
+    assert config_of().model == PRESETS["default"]["model"]
+    shakespeare = PRESETS["shakespeare-char"]["model"]
+    assert config_of("--preset", "shakespeare-char", "--dropout", "0.2").model == dataclasses.replace(
+        shakespeare, dropout=0.2)
+    # another family than the preset's: a small model of it
+    llama = config_of("--model", "llama").model
+    assert llama == LlamaConfig(vocab_size=llama.vocab_size, n_layer=4, n_head=4, n_embd=128, block_size=64)
+    gpt = config_of("--preset", "cafe", "--model", "gpt", "--block-size", "96").model
+    assert gpt == GPTConfig(vocab_size=gpt.vocab_size, n_layer=4, n_head=4, n_embd=128, block_size=96)
+    # a Llama's derived sizes follow the flags (multi-head stays so, the SwiGLU width keeps
+    # Llama's rule), and a preset's own choices stay
+    wide = config_of("--model", "llama", "--n-head", "8", "--n-embd", "256").model
+    assert (wide.n_kv_head, wide.intermediate_size) == (8, swiglu_hidden_size(256))
+    cafe = config_of("--preset", "cafe", "--n-head", "8").model
+    assert (cafe.n_head, cafe.n_kv_head, cafe.intermediate_size) == (8, 2, 344)
 
 
 def test_out_may_name_the_checkpoint_file_itself(run, capsys):
@@ -166,13 +192,14 @@ def test_resume_takes_model_data_and_tokenizer_from_the_checkpoint(tmp_path, cap
     assert code == 0, err
     assert '"step": 6' in printed
     config = load_checkpoint(out / "ckpt.safetensors")[1]["config"]
-    assert (config["n_embd"], config["dropout"], config["data_path"], config["eval_iters"]) == (
+    assert (config["model"]["n_embd"], config["model"]["dropout"], config["data_path"], config["eval_iters"]) == (
         16, 0.1, CORPUS["path"], 2)
     # repeating a flag with the checkpoint's value is fine
     assert main(["train", "--out", str(out), "--resume", "--max-iters", "7", "--n-embd", "16", "--no-sample"]) == 0
 
 
 @pytest.mark.parametrize("flag, value, saved", [("--n-embd", "32", "n_embd = 16"), ("--n-layer", "3", "n_layer = 1"),
+                                               ("--model", "llama", "model = 'gpt'"),
                                                ("--tokenizer", "bpe", "tokenizer = 'char'"),
                                                ("--learning-rate", "0.5", "learning_rate = 0.001")])
 def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(run, capsys, flag, value, saved):
@@ -180,6 +207,37 @@ def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(run, capsys, flag
     code, _, err = run_cli(["train", "--out", str(run), "--resume", "--max-iters", "8", flag, value], capsys)
     assert_one_error_line(code, err, f"{flag} {value}", saved, "--max-iters", status=2)
     assert tree(run) == before
+
+
+def test_resume_refuses_a_flag_the_runs_model_does_not_have(run, capsys):
+    before = tree(run)
+    code, _, err = run_cli(["train", "--out", str(run), "--resume", "--n-kv-head", "1"], capsys)
+    assert_one_error_line(code, err, "--n-kv-head: a gpt model has no n_kv_head (a setting of llama only)", status=2)
+    assert tree(run) == before
+
+
+def test_a_run_saved_with_a_flat_config_samples_evaluates_and_resumes(run, tmp_path, capsys):
+    """A checkpoint as versions before TrainConfig.model wrote it: the model's fields flat among
+    the run's (everything else in the file is as this version writes it)."""
+    tensors, meta = load_checkpoint(run / "ckpt.safetensors")
+    nested = meta["config"]
+    flat = {**{k: v for k, v in nested.items() if k != "model"}, "model": "gpt", "d_ff": 512, "n_kv_head": None,
+            "intermediate_size": None, "rope_theta": 10000.0,
+            **{k: v for k, v in nested["model"].items() if k not in ("family", "vocab_size", "layer_norm_eps")}}
+    meta["config"] = flat
+    old = tmp_path / "old"
+    save_checkpoint(old / "ckpt.safetensors", tensors, meta)
+    outputs = {}
+    for folder in (run, old):
+        outputs[folder] = [run_cli(argv, capsys)[:2] for argv in (
+            ["eval", "--out", str(folder), "--eval-iters", "2"],
+            ["sample", "--out", str(folder), "--max-new-tokens", "12", "--temperature", "0"])]
+    assert outputs[old] == outputs[run] and outputs[old][0][0] == 0
+    code, printed, err = run_cli(["train", "--out", str(old), "--resume", "--max-iters", "6", "--n-embd", "16",
+                                  "--no-sample"], capsys)
+    assert code == 0, err
+    assert '"step": 6' in printed
+    assert load_checkpoint(old / "ckpt.safetensors")[1]["config"]["model"] == nested["model"]  # now nested
 
 
 def test_resume_and_overwrite_exclude_each_other(run, capsys):
@@ -227,10 +285,10 @@ def _not_a_run(folder, run, kind):
         meta["config"] = [1, 2]
         problem = "expected a JSON object"
     elif kind == "bad config value":
-        meta["config"]["n_layer"] = "four"
+        meta["config"]["model"]["n_layer"] = "four"
         problem = "n_layer must be an integer, got 'four'"
     elif kind == "config out of range":
-        meta["config"]["n_head"] = 3
+        meta["config"]["model"]["n_head"] = 3
         problem = "n_embd must be divisible by n_head=3"
     elif kind == "no tokenizer":
         meta.pop("tokenizer")
@@ -347,6 +405,12 @@ def test_json_output_is_checked_before_the_work(run, tmp_path, monkeypatch, caps
     (["train", "--eval-interval", "0"], "--eval-interval must be an integer >= 1, got 0"),
     (["train", "--min-lr", "nan"], "--min-lr: expected a finite number"),
     (["train", "--n-embd", "30", "--n-head", "4"], "--n-embd must be divisible by n_head=4"),
+    (["train", "--n-layer", "0"], "--n-layer must be an integer >= 1, got 0"),
+    (["train", "--n-kv-head", "2"], "--n-kv-head: a gpt model has no n_kv_head (a setting of llama only)"),
+    (["train", "--model", "seq2seq", "--block-size", "32"],
+     "--block-size: a seq2seq model has no block_size (a setting of gpt and llama only)"),
+    (["train", "--preset", "cafe", "--d-ff", "64"], "--d-ff: a llama model has no d_ff (a setting of seq2seq only)"),
+    (["train", "--model", "rnn"], "--model: invalid choice: 'rnn'"),
     (["train", "--schedule", "linear"], "--schedule must be 'cosine', 'noam' or 'constant'"),
     (["train", "--prompt", "\udcff"], "--prompt must be text that UTF-8 can store"),
     (["train", "--max-iters", "many"], "--max-iters: expected an integer, got 'many'"),

@@ -164,15 +164,21 @@ def test_sigterm_stops_every_rank_at_the_same_step_with_one_resumable_checkpoint
 
 
 # ----------------------------------------------------------------------------- what the ranks run
-TINY = dict(dataset="tinytales", n_layer=1, n_head=2, n_embd=8, block_size=8, batch_size=5, max_iters=6,
-            eval_interval=100, eval_iters=1, schedule="constant", learning_rate=3e-3, grad_clip=0.5,
-            weight_decay=0.1, progress=False, tie_embeddings=True)
+TINY = dict(dataset="tinytales", batch_size=5, max_iters=6, eval_interval=100, eval_iters=1, schedule="constant",
+            learning_rate=3e-3, grad_clip=0.5, weight_decay=0.1, progress=False)
+TINY_MODEL = dict(n_layer=1, n_head=2, n_embd=8, block_size=8, tie_embeddings=True)  # (a GPTConfig's)
 
 
-def reference_trainer(out_dir, **overrides):
+def tiny_config(out_dir):
+    from tinyllm.models import GPTConfig
+    from tinyllm.train import TrainConfig
+    return TrainConfig(**TINY, model=GPTConfig(**TINY_MODEL), out_dir=str(out_dir))
+
+
+def reference_trainer(out_dir):
     """The one-process run the distributed trainer must repeat (float64 after use_float64)."""
-    from tinyllm.train import TrainConfig, Trainer
-    return Trainer(TrainConfig(**{**TINY, "out_dir": str(out_dir), **overrides}))
+    from tinyllm.train import Trainer
+    return Trainer(tiny_config(out_dir))
 
 
 def use_float64(setattr=setattr):
@@ -440,11 +446,10 @@ def _columns_of(part, name, config, comm, packed=False):
 def run_trainer(comm, out_dir, *options):
     """The float64 trainer on this world: ``--stop-after K`` or ``--resume``."""
     from tinyllm.distributed.training import DistributedTrainer
-    from tinyllm.train import TrainConfig
     use_float64()
     resume = "--resume" in options
     stop_after = int(options[options.index("--stop-after") + 1]) if "--stop-after" in options else None
-    trainer = DistributedTrainer(TrainConfig(**{**TINY, "out_dir": out_dir}), resume=resume, communicator=comm)
+    trainer = DistributedTrainer(tiny_config(out_dir), resume=resume, communicator=comm)
     trainer.train(stop_after=stop_after)
     trainer.save()
 
@@ -452,9 +457,8 @@ def run_trainer(comm, out_dir, *options):
 def run_failing_trainer(comm, hang=False):
     """Rank 1 raises (or hangs) at step 2 of a training run."""
     from tinyllm.distributed.training import DistributedTrainer
-    from tinyllm.train import TrainConfig
     import tempfile
-    trainer = DistributedTrainer(TrainConfig(**{**TINY, "out_dir": tempfile.mkdtemp()}), communicator=comm)
+    trainer = DistributedTrainer(tiny_config(tempfile.mkdtemp()), communicator=comm)
     batch = trainer.task.task.batch
 
     def failing_batch(split, rng):

@@ -291,7 +291,7 @@ def test_gpt_bad_input():
         model(np.zeros((1, 5), dtype=np.int64), np.zeros((1, 4), dtype=np.int64))
     with pytest.raises(IndexError, match="id 13 is out of range for 13 embeddings"):
         model(np.full((1, 3), 13))
-    with pytest.raises(ValueError, match=r"n_embd \(10\) must be divisible by n_head \(4\)"):
+    with pytest.raises(ValueError, match=r"GPTConfig.n_embd must be divisible by n_head=4, got 10"):
         GPTConfig(n_embd=10, n_head=4)
     with pytest.raises(TypeError, match="GPT expects a GPTConfig"):
         GPT(dict(vocab_size=3))

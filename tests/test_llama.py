@@ -97,7 +97,7 @@ def test_config_conversion_and_errors():
     assert LlamaConfig().intermediate_size == 11008 and LlamaConfig().n_kv_head == 32  # Llama-2-7B's shape
     with pytest.raises(ValueError, match="rope type 'linear' is not implemented"):
         LlamaConfig.from_hf({**config.to_hf(), "rope_parameters": {"rope_type": "linear", "rope_theta": 1e4}})
-    with pytest.raises(ValueError, match=r"n_kv_head \(3\) must divide n_head \(4\)"):
+    with pytest.raises(ValueError, match=r"LlamaConfig.n_kv_head must be a divisor of n_head=4, got 3"):
         tiny(n_kv_head=3)
     with pytest.raises(ValueError, match="even head size"):
         tiny(n_embd=12, n_head=4)

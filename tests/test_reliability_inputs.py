@@ -516,13 +516,13 @@ def test_cli_config_values_never_end_in_a_traceback(tmp_path, monkeypatch, capsy
     """Every numeric TrainConfig field through ``train --FIELD VALUE`` with 0, -1, nan, inf
     and 1e9 (ints: the values argparse accepts): the run ends with exit code 0, 1 (one
     "error:" line) or 2 (usage), never with an exception escaping main()."""
-    from tinyllm.cli import _config_fields
+    from tinyllm.cli import MODEL_FIELDS, _config_fields
     from tinyllm.train import Trainer
     monkeypatch.setattr(Trainer, "plot", lambda self: None)  # matplotlib is not under test here
     text = tmp_path / "small.txt"  # a small corpus keeps each run short
     text.write_text("Once upon a time there was a tiny model that learned to read. " * 40)
     tried = 0
-    for name, hint in _config_fields():
+    for name, hint in [*_config_fields(), *((name, hint) for name, (hint, _) in MODEL_FIELDS.items())]:
         if name in ("device", "out_dir", "progress", "max_iters", "n_layer", "n_embd", "block_size", "batch_size"):
             continue
         kind = next((a for a in getattr(hint, "__args__", (hint,)) if a is not type(None)), hint)

@@ -9,7 +9,10 @@
     finetune  instruction-tune a trained model (LoRA or every weight) on the café chat
 
 Every field of :class:`tinyllm.train.TrainConfig` can be overridden: ``--max-iters 500
---n-embd 64 --dropout 0.1``.
+--n-embd 64 --dropout 0.1``. ``--model gpt|llama|seq2seq`` picks the model's family (the
+preset's model when it is of that family, else a small one), and the model's flags
+(``--n-layer``, ``--n-embd``, ``--block-size``, ``--n-kv-head``, ...) set fields of its config;
+a flag its family does not have is refused.
 
 Nothing is lost and nothing hangs: ``train`` refuses a run folder that holds a checkpoint
 unless told to ``--resume`` it or to ``--overwrite`` it, and checks the folder, the options
@@ -30,7 +33,8 @@ import typing
 
 from .cli_options import (ArgumentParser, CommandError, UsageError, check_device, check_output_file,
                           check_writable_folder, integer, number, optional, path_name, write_json)
-from .train import ConfigError, PRESETS, TrainConfig, Trainer, read_checkpoint
+from .models import MODEL_FAMILIES, family_of
+from .train import ConfigError, PRESETS, TrainConfig, Trainer, read_checkpoint, replace_model, small_model
 from .compress.flops import STANDARD_SIZES as CONFIGS
 from .finetune import add_arguments as add_finetune_arguments, run as run_finetune
 from . import backend
@@ -59,26 +63,53 @@ def _parse_bool(text):
 
 
 def _config_fields():
+    """(name, type hint) of the run's fields (TrainConfig's but ``model``, the model's flags' own)."""
     hints = typing.get_type_hints(TrainConfig)
-    return [(f.name, hints[f.name]) for f in dataclasses.fields(TrainConfig)]
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(TrainConfig) if f.name != "model"]
+
+
+def _model_fields():
+    """name -> (type hint, the families that have it) of the model's flags: every field of a
+    family's config but ``vocab_size`` (the tokenizer's) and the norms' epsilons."""
+    fields = {}
+    for family, (_, config_class) in MODEL_FAMILIES.items():
+        hints = typing.get_type_hints(config_class)
+        for field in dataclasses.fields(config_class):
+            if field.name not in ("vocab_size", "layer_norm_eps", "rms_norm_eps"):
+                fields.setdefault(field.name, (hints[field.name], []))[1].append(family)
+    return fields
+
+
+MODEL_FIELDS = _model_fields()
 
 
 def _flag(field):
     return "--" + field.replace("_", "-")
 
 
+def _option_type(hint):
+    """(argparse type, metavar) of a config field annotated ``hint``."""
+    args = typing.get_args(hint)
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    kind = {bool: _parse_bool, int: integer(-sys.maxsize), float: number(), str: str}.get(base, str)
+    return (optional(kind) if type(None) in args else kind), base.__name__.upper()
+
+
 def _add_config_overrides(parser):
-    group = parser.add_argument_group("config overrides (any TrainConfig field; default: the preset's)")
+    model = parser.add_argument_group("the model (default: the preset's)")
+    model.add_argument("--model", dest="model_family", choices=list(MODEL_FAMILIES), default=None,
+                       help="its family: the preset's model when it is of this family, else a small one "
+                            "(4 layers, 4 heads, width 128, 64 positions); the flags below set its fields")
+    for name, (hint, families) in MODEL_FIELDS.items():
+        kind, metavar = _option_type(hint)
+        only = None if len(families) == len(MODEL_FAMILIES) else f"{' and '.join(families)} only"
+        model.add_argument(_flag(name), dest=f"model_{name}", type=kind, default=None, metavar=metavar, help=only)
+    group = parser.add_argument_group("run config overrides (any other TrainConfig field; default: the preset's)")
     for name, hint in _config_fields():
         if name in ("device", "out_dir"):
             continue  # --device and --out have their own options
-        args = typing.get_args(hint)
-        base = next((a for a in args if a is not type(None)), hint) if args else hint
-        kind = {bool: _parse_bool, int: integer(-sys.maxsize), float: number(), str: str}.get(base, str)
-        if type(None) in args:
-            kind = optional(kind)
-        group.add_argument(_flag(name), dest=f"cfg_{name}", type=kind, default=None,
-                           metavar=base.__name__.upper())
+        kind, metavar = _option_type(hint)
+        group.add_argument(_flag(name), dest=f"cfg_{name}", type=kind, default=None, metavar=metavar)
 
 
 def _bench_configs(text):
@@ -298,7 +329,7 @@ def _train(args) -> int:
         if os.path.exists(checkpoint):
             os.replace(checkpoint, backup)  # kept until the new run's first checkpoint is on disk
         trainer.on_saved = lambda: _discard(backup)
-    print(f"training {cfg.model} ({trainer.model.num_parameters():,} parameters) "
+    print(f"training {cfg.family} ({trainer.model.num_parameters():,} parameters) "
           f"on {cfg.data_path or cfg.dataset}, {cfg.max_iters} steps, device {cfg.device}; run folder {folder}")
     if trainer.step >= cfg.max_iters:
         print(f"(the run is at step {trainer.step} already; raise --max-iters to train further)")
@@ -337,8 +368,33 @@ def _config_from_args(args, folder):
             values[name] = override
     if args.device:
         values["device"] = args.device
+    values["model"] = _model_from_args(args, values["model"])
     values["out_dir"] = folder
     return _command_line_config(values)
+
+
+def _model_flags(args, family):
+    """The model's flags given (field -> value); one the ``family`` does not have is refused."""
+    given = {name: getattr(args, f"model_{name}") for name in MODEL_FIELDS
+             if getattr(args, f"model_{name}", None) is not None}
+    for name in given:
+        families = MODEL_FIELDS[name][1]
+        if family not in families:
+            raise UsageError(f"{_flag(name)}: a {family} model has no {name} (a setting of "
+                             f"{' and '.join(families)} only)")
+    return given
+
+
+def _model_from_args(args, preset_model):
+    """The preset's model config, or a small one of the ``--model`` family when that differs,
+    with the model's flags applied."""
+    family = args.model_family or family_of(preset_model)
+    model = preset_model if family == family_of(preset_model) else small_model(family)
+    changes = _model_flags(args, family)
+    try:
+        return replace_model(model, **changes)
+    except ConfigError as exc:
+        raise _usage_error(exc) from None
 
 
 def _command_line_config(values):
@@ -356,16 +412,23 @@ def _resumed_config(args, folder, checkpoint):
     """The checkpoint's own config, with the options that may change on resume applied;
     an option that contradicts the checkpoint is refused, naming both values."""
     tensors, meta, saved = read_checkpoint(checkpoint)
-    values = saved.to_json()
+    values = {field.name: getattr(saved, field.name) for field in dataclasses.fields(saved)}
+
+    def refuse(name, given, has):
+        allowed = ", ".join(_flag(field) for field in RESUMABLE)
+        raise UsageError(f"{_flag(name)} {given}: the run in {checkpoint} has {name} = {has!r}; --resume may "
+                         f"change only {allowed} and --device (or start again with --overwrite)")
+    if args.model_family not in (None, saved.family):
+        refuse("model", args.model_family, saved.family)
+    for name, given in _model_flags(args, saved.family).items():
+        if given != getattr(saved.model, name):
+            refuse(name, given, getattr(saved.model, name))
     for name, _hint in _config_fields():
         given = getattr(args, f"cfg_{name}", None)
         if given is None or given == values[name]:
             continue
         if name not in RESUMABLE:
-            allowed = ", ".join(_flag(field) for field in RESUMABLE)
-            raise UsageError(f"{_flag(name)} {given}: the run in {checkpoint} has {name} = {values[name]!r}; "
-                               f"--resume may change only {allowed} and --device (or start again with "
-                               f"--overwrite)")
+            refuse(name, given, values[name])
         values[name] = given
     values["out_dir"] = folder
     if args.device:
@@ -387,7 +450,7 @@ def _sample(args) -> int:
     trainer = Trainer.from_checkpoint(_checkpoint_of(args), device=args.device)
     if args.prompt is not None:
         try:  # (the tokenizer refuses characters it has no id for, and lone surrogates)
-            (trainer.task.src_tok if trainer.cfg.model == "seq2seq" else trainer.task.tokenizer).encode(args.prompt)
+            (trainer.task.src_tok if trainer.cfg.family == "seq2seq" else trainer.task.tokenizer).encode(args.prompt)
         except ValueError as error:
             raise CommandError(f"--prompt: {error}") from None
     if args.seed is not None:

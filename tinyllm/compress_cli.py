@@ -19,6 +19,7 @@ Every option's value is checked before the work starts; a compressed model is wr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -42,7 +43,7 @@ from .compress.recompute import accumulate_gradients, recompute_blocks, split_ba
 from .lab.bias import bias_experiment
 from .lab.compression import distill_experiment, head_pruning_curve, precision_benchmark, rank_heads, sparsity_curve
 from .lab.regularization import regularization_experiment
-from .models import GPT, GPTConfig, TransformerModel
+from .models import GPT, ConfigError, GPTConfig, Seq2SeqConfig, TransformerModel
 from .nn import generate_square_subsequent_mask
 from .optim import AdamW
 from .train import PRESETS, TrainConfig, Trainer, check_memory, load_text
@@ -191,8 +192,10 @@ def _gpt_preset(args):
     name = args.preset
     if name in STANDARD_SIZES:
         c = dict(STANDARD_SIZES[name])
-    elif name in PRESETS and PRESETS[name].get("model", "gpt") == "gpt":
-        c = {k: PRESETS[name][k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size")}
+    elif name in PRESETS and isinstance(PRESETS[name]["model"], GPTConfig):
+        model = PRESETS[name]["model"]
+        c = {k: getattr(model, k) for k in ("n_layer", "n_head", "n_embd", "block_size")}
+        c["batch_size"] = PRESETS[name]["batch_size"]
     else:
         raise CommandError(f"--preset {name}: not a GPT; this command measures GPTs (bench configs "
                            f"{', '.join(sorted(STANDARD_SIZES))} or the GPT train presets)")
@@ -203,19 +206,16 @@ def _gpt_preset(args):
     batch = c.pop("batch_size")
     try:
         config = GPTConfig(**c)
-    except ValueError as error:   # the config's own check, told in the options' names
-        message = str(error).removeprefix("GPTConfig: ")
-        for key in c:
-            message = message.replace(f"{key} (", f"--{key.replace('_', '-')} (")
-        raise CommandError(f"--preset {name}: {message}") from None
+    except ConfigError as error:   # the config's own check, told in the options' names
+        raise CommandError(f"--preset {name}: --{error.field.replace('_', '-')} must be {error.rule}, "
+                           f"got {error.value!r}") from None
     _check_memory(config, batch, args.device)
     return config, batch
 
 
 def _check_memory(config, batch_size, device):
     """The trainer's memory check (before allocating) for a GPT of ``config``."""
-    sizes = {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")}
-    check_memory(TrainConfig(**sizes, batch_size=batch_size, device=device), config.vocab_size)
+    check_memory(TrainConfig(model=config, batch_size=batch_size, device=device), config.vocab_size)
 
 
 def _mb(n):
@@ -224,7 +224,7 @@ def _mb(n):
 
 # ----------------------------------------------------------------------------- flops
 def _flops(args):
-    if args.preset in PRESETS and PRESETS[args.preset].get("model") == "seq2seq":
+    if args.preset in PRESETS and isinstance(PRESETS[args.preset]["model"], Seq2SeqConfig):
         return _flops_seq2seq(args)
     config, batch = _gpt_preset(args)
     backend.manual_seed(0)
@@ -285,15 +285,16 @@ def _flops(args):
 def _flops_seq2seq(args):
     p = PRESETS[args.preset]
     batch = args.batch_size or p["batch_size"]
-    vocab = 40
-    _check_memory(GPTConfig(vocab_size=vocab, block_size=max(args.src_len, args.tgt_len), n_layer=2 * p["n_layer"],
-                            n_head=p["n_head"], n_embd=p["n_embd"]), batch, args.device)  # a GPT as big, roughly
+    config = dataclasses.replace(p["model"], vocab_size=40, dropout=0.0)
+    _check_memory(GPTConfig(vocab_size=config.vocab_size, block_size=max(args.src_len, args.tgt_len),
+                            n_layer=2 * config.n_layer, n_head=config.n_head, n_embd=config.n_embd),
+                  batch, args.device)  # a GPT as big, roughly
     backend.manual_seed(0)
-    model = TransformerModel(vocab, p["n_embd"], p["n_head"], p["d_ff"], p["n_layer"], dropout=0.0).to(args.device)
+    model = TransformerModel.from_config(config).to(args.device)
     s, t = args.src_len, args.tgt_len
     per_step = transformer_model_training_flops_per_step(model, batch, s, t)
-    src = random_batch(vocab, s, batch, args.device)[0]
-    tgt, targets = random_batch(vocab, t, batch, args.device, seed=1)
+    src = random_batch(config.vocab_size, s, batch, args.device)[0]
+    tgt, targets = random_batch(config.vocab_size, t, batch, args.device, seed=1)
     mask = generate_square_subsequent_mask(t, device=args.device)
 
     def loss_fn():
@@ -306,8 +307,8 @@ def _flops_seq2seq(args):
          "flops_per_step": per_step, "flops_per_step_counted": counter.total,
          "memory_measured": measure_training_memory(model, loss_fn, AdamW(model.parameters())),
          "parameter_bytes": parameter_bytes(model)}
-    _say(f"TransformerModel {args.preset}: {p['n_layer']}+{p['n_layer']} layers, width {p['n_embd']}, "
-         f"ffn {p['d_ff']}; batch {batch}, source {s}, target {t} tokens")
+    _say(f"TransformerModel {args.preset}: {config.n_layer}+{config.n_layer} layers, width {config.n_embd}, "
+         f"ffn {config.d_ff}; batch {batch}, source {s}, target {t} tokens")
     _say(f"  parameters {r['parameters']:,}")
     _say(f"  FLOPs per step {per_step / 1e9:.4f} GFLOP (counted matmuls {counter.total / 1e9:.4f}); "
          f"per target token {r['flops_per_target_token']:,.0f}")

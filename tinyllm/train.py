@@ -7,7 +7,7 @@
 
 ``python -m tinyllm train --preset default`` runs it from the command line; in Python:
 
-    cfg = TrainConfig(**PRESETS["default"], max_iters=200)
+    cfg = TrainConfig(**{**PRESETS["default"], "max_iters": 200})
     trainer = Trainer(cfg)
     trainer.train()
     print(trainer.sample("Once upon a time"))
@@ -19,8 +19,6 @@ import math
 import os
 import signal
 import time
-import types
-import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +31,9 @@ from .data import (BPETokenizer, CausalLMDataset, CharTokenizer, Seq2SeqDataset,
 from .data.instructions import cafe_documents, chat_tokenizer
 from .data.tokenizers import Tokenizer, tokenizer_from_dict
 from .functional import cross_entropy
-from .models import GPT, GPTConfig, Llama, LlamaConfig, TransformerModel
+from .models import MODEL_FAMILIES, GPTConfig, LlamaConfig, Seq2SeqConfig, build_model, family_of
+from .models.config import ConfigError, check_types, require, shown
+from .models.llama import swiglu_hidden_size
 from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
@@ -49,23 +49,36 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
 
 
-class ConfigError(ValueError):
-    """A TrainConfig field with a value that means nothing; ``field`` names it (the command
-    line shows it as its option, ``--field-name``)."""
+def small_model(family: str):
+    """A small model of ``family`` ("gpt", "llama" or "seq2seq"): 4 layers, 4 heads, width
+    128, 64 positions (where the family has a context length), the family's other defaults.
+    A run's default model is the small GPT; ``--model`` gives the others."""
+    _, config_class = MODEL_FAMILIES[family]
+    sizes = dict(n_layer=4, n_head=4, n_embd=128)
+    if family != "seq2seq":
+        sizes["block_size"] = 64
+    return config_class(**sizes)
 
-    def __init__(self, field, rule, value):
-        self.field, self.rule, self.value = field, rule, value
-        super().__init__(f"TrainConfig.{field} must be {rule}, got {_shown(value)}")
 
-
-def _shown(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+def replace_model(config, **changes):
+    """``dataclasses.replace(config, **changes)``, except that a Llama's derived sizes follow
+    what they derive from unless given: ``n_kv_head`` stays ``n_head`` (multi-head attention)
+    and ``intermediate_size`` stays Llama's rule of ``n_embd`` where they were so."""
+    if isinstance(config, LlamaConfig):
+        if "n_kv_head" not in changes and config.n_kv_head == config.n_head:
+            changes["n_kv_head"] = None
+        if "intermediate_size" not in changes and config.intermediate_size == swiglu_hidden_size(config.n_embd):
+            changes["intermediate_size"] = None
+    return dataclasses.replace(config, **changes)
 
 
 @dataclass
 class TrainConfig:
-    """Every knob of a run; presets fill them, the command line overrides any of them."""
+    """Every knob of a run; presets fill them, the command line overrides any of them.
+
+    ``model`` is the model's own config (a :class:`GPTConfig`, :class:`LlamaConfig` or
+    :class:`Seq2SeqConfig`), whose type is the run's :attr:`family`; the task fills in its
+    ``vocab_size`` once the tokenizer is known, so a saved run's config carries it."""
 
     # data
     dataset: str = "tinytales"      # "tinytales" (shipped, data/), "shakespeare", "dates", "cafe"
@@ -73,21 +86,9 @@ class TrainConfig:
     tokenizer: str = "char"         # "char" or "bpe"
     bpe_vocab_size: int = 512
     val_fraction: float = 0.1
-    # model: "gpt" or "llama" (decoder-only) or "seq2seq" (the article's encoder-decoder TransformerModel)
-    model: str = "gpt"
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64
-    dropout: float = 0.0
-    bias: bool = True
-    gelu_approximate: str = "tanh"  # GPT's GELU: "tanh" (GPT-2's form) or "none" (exact erf, nanoGPT's)
-    tie_embeddings: bool = True     # GPT's lm_head shares wte's matrix (GPT-2, nanoGPT) or has its own
-    d_ff: int = 512                 # seq2seq feed-forward width (nhid)
-    # --- Llama only (model="llama"; tinyllm.models.llama) ---
-    n_kv_head: int | None = None    # key/value heads: None = n_head (multi-head), 1 = multi-query
-    intermediate_size: int | None = None  # SwiGLU width; None = Llama's rule (8/3·n_embd, rounded to 256)
-    rope_theta: float = 10000.0     # rotary base θ
+    # the model: GPTConfig or LlamaConfig (decoder-only), or Seq2SeqConfig (the article's
+    # encoder-decoder TransformerModel); a copy is kept, so a preset's is never changed
+    model: GPTConfig | LlamaConfig | Seq2SeqConfig = dataclasses.field(default_factory=lambda: small_model("gpt"))
     # optimization
     batch_size: int = 12
     max_iters: int = 2000
@@ -120,19 +121,19 @@ class TrainConfig:
     def __post_init__(self):
         """Refuse values that mean nothing, naming the field (the CLI shows this as usage)."""
         def need(ok, field, rule):
-            if not ok:
-                raise ConfigError(field, rule, getattr(self, field))
-        for field in dataclasses.fields(self):  # types first: the ranges below compare values
-            value, (kinds, description) = getattr(self, field.name), _FIELD_TYPES[field.name]
-            need(isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds),
-                 field.name, description)
+            require(ok, self, field, rule)
+        need(type(self.model) in (config for _, config in MODEL_FAMILIES.values()), "model",
+             "a GPTConfig, LlamaConfig or Seq2SeqConfig")
+        self.model = dataclasses.replace(self.model)
+        check_types(self, skip=("model",))  # types first: the ranges below compare values
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
             if isinstance(value, str) and not value.isascii():  # a lone surrogate (undecodable argv
                 try:                                                # bytes) could never be saved
                     value.encode("utf-8")
                 except UnicodeEncodeError:
                     need(False, field.name, "text that UTF-8 can store (it holds a lone surrogate)")
-        for field in ("n_layer", "n_head", "n_embd", "block_size", "d_ff", "batch_size",
-                      "eval_iters", "bpe_vocab_size", "num_samples"):
+        for field in ("batch_size", "eval_iters", "bpe_vocab_size", "num_samples"):
             need(getattr(self, field) >= 1, field, "an integer >= 1")
         for field in ("max_iters", "warmup_iters", "max_new_tokens", "seed", "eval_interval"):
             need(getattr(self, field) >= 0, field, "an integer >= 0")
@@ -140,53 +141,63 @@ class TrainConfig:
         for field in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "temperature"):
             value = getattr(self, field)
             need(math.isfinite(value) and value >= 0, field, "a finite number >= 0")
-        for field in ("dropout", "label_smoothing"):
-            need(0.0 <= getattr(self, field) < 1.0, field, "in [0, 1)")
+        need(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "in [0, 1)")
         need(0.0 < self.val_fraction < 1.0, "val_fraction", "in (0, 1)")
         need(0.0 <= self.beta1 < 1.0, "beta1", "in [0, 1)")
         need(0.0 <= self.beta2 < 1.0, "beta2", "in [0, 1)")
         need(self.top_k is None or self.top_k >= 1, "top_k", ">= 1 (or None)")
         need(self.top_p is None or 0.0 < self.top_p <= 1.0, "top_p", "in (0, 1] (or None)")
-        need(self.gelu_approximate in ("tanh", "none"), "gelu_approximate", "'tanh' or 'none'")
-        need(self.n_embd % self.n_head == 0, "n_embd", f"divisible by n_head={self.n_head}")
-        need(self.model in ("gpt", "llama", "seq2seq"), "model", "'gpt', 'llama' or 'seq2seq'")
         need(self.tokenizer in ("char", "bpe"), "tokenizer", "'char' or 'bpe'")
         if self.tokenizer == "bpe":
             need(self.bpe_vocab_size >= 256, "bpe_vocab_size", "an integer >= 256 (the 256 byte tokens come first)")
         need(self.schedule in ("cosine", "noam", "constant"), "schedule", "'cosine', 'noam' or 'constant'")
-        if self.model == "seq2seq":
+        if self.family == "seq2seq":
             need(self.dataset == "dates", "dataset", "'dates' for the seq2seq model")
         else:
             need(self.data_path is not None or self.dataset in ("tinytales", "shakespeare", "cafe"), "dataset",
                  "'tinytales', 'shakespeare' or 'cafe' (or data_path=...)")
 
+    @property
+    def family(self) -> str:
+        """The model's family: "gpt", "llama" or "seq2seq" (from the type of ``model``)."""
+        return family_of(self.model)
+
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as JSON; ``model`` as ``{"family": ..., its fields}``."""
+        data = dataclasses.asdict(self)
+        data["model"] = {"family": self.family, **data["model"]}
+        return data
 
     @classmethod
     def from_json(cls, data: dict, source: str = "config") -> "TrainConfig":
-        """The config saved with :meth:`to_json`; fields it lacks take their defaults, names
-        this TrainConfig does not know are ignored. Anything else is a ValueError whose
-        message starts with ``source`` (e.g. the checkpoint's path)."""
+        """The config saved with :meth:`to_json`, or in the flat form versions before the
+        nested ``model`` wrote (``"model": "gpt"`` and the model's fields next to the run's).
+        Fields it lacks take their defaults, names no config knows are ignored. Anything else
+        is a ValueError whose message starts with ``source`` (e.g. the checkpoint's path)."""
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object of TrainConfig fields, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"model"}
         try:
-            return cls(**{k: v for k, v in data.items() if k in known})
+            model = data.get("model", "gpt")
+            if isinstance(model, dict):
+                family, fields = model.get("family"), model
+            else:  # the flat form: the model's fields among the run's, absent ones at that form's defaults
+                family, fields = model, {**_FLAT_MODEL_DEFAULTS, **data}
+            if family not in MODEL_FAMILIES:
+                raise ConfigError("TrainConfig", "model", f"a family of {', '.join(map(repr, MODEL_FAMILIES))}",
+                                  family)
+            config_class = MODEL_FAMILIES[family][1]
+            model = config_class(**{f.name: fields[f.name] for f in dataclasses.fields(config_class) if f.name in fields})
+            return cls(model=model, **{k: v for k, v in data.items() if k in known})
         except ConfigError as error:
             raise ValueError(f"{source}: {error}") from None
 
 
-def _field_type(hint):
-    """``(types, description)`` of the values a field annotated ``hint`` accepts; an int is
-    accepted where a float goes, a bool never where a number goes."""
-    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    names = {int: "an integer", float: "a number", str: "text", bool: "true or false", type(None): "None"}
-    description = " or ".join(names[kind] for kind in kinds)
-    return tuple(k for kind in kinds for k in ((float, int) if kind is float else (kind,))), description
-
-
-_FIELD_TYPES = {name: _field_type(hint) for name, hint in typing.get_type_hints(TrainConfig).items()}
+# the model fields of the flat TrainConfig that versions before the nested ``model`` had, and
+# their defaults there: a flat config that lacks one (written before it existed) meant these
+_FLAT_MODEL_DEFAULTS = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=True,
+                            gelu_approximate="tanh", tie_embeddings=True, d_ff=512, n_kv_head=None,
+                            intermediate_size=None, rope_theta=10000.0)
 
 
 PRESETS = {
@@ -195,39 +206,43 @@ PRESETS = {
     # average, so a 64-token window holds a sentence or two and the sample is made of words.
     # Characters instead (--tokenizer char) reach validation loss 0.567 per character in the
     # same steps, and their samples drift into non-words ("But leas it goo, nen ginghed")
-    "default": dict(dataset="tinytales", tokenizer="bpe", bpe_vocab_size=512, n_layer=4, n_head=4, n_embd=128,
-                    block_size=64, batch_size=12, max_iters=1500, eval_interval=250, learning_rate=1e-3,
+    "default": dict(dataset="tinytales", tokenizer="bpe", bpe_vocab_size=512,
+                    model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64),
+                    batch_size=12, max_iters=1500, eval_interval=250, learning_rate=1e-3,
                     min_lr=1e-4, warmup_iters=100, out_dir="runs/default", prompt="Once upon a time"),
     # nanoGPT's shakespeare-char CPU recipe (4/4/128, block 64, batch 12, 2000 steps, lr 1e-3 with
     # warmup and cosine decay, AdamW betas 0.9/0.99, weight decay 0.1, dropout 0, no biases, exact
     # GELU), with three changes a sweep over seeds chose (README, "Results"): separate input and
     # output embeddings, no gradient clipping, and a cosine floor of 3e-4 instead of 1e-4. Exactly
     # nanoGPT's: --tie-embeddings true --grad-clip 1.0 --min-lr 1e-4
-    "shakespeare-char": dict(dataset="shakespeare", n_layer=4, n_head=4, n_embd=128, block_size=64,
+    "shakespeare-char": dict(dataset="shakespeare",
+                             model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, bias=False,
+                                             gelu_approximate="none", tie_embeddings=False),
                              batch_size=12, max_iters=2000, lr_decay_iters=2000, eval_interval=250,
-                             eval_iters=200, learning_rate=1e-3, min_lr=3e-4, warmup_iters=100,
-                             bias=False, gelu_approximate="none", tie_embeddings=False, grad_clip=0.0,
+                             eval_iters=200, learning_rate=1e-3, min_lr=3e-4, warmup_iters=100, grad_clip=0.0,
                              out_dir="runs/shakespeare-char", prompt="ROMEO:"),
     # --- Llama (tinyllm.models.llama) and the café chat (tinyllm.finetune) ---
     # shakespeare-char with a Llama block (RMSNorm, rotary, SwiGLU) at GPT's parameter count:
     # no position table (−8,192 parameters) and a SwiGLU width of 347 (3·128·347 against GPT's
     # 8·128²) leave 812,928 parameters against GPT's 812,416 (docs/llama.md)
-    "shakespeare-char-llama": dict(dataset="shakespeare", model="llama", n_layer=4, n_head=4, n_embd=128,
-                                   intermediate_size=347, block_size=64, batch_size=12, max_iters=2000,
-                                   lr_decay_iters=2000, eval_interval=250, eval_iters=200, learning_rate=1e-3,
-                                   min_lr=3e-4, warmup_iters=100, bias=False, tie_embeddings=False,
+    "shakespeare-char-llama": dict(dataset="shakespeare",
+                                   model=LlamaConfig(n_layer=4, n_head=4, n_embd=128, intermediate_size=347,
+                                                     block_size=64),
+                                   batch_size=12, max_iters=2000, lr_decay_iters=2000, eval_interval=250,
+                                   eval_iters=200, learning_rate=1e-3, min_lr=3e-4, warmup_iters=100,
                                    grad_clip=0.0, out_dir="runs/shakespeare-char-llama", prompt="ROMEO:"),
     # the base model that `python -m tinyllm finetune` instruction-tunes: a Llama with grouped-query
     # attention, pretrained on documents about the café in English and Chinese, with a tokenizer that
-    # already has the chat template's special tokens (--model gpt works as well)
-    "cafe": dict(dataset="cafe", model="llama", n_layer=4, n_head=4, n_kv_head=2, n_embd=128,
-                 intermediate_size=344, block_size=96, batch_size=12, max_iters=1500, eval_interval=250,
-                 eval_iters=20, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, bias=False,
-                 tie_embeddings=False, out_dir="runs/cafe", prompt="On Monday"),
+    # already has the chat template's special tokens (--model gpt --block-size 96 works as well)
+    "cafe": dict(dataset="cafe",
+                 model=LlamaConfig(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, intermediate_size=344,
+                                   block_size=96),
+                 batch_size=12, max_iters=1500, eval_interval=250, eval_iters=20, learning_rate=1e-3,
+                 min_lr=1e-4, warmup_iters=100, out_dir="runs/cafe", prompt="On Monday"),
     # the article's encoder-decoder on a toy translation: dates into ISO 8601
-    "seq2seq": dict(dataset="dates", model="seq2seq", n_layer=2, n_head=4, n_embd=64, d_ff=256,
+    "seq2seq": dict(dataset="dates", model=Seq2SeqConfig(n_layer=2, n_head=4, n_embd=64, d_ff=256, dropout=0.1),
                     batch_size=64, max_iters=1500, learning_rate=3e-3, min_lr=3e-4, warmup_iters=100,
-                    weight_decay=0.01, eval_interval=250, eval_iters=10, dropout=0.1,
+                    weight_decay=0.01, eval_interval=250, eval_iters=10,
                     out_dir="runs/seq2seq", prompt="march 5, 1998"),
 }
 
@@ -249,12 +264,13 @@ class LanguageModelingTask:
         try:
             ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
             train_ids, val_ids = train_val_split(ids, cfg.val_fraction)
-            self.splits = {"train": CausalLMDataset(train_ids, cfg.block_size),
-                           "val": CausalLMDataset(val_ids, cfg.block_size)}
+            self.splits = {"train": CausalLMDataset(train_ids, cfg.model.block_size),
+                           "val": CausalLMDataset(val_ids, cfg.model.block_size)}
         except ValueError as error:  # text the tokenizer cannot encode, or too short
             raise ValueError(f"{source}: {error}") from None
         self.cfg = cfg
         self.vocab_size = tokenizer.vocab_size
+        cfg.model = dataclasses.replace(cfg.model, vocab_size=self.vocab_size)  # (saved with the run)
         self.loss_fn = None
 
     @classmethod
@@ -268,11 +284,7 @@ class LanguageModelingTask:
         return task
 
     def build_model(self):
-        # every field of the family's config the run's config also has (shape, dropout, bias, ...)
-        model_class, config_class = LANGUAGE_MODELS[self.cfg.model]
-        shared = {f.name: getattr(self.cfg, f.name) for f in dataclasses.fields(config_class)
-                  if hasattr(self.cfg, f.name)}
-        return model_class(config_class(vocab_size=self.tokenizer.vocab_size, **shared))
+        return build_model(self.cfg.model)
 
     def batch(self, split, rng):
         x, y = self.splits[split].get_batch(self.cfg.batch_size, rng)
@@ -308,10 +320,10 @@ class TranslationTask:
         self.cfg = cfg
         self.tokenizer = self.src_tok
         self.vocab_size = max(self.src_tok.vocab_size, self.tgt_tok.vocab_size)
+        cfg.model = dataclasses.replace(cfg.model, vocab_size=self.vocab_size)  # (saved with the run)
 
     def build_model(self):
-        c = self.cfg
-        return TransformerModel(self.vocab_size, c.n_embd, c.n_head, c.d_ff, c.n_layer, dropout=c.dropout)
+        return build_model(self.cfg.model)
 
     def batch(self, split, rng):
         return self.splits[split].get_batch(self.cfg.batch_size, rng)
@@ -334,12 +346,8 @@ class TranslationTask:
         return {"exact_match": float(exact)}
 
 
-# the decoder-only families LanguageModelingTask trains: name -> (model class, its config class)
-LANGUAGE_MODELS = {"gpt": (GPT, GPTConfig), "llama": (Llama, LlamaConfig)}
-
-
 def make_task(cfg: TrainConfig, tokenizer=None):
-    if cfg.model == "seq2seq":
+    if cfg.family == "seq2seq":
         return TranslationTask(cfg)
     if tokenizer is None and cfg.dataset == "cafe":  # its tokenizer has the chat template's special tokens
         tokenizer = chat_tokenizer()
@@ -381,12 +389,13 @@ def estimate_memory_bytes(cfg: TrainConfig, vocab_size: int, training: bool = Tr
     plus the activations the graph holds (``tinyllm.compress.memory.gpt_activation_bytes``).
     The seq2seq model is counted as a GPT of 2·n_layer layers over 64 positions. float32.
     """
-    seq2seq = cfg.model == "seq2seq"
-    shape = GPTConfig(vocab_size=vocab_size, block_size=64 if seq2seq else cfg.block_size,
-                      n_layer=2 * cfg.n_layer if seq2seq else cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
-    c = cfg.n_embd
-    params = vocab_size * c * (1 if cfg.tie_embeddings and not seq2seq else 2) + shape.block_size * c
-    params += shape.n_layer * (12 * c * c + 13 * c + (2 * c * cfg.d_ff if seq2seq else 0))
+    m = cfg.model
+    seq2seq = cfg.family == "seq2seq"
+    shape = GPTConfig(vocab_size=vocab_size, block_size=64 if seq2seq else m.block_size,
+                      n_layer=2 * m.n_layer if seq2seq else m.n_layer, n_head=m.n_head, n_embd=m.n_embd)
+    c = m.n_embd
+    params = vocab_size * c * (1 if not seq2seq and m.tie_embeddings else 2) + shape.block_size * c
+    params += shape.n_layer * (12 * c * c + 13 * c + (2 * c * m.d_ff if seq2seq else 0))
     return 4 * params * (4 if training else 1) + gpt_activation_bytes(shape, cfg.batch_size)
 
 
@@ -415,10 +424,11 @@ def check_memory(cfg: TrainConfig, vocab_size: int, training: bool = True) -> No
     need = estimate_memory_bytes(cfg, vocab_size, training)
     have = available_memory_bytes(cfg.device)
     if have is not None and need > have:
+        block = f"block_size={cfg.model.block_size}, " if hasattr(cfg.model, "block_size") else ""
         raise MemoryError(
             f"this run needs about {need / 1e9:,.1f} GB for one {'training' if training else 'evaluation'} step "
-            f"(batch_size={cfg.batch_size}, block_size={cfg.block_size}, n_layer={cfg.n_layer}, "
-            f"n_embd={cfg.n_embd}, vocabulary {vocab_size}), more than the {have / 1e9:,.1f} GB free on "
+            f"(batch_size={cfg.batch_size}, {block}n_layer={cfg.model.n_layer}, "
+            f"n_embd={cfg.model.n_embd}, vocabulary {vocab_size}), more than the {have / 1e9:,.1f} GB free on "
             f"{cfg.device}: lower batch_size, block_size, n_embd or n_layer")
 
 
@@ -438,7 +448,7 @@ def read_checkpoint(path) -> tuple[dict, dict, TrainConfig]:
 
 def checkpoint_tokenizer(cfg, meta, path):
     """The tokenizer saved in a run's metadata (None for seq2seq, whose are fixed)."""
-    if cfg.model == "seq2seq":
+    if cfg.family == "seq2seq":
         return None
     data = meta.get("tokenizer")
     if not isinstance(data, dict):
@@ -456,7 +466,7 @@ def check_weights(path, model, tensors, prefix="model.") -> dict:
     problems = [f"{prefix}{name} is missing" for name in expected if name not in state]
     problems += [f"{prefix}{name} has shape {tuple(state[name].shape)}, the config gives {shape}"
                  for name, shape in expected.items() if name in state and tuple(state[name].shape) != shape]
-    problems += [f"{_shown(prefix + name)} is not a weight of this model" for name in state if name not in expected]
+    problems += [f"{shown(prefix + name)} is not a weight of this model" for name in state if name not in expected]
     first_of = {}
     for name in own:
         first = first_of.setdefault(id(own[name]), name)
@@ -622,8 +632,8 @@ class Trainer:
         if cfg.schedule == "constant":
             return cfg.learning_rate
         if cfg.schedule == "noam":
-            return noam(step, cfg.n_embd, cfg.warmup_iters) * cfg.learning_rate / noam(
-                cfg.warmup_iters - 1, cfg.n_embd, cfg.warmup_iters)
+            return noam(step, cfg.model.n_embd, cfg.warmup_iters) * cfg.learning_rate / noam(
+                cfg.warmup_iters - 1, cfg.model.n_embd, cfg.warmup_iters)
         if cfg.schedule == "cosine":
             decay = cfg.lr_decay_iters or cfg.max_iters
             return cosine_with_warmup(step, cfg.learning_rate, cfg.min_lr, min(cfg.warmup_iters, decay), decay)
@@ -693,7 +703,7 @@ class Trainer:
         self.model.load_state_dict(check_weights(path, self.model, tensors))
         step, history, losses = meta["step"], meta["history"], meta.get("train_losses", [])
         if type(step) is not int or step < 0:
-            raise CheckpointError(f"{path}: its step is {_shown(step)}, not an integer >= 0")
+            raise CheckpointError(f"{path}: its step is {shown(step)}, not an integer >= 0")
         columns = [history.get(k) for k in self.history] if isinstance(history, dict) else [None]
         if not (all(_numbers(column) for column in columns) and len({len(column) for column in columns}) == 1):
             raise CheckpointError(f"{path}: its history is not lists of numbers of one length ({list(self.history)})")
@@ -722,7 +732,7 @@ class Trainer:
         ax.plot(self.history["step"], self.history["val_loss"], "o-", label="validation")
         ax.set_xlabel("step")
         ax.set_ylabel("cross-entropy loss")
-        ax.set_title(f"{self.cfg.model} on {self.cfg.dataset}")
+        ax.set_title(f"{self.cfg.family} on {self.cfg.dataset}")
         ax.legend()
         fig.tight_layout()
         os.makedirs(self.cfg.out_dir, exist_ok=True)
@@ -749,7 +759,7 @@ class Trainer:
         """Text continuing ``prompt`` (GPT) or the translation of ``prompt`` (seq2seq)."""
         cfg = self.cfg
         prompt = cfg.prompt if prompt is None else prompt
-        if cfg.model == "seq2seq":
+        if cfg.family == "seq2seq":
             return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok)[0]
         options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
         options.update(kwargs)

@@ -1037,7 +1037,8 @@ code(r"""
 import dataclasses
 from tinyllm.train import TrainConfig, PRESETS, TranslationTask
 
-cfg = dataclasses.replace(TrainConfig(**PRESETS["seq2seq"]), n_layer=1, batch_size=32, dropout=0.1)
+preset = TrainConfig(**PRESETS["seq2seq"])
+cfg = dataclasses.replace(preset, model=dataclasses.replace(preset.model, n_layer=1, dropout=0.1), batch_size=32)
 task = TranslationTask(cfg, n_pairs=4_000 if FAST else 20_000)
 tl.manual_seed(0)
 translator = task.build_model()

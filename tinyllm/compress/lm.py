@@ -40,7 +40,7 @@ class LMData:
 
 
 def _task_data(task):
-    return LMData(task.splits["train"], task.splits["val"], task.tokenizer, task.cfg.block_size)
+    return LMData(task.splits["train"], task.splits["val"], task.tokenizer, task.cfg.model.block_size)
 
 
 def load_run(folder, device="cpu"):
@@ -51,8 +51,8 @@ def load_run(folder, device="cpu"):
         raise FileNotFoundError(f"no checkpoint at {path}; train one first: "
                                 f"python -m tinyllm train --preset shakespeare-char --out {folder}")
     tensors, meta, cfg = read_checkpoint(path)
-    if cfg.model != "gpt":
-        raise ValueError(f"{path}: a {cfg.model!r} run; the compression experiments need a GPT run")
+    if cfg.family != "gpt":
+        raise ValueError(f"{path}: a {cfg.family!r} run; the compression experiments need a GPT run")
     return _rebuild(path, tensors, meta, cfg, device)
 
 
@@ -85,10 +85,9 @@ def lm_loss(model, x, y, label_smoothing=0.0):
 
 def _task(model, splits, batch_size, loss_fn=None, **settings):
     """A language-modelling task over ``splits`` (anything with ``get_batch(batch_size, rng)``)
-    for :class:`~tinyllm.train.Trainer`."""
-    block_size = max(getattr(d, "block_size", 1) for d in splits.values())  # (informative only here)
-    cfg = TrainConfig(batch_size=batch_size, device=model.device, progress=False, eval_interval=0,
-                      block_size=block_size, **settings)
+    for :class:`~tinyllm.train.Trainer` (its config holds the model's, informative only here)."""
+    cfg = TrainConfig(model=model.config, batch_size=batch_size, device=model.device, progress=False,
+                      eval_interval=0, **settings)
     return cfg, LanguageModelingTask.on_datasets(cfg, splits, loss_fn or lm_loss)
 
 
@@ -165,8 +164,8 @@ def load_compressed(path, device="cpu"):
     if not isinstance(compression, dict):
         raise ValueError(f"{path}: not a compressed model (written by save_compressed); "
                          f"for a training checkpoint use python -m tinyllm eval")
-    if cfg.model != "gpt":
-        raise ValueError(f"{path}: a {cfg.model!r} run; compressed models are GPTs")
+    if cfg.family != "gpt":
+        raise ValueError(f"{path}: a {cfg.family!r} run; compressed models are GPTs")
     quantized = compression.get("quantized", [])
     if not (isinstance(quantized, list) and all(isinstance(name, str) for name in quantized)):
         raise ValueError(f"{path}: its compression['quantized'] should be a list of layer names")

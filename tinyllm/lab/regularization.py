@@ -42,7 +42,7 @@ def regularization_experiment(text, train_chars=50_000, iters=1000, settings=Non
     ``dropout``, ``label_smoothing``; default :data:`DEFAULT_SETTINGS`) for ``iters`` steps on
     the first ``train_chars`` characters of the training part (90 %) of ``text``; validate on
     the last 10 %. Returns ``{"rows": [{name, ..., train_loss, val_loss, gap}], ...}``."""
-    task = LanguageModelingTask(TrainConfig(block_size=block_size, val_fraction=0.1), text)  # clean, chars, split
+    task = LanguageModelingTask(TrainConfig(model=small_config(1, block_size), val_fraction=0.1), text)  # clean, chars, split
     train = CausalLMDataset(task.splits["train"].ids[:train_chars], block_size)
     val = task.splits["val"]
     rows = []

@@ -67,6 +67,7 @@ from .. import nn
 from ..nn import init
 from ..nn.attention import cached_query_mask, merge_heads, split_heads
 from ..tensor import Tensor, is_grad_enabled
+from .config import check_types, require
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "CausalLM", "CausalSelfAttention", "MLP", "Block", "load_safetensors"]
 
@@ -90,16 +91,13 @@ class GPTConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self):
+        check_types(self)
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
-        if self.gelu_approximate not in ("tanh", "none"):
-            raise ValueError(f"GPTConfig: gelu_approximate must be 'tanh' or 'none', got {self.gelu_approximate!r}")
+            require(getattr(self, name) >= 1, self, name, "an integer >= 1")
+        require(self.n_embd % self.n_head == 0, self, "n_embd", f"divisible by n_head={self.n_head}")
+        require(0.0 <= self.dropout < 1.0, self, "dropout", "in [0, 1)")
+        require(self.gelu_approximate in ("tanh", "none"), self, "gelu_approximate", "'tanh' or 'none'")
+        require(self.layer_norm_eps > 0, self, "layer_norm_eps", "a number > 0")
 
 
 # ----------------------------------------------------------------------------- KV cache

@@ -49,6 +49,7 @@ import numpy as np
 from .. import nn
 from ..nn import init
 from ..nn.llama_layers import RMSNorm, SwiGLU
+from .config import check_types, require
 from .gpt import CausalLM, load_safetensors
 
 __all__ = ["LlamaConfig", "Llama", "LlamaDecoderLayer", "swiglu_hidden_size"]
@@ -84,24 +85,19 @@ class LlamaConfig:
     tie_embeddings: bool = False
 
     def __post_init__(self):
+        check_types(self)
         if self.n_kv_head is None:
             self.n_kv_head = self.n_head
         if self.intermediate_size is None:
             self.intermediate_size = swiglu_hidden_size(self.n_embd)
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "intermediate_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"LlamaConfig: {name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
-            raise ValueError(f"LlamaConfig: n_embd ({self.n_embd}) must be n_head ({self.n_head}) times an even "
-                             f"head size (rotary embeddings turn dims in pairs)")
-        if self.n_head % self.n_kv_head:
-            raise ValueError(f"LlamaConfig: n_kv_head ({self.n_kv_head}) must divide n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"LlamaConfig: dropout must be in [0, 1), got {self.dropout}")
-        if not self.rope_theta > 0 or not self.rms_norm_eps > 0:
-            raise ValueError(f"LlamaConfig: rope_theta and rms_norm_eps must be > 0, got {self.rope_theta} "
-                             f"and {self.rms_norm_eps}")
+            require(getattr(self, name) >= 1, self, name, "an integer >= 1")
+        require(self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2 == 0, self, "n_embd",
+                f"n_head={self.n_head} times an even head size (rotary embeddings turn dims in pairs)")
+        require(self.n_head % self.n_kv_head == 0, self, "n_kv_head", f"a divisor of n_head={self.n_head}")
+        require(0.0 <= self.dropout < 1.0, self, "dropout", "in [0, 1)")
+        require(self.rope_theta > 0, self, "rope_theta", "a number > 0")
+        require(self.rms_norm_eps > 0, self, "rms_norm_eps", "a number > 0")
 
     @property
     def head_dim(self) -> int:

@@ -41,14 +41,37 @@ the target prefix so far (greedy or beam search call it once per new token).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import nn
 from ..nn import init
 from ..tensor import Tensor
+from .config import check_types, require
 
-__all__ = ["TransformerModel"]
+__all__ = ["TransformerModel", "Seq2SeqConfig"]
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Hyperparameters of a :class:`TransformerModel`, in GPT's field names (the article's
+    arguments: ``vocab_size`` ntoken, ``n_embd`` ninp, ``n_head`` nhead, ``d_ff`` nhid,
+    ``n_layer`` nlayers, ``dropout``). Defaults: a small model, the size of a training run's."""
+
+    vocab_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    d_ff: int = 512
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        check_types(self)
+        for name in ("vocab_size", "n_layer", "n_head", "n_embd", "d_ff"):
+            require(getattr(self, name) >= 1, self, name, "an integer >= 1")
+        require(self.n_embd % self.n_head == 0, self, "n_embd", f"divisible by n_head={self.n_head}")
+        require(0.0 <= self.dropout < 1.0, self, "dropout", "in [0, 1)")
 
 
 class TransformerModel(nn.Module):
@@ -73,6 +96,11 @@ class TransformerModel(nn.Module):
         self.decoder = nn.TransformerDecoder(decoder_layer, nlayers)
         self.output_projection = nn.Linear(ninp, ntoken)
         self.init_weights()
+
+    @classmethod
+    def from_config(cls, config: Seq2SeqConfig) -> "TransformerModel":
+        """The model a :class:`Seq2SeqConfig` describes (the article's signature, filled from it)."""
+        return cls(config.vocab_size, config.n_embd, config.n_head, config.d_ff, config.n_layer, dropout=config.dropout)
 
     def init_weights(self, initrange=0.1):
         """As the PyTorch language-model tutorial: embeddings and output weights
