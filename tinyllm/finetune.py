@@ -11,7 +11,8 @@
 
 The run folder (``--out``, default ``<base>-chat``) receives ``adapters.safetensors`` (the
 LoRA matrices alone, with their rank, α and the base checkpoint in the metadata) or, for
-full fine-tuning, ``model.safetensors``; and ``report.json`` with the numbers printed.
+full fine-tuning, ``model.safetensors``; and ``report.json`` with the numbers printed. The
+command line refuses a folder that already holds them unless ``--overwrite`` is given.
 The data set and the template are :mod:`tinyllm.data.instructions`.
 """
 from __future__ import annotations
