@@ -437,7 +437,8 @@ def _resumed_data_path(given, saved, checkpoint):
         return saved and os.path.abspath(saved)
     if given is not None:
         return os.path.abspath(given)
-    relative = "" if os.path.isabs(saved) else f" (relative to the folder the run started in: {os.path.abspath(saved)} here)"
+    relative = "" if os.path.isabs(saved) else \
+        f" (relative to the folder the run started in: {os.path.abspath(saved)} here)"
     raise CommandError(f"--resume: the run in {checkpoint} was trained on data_path {saved}, which does not exist"
                        f"{relative}; pass --data-path with that file's path")
 

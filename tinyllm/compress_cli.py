@@ -80,7 +80,8 @@ def _file_name(text):
     if text == Trainer.CHECKPOINT:
         raise argparse.ArgumentTypeError(f"{text} is the run's training checkpoint; choose another name")
     if text == Trainer.CHECKPOINT + ".bak":
-        raise argparse.ArgumentTypeError(f"{text} is where train --overwrite keeps the earlier run; choose another name")
+        raise argparse.ArgumentTypeError(f"{text} is where train --overwrite keeps the earlier run; "
+                                         f"choose another name")
     return text
 
 

@@ -31,8 +31,7 @@ from .checkpoint import save_checkpoint
 from .cli_options import CommandError, UsageError, check_writable_folder, integer, number, path_name
 from .data.instructions import END, chat_batch, encode_chat, split_conversations
 from .generate import generate
-from .nn import lora
-from .nn import Linear
+from .nn import Linear, lora
 from .nn.lora import ALL_LINEAR
 from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup

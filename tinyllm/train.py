@@ -384,12 +384,12 @@ def estimate_memory_bytes(cfg: TrainConfig, vocab_size: int, training: bool = Tr
     memory of 3-step CPU runs (n_embd 16 to 512, n_layer 1 to 2,000, batch 1 to 12, block 16
     to 128): the estimate was 1.0 to 1.4 times the measured peak (it had been 0.22 to 0.61,
     with 4·P + A: for n_layer 2,000, n_embd 16 it said 0.16 GB where the run took 0.70 GB).
-    Where the terms come from: weights, gradients and AdamW's two moments are 4·P, and the
-    update's and gradient clipping's temporaries, alive at once at the peak, about 12·P more
-    (a run of 6.3 M parameters and almost no activations peaked at 16.4·P·4 bytes); the
-    backward makes each activation's gradient while the graph still holds the activation
-    (2·A); and every block leaves some 40 graph nodes, their tensors and arrays' headers as
-    Python objects, ~120 KB a layer, which outweighs the numbers themselves at n_embd 16.
+    The terms: weights, gradients and AdamW's two moments are 4·P; about 12·P more was
+    measured, not broken down (temporaries of the update and of gradient clipping, memory the
+    allocator keeps: a run of 6.3 M parameters and almost no activations peaked at 16.4·P
+    floats); the backward makes each activation's gradient while the graph still holds the
+    activation (2·A); and every block leaves graph nodes, tensors and array headers as Python
+    objects, ~120 KB a layer (fitted), which outweighs the numbers themselves at n_embd 16.
     """
     seq2seq = cfg.model == "seq2seq"
     shape = GPTConfig(vocab_size=vocab_size, block_size=64 if seq2seq else cfg.block_size,

@@ -468,8 +468,8 @@ def _merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]
 def _apply_merges(ids: list[int], merges: dict[tuple[int, int], int]) -> list[int]:
     """`ids` with every merge applied in learning order: the same result as repeating "find
     the earliest-learned pair present, replace each of its occurrences left to right
-    (`_merge_pair`)", without rescanning the whole chunk after each merge (that is n rescans of n ids: a crafted
-    chain of merges x+a, (x+a)+a, ... made a 16,000-character chunk take 20 s).
+    (`_merge_pair`)", without rescanning the whole chunk after each merge (n rescans of n
+    ids: a crafted chain of merges x+a, (x+a)+a, ... made a 16,000-character chunk take 20 s).
 
     The ids form a linked list; a heap holds ``(rank, position)`` of every adjacent pair that
     has a merge, the rank being the merge's new id (smaller = learned earlier). Pop the
