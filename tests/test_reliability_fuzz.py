@@ -594,7 +594,7 @@ SUBPROCESS_CASES = [
     (["train", "--out", "{ws}/new", "--prompt", b"\xff\xfe".decode("utf-8", "surrogateescape")], 2,
      "--prompt must be text that UTF-8 can store"),
     (["sample", "--out", "{ws}/run/quantized.safetensors"], 1, "a compressed model"),
-    (["eval", "--out", "{ws}/run", "--eval-iters", "0"], 2, "--eval-iters: expected an integer >= 1"),
+    (["eval", "--out", "{ws}/run", "--eval-iters", "0"], 2, "--eval-iters: expected an integer in [1, 10000]"),
     (["compress", "quantize", "--out", "{ws}/run", "--file", "ckpt.safetensors"], 2, "training checkpoint"),
     (["sample", "--out", "{ws}/binary.bin"], 1, "binary.bin: "),
     ([], 2, "the following arguments are required"),
