@@ -93,6 +93,7 @@ def test_it_is_a_plain_safetensors_file(path):
                                               r"position 2, which UTF-8 \(and so the file\) cannot store"),
     ({}, {"a": {"k\ud800": 1}}, r"a key of meta\['a'\] holds a lone surrogate U\+D800"),
     ({}, {"a": ["x", "\udfff"]}, r"meta\['a'\]\[1\] holds a lone surrogate"),
+    ({"w\udcff": np.ones(1)}, {}, r"the tensor name 'w\\udcff' holds a lone surrogate U\+DCFF at position 1"),
     ({}, {"deep": functools.reduce(lambda inner, _: [inner], range(100_000), [])}, "meta is nested too deeply"),
 ])
 def test_save_refuses_what_it_cannot_hold(path, tensors, meta, message):

@@ -400,8 +400,11 @@ def test_json_output_is_checked_before_the_work(run, tmp_path, monkeypatch, caps
     (["sample", "--top-p", "0"], "--top-p: expected a finite number in (0, 1], got 0"),
     (["sample", "--top-k", "0"], "--top-k: expected an integer >= 1, got 0"),
     (["sample", "--seed", "-2"], "--seed"),
-    (["eval", "--eval-iters", "0"], "--eval-iters: expected an integer >= 1, got 0"),
+    (["eval", "--eval-iters", "0"], "--eval-iters: expected an integer in [1, 10000], got 0"),
     (["train", "--eval-iters", "-1"], "--eval-iters must be an integer >= 1, got -1"),
+    (["train", "--eval-iters", "100000000"], "--eval-iters must be an integer in [1, 10,000]"),
+    (["eval", "--eval-iters", "10001"], "--eval-iters: expected an integer in [1, 10000], got 10001"),
+    (["train", "--out", "rs\udcff"], "--out must be text that UTF-8 can store"),
     (["train", "--eval-interval", "0"], "--eval-interval must be an integer >= 1, got 0"),
     (["train", "--min-lr", "nan"], "--min-lr: expected a finite number"),
     (["train", "--n-embd", "30", "--n-head", "4"], "--n-embd must be divisible by n_head=4"),
@@ -526,3 +529,113 @@ def test_sigterm_saves_a_resumable_checkpoint(tmp_path):
     step = int(output.split("at step ")[1].split()[0])
     _, meta = load_checkpoint(os.path.join(out, "ckpt.safetensors"))
     assert meta["step"] == step
+
+
+# ----------------------------------------------------------------------------- gaps an outside audit found
+def test_resume_works_from_another_folder(tmp_path, monkeypatch, capsys):
+    """The checkpoint keeps the data file's whole path: --resume works from anywhere, and a
+    --data-path naming the same file another way is not a contradiction."""
+    started, elsewhere = tmp_path / "started", tmp_path / "elsewhere"
+    started.mkdir()
+    elsewhere.mkdir()
+    (started / "d.txt").write_text(open(CORPUS["path"]).read())
+    monkeypatch.chdir(started)
+    args = ["--max-iters", "2", "--eval-interval", "2", "--no-sample", *TINY]
+    assert main(["train", "--out", "run", "--data-path", "d.txt", *args]) == 0
+    assert load_checkpoint("run/ckpt.safetensors")[1]["config"]["data_path"] == str(started / "d.txt")
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    code, _, err = run_cli(["train", "--out", str(started / "run"), "--resume", "--max-iters", "3", "--no-sample"],
+                           capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", "--out", str(started / "run"), "--resume", "--max-iters", "4", "--no-sample",
+                            "--data-path", os.path.relpath(started / "d.txt")], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", "--out", str(started / "run"), "--resume", "--max-iters", "5",
+                            "--data-path", CORPUS["path"]], capsys)
+    assert_one_error_line(code, err, f"--data-path {CORPUS['path']}: the run in", "was trained on", status=2)
+
+
+def test_resuming_a_run_saved_with_a_relative_data_path_says_what_to_pass(tmp_path, monkeypatch, capsys):
+    from tinyllm.models import GPTConfig
+    from tinyllm.train import Trainer, TrainConfig
+    started, elsewhere = tmp_path / "started", tmp_path / "elsewhere"
+    started.mkdir()
+    elsewhere.mkdir()
+    (started / "d.txt").write_text(open(CORPUS["path"]).read())
+    monkeypatch.chdir(started)
+    cfg = TrainConfig(data_path="d.txt", tokenizer="char", model=GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=16),
+                      batch_size=4, eval_iters=1, max_iters=2, eval_interval=2, progress=False, out_dir="run")
+    Trainer(cfg).train()  # (as runs saved it before: the path as typed)
+    monkeypatch.chdir(elsewhere)
+    run_folder = str(started / "run")
+    code, _, err = run_cli(["train", "--out", run_folder, "--resume", "--max-iters", "3", "--no-sample"], capsys)
+    assert_one_error_line(code, err, "--resume:", "data_path d.txt", str(elsewhere / "d.txt"),
+                          "pass --data-path", status=1)
+    code, _, err = run_cli(["train", "--out", run_folder, "--resume", "--max-iters", "3", "--no-sample",
+                            "--data-path", str(started / "d.txt")], capsys)
+    assert code == 0, err
+
+
+def test_train_checks_the_prompt_before_training(tmp_path, monkeypatch, capsys):
+    """A character vocabulary learned from one's own data: a --prompt it cannot encode is
+    refused before training; the preset's prompt ("Once upon a time") falls back to a newline,
+    said, saved, and used by sample."""
+    from tinyllm.train import Trainer
+    data = tmp_path / "d.txt"
+    data.write_text("bdd bbd dbb\n" * 200)
+    real_train = Trainer.train
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("trained before the prompt was checked")
+    monkeypatch.setattr(Trainer, "train", no_work)
+    code, _, err = run_cli(train_args(tmp_path / "a", 2, "--data-path", str(data), "--prompt", "bad"), capsys)
+    assert_one_error_line(code, err, "--prompt: 1 character(s) not in the vocabulary: 'a'", status=1)
+    monkeypatch.setattr(Trainer, "train", real_train)
+    code, printed, err = run_cli(train_args(tmp_path / "b", 2, "--data-path", str(data)), capsys)
+    assert code == 0, err
+    assert "the prompt 'Once upon a time' has characters the vocabulary of" in printed and "'\\n'" in printed
+    assert load_checkpoint(tmp_path / "b" / "ckpt.safetensors")[1]["config"]["prompt"] == "\n"
+    assert run_cli(["sample", "--out", str(tmp_path / "b"), "--max-new-tokens", "3"], capsys)[0] == 0
+
+
+def test_sample_names_prompt_when_the_runs_own_prompt_cannot_be_encoded(run, tmp_path, capsys):
+    tensors, meta = load_checkpoint(run / "ckpt.safetensors")  # a run saved before prompts were checked
+    meta["config"]["prompt"] = "ZZ top"
+    save_checkpoint(tmp_path / "ckpt.safetensors", tensors, meta)
+    code, _, err = run_cli(["sample", "--out", str(tmp_path), "--max-new-tokens", "0"], capsys)
+    assert_one_error_line(code, err, "--prompt: the run's prompt 'ZZ top'", "not in the vocabulary",
+                          "give --prompt", status=1)
+
+
+def test_a_loss_curve_that_cannot_be_written_is_refused_before_work(tmp_path, monkeypatch, capsys):
+    import tinyllm.train as train
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work started before the run's files were checked")
+    monkeypatch.setattr(train, "make_task", no_work)
+    for name in ("loss.png", "ckpt.safetensors"):
+        out = tmp_path / name.split(".")[0]
+        (out / name).mkdir(parents=True)
+        code, _, err = run_cli(train_args(out, 2, "--overwrite"), capsys)
+        assert_one_error_line(code, err, f"--out {out}: {out / name} is a folder", status=1)
+
+
+def test_backups_are_not_output_files(run, capsys):
+    before = tree(run)
+    code, _, err = run_cli(["eval", "--out", str(run), "--json", str(run / "ckpt.safetensors.bak")], capsys)
+    assert_one_error_line(code, err, "--json", "would write over a checkpoint file", status=1)
+    code, _, err = run_cli(["compress", "quantize", "--out", str(run), "--file", "ckpt.safetensors.bak"], capsys)
+    assert_one_error_line(code, err, "--file: ckpt.safetensors.bak is where train --overwrite keeps", status=2)
+    assert tree(run) == before
+
+
+def test_eval_of_nan_weights_prints_valid_json_with_null(run, tmp_path, capsys):
+    tensors, meta = load_checkpoint(run / "ckpt.safetensors")
+    tensors["model.transformer.ln_f.weight"][:] = np.nan
+    save_checkpoint(tmp_path / "ckpt.safetensors", tensors, meta)
+    code, printed, err = run_cli(["eval", "--out", str(tmp_path), "--json", str(tmp_path / "m.json")], capsys)
+    assert code == 0, err
+    for text in (printed, (tmp_path / "m.json").read_text()):
+        metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"invalid JSON constant {name}"))
+        assert metrics["val"]["loss"] is None and metrics["step"] == 4

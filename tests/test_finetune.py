@@ -123,3 +123,68 @@ def test_finetune_errors(tmp_path, capsys):
                  "--progress", "false", "--no-sample"]) == 0
     assert main(["finetune", "--from", out, "--max-iters", "1"]) == 1
     assert "pretrain the base model with --preset cafe" in capsys.readouterr().err
+
+
+def _one_error_line(err, *fragments):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "internal error" not in lines[0], err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_finetune_checks_out_before_any_work(base_run, tmp_path, monkeypatch, capsys):
+    """--out that is a file or cannot be created, or that holds a fine-tuned model (unless
+    --overwrite): refused before the base is even loaded, one line, status 1."""
+    import tinyllm.finetune as ft
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work started before --out was checked")
+    monkeypatch.setattr(ft, "finetune", no_work)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "report.json").write_text("{}")
+    for out, problem in ((a_file, "a file is there"), ("/proc/self/x", "cannot create the folder"),
+                         (done, "holds a fine-tuned run (report.json); --overwrite replaces it")):
+        assert main(["finetune", "--from", base_run, "--out", str(out)]) == 1
+        _one_error_line(capsys.readouterr().err, f"--out {out}", problem)
+    assert (done / "report.json").read_text() == "{}"
+    assert main(["finetune", "--from", base_run, "--out", str(done), "--overwrite"]) == 1  # (it got to the work)
+    assert "the work started" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--rank", "0", "--rank: expected an integer in [1, 1024], got 0"),
+    ("--lora-dropout", "1", "--lora-dropout: expected a number in [0, 1), got 1"),
+    ("--batch-size", "0", "--batch-size"), ("--max-iters", "-1", "--max-iters"), ("--lr", "0", "--lr"),
+    ("--alpha", "nan", "--alpha"), ("--eval-limit", "0", "--eval-limit"), ("--out", "", "--out"),
+])
+def test_finetune_usage_mistakes_exit_2_naming_the_option(option, value, fragment, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["finetune", option, value])
+    assert info.value.code == 2
+    _one_error_line(capsys.readouterr().err, fragment)
+
+
+def test_finetune_refuses_a_base_whose_block_size_cannot_hold_a_conversation(tmp_path, monkeypatch, capsys):
+    import tinyllm.finetune as ft
+    base = str(tmp_path / "cafe16")
+    assert main(["train", "--preset", "cafe", "--out", base, "--max-iters", "1", "--eval-interval", "1",
+                 "--eval-iters", "1", "--n-layer", "1", "--n-head", "2", "--n-kv-head", "1", "--n-embd", "16",
+                 "--intermediate-size", "32", "--block-size", "16", "--batch-size", "2", "--progress", "false",
+                 "--no-sample"]) == 0
+    monkeypatch.setattr(ft, "_snapshot", lambda *a: pytest.fail("evaluated before checking the block size"))
+    capsys.readouterr()
+    assert main(["finetune", "--from", base, "--out", str(tmp_path / "chat"), "--max-iters", "1"]) == 1
+    _one_error_line(capsys.readouterr().err, f"{base}: the base model's block_size is 16",
+                    "pretrain it with --block-size")
+
+
+def test_finetune_refuses_unknown_targets_before_the_work(base_run, tmp_path, monkeypatch, capsys):
+    import tinyllm.finetune as ft
+    monkeypatch.setattr(ft, "_snapshot", lambda *a: pytest.fail("evaluated before checking --targets"))
+    assert main(["finetune", "--from", base_run, "--out", str(tmp_path / "chat"), "--lora",
+                 "--targets", "q_proj,v_prj"]) == 1
+    _one_error_line(capsys.readouterr().err, "--targets q_proj,v_prj: the base model has no Linear layer named "
+                                             "'v_prj'", "q_proj")

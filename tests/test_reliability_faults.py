@@ -317,9 +317,9 @@ def test_signals_during_evaluation_during_the_save_and_twice_in_a_row(tmp_path, 
         return real_evaluate(self, *args, **kwargs)
     monkeypatch.setattr(Trainer, "evaluate", evaluate)
     assert main(train_args(out, 12, 3, "--resume")) == 130
-    assert load_checkpoint(out / "ckpt.safetensors")[1]["step"] == 4
+    assert load_checkpoint(out / "ckpt.safetensors")[1]["step"] == 3  # (the evaluation stopped: redone on resume)
     monkeypatch.undo()
-    # while writing the checkpoint (the one at step 6)
+    # while writing the checkpoint (the one of the evaluation at step 3, redone)
     real_write = ckpt.atomic_write
 
     def write(path, payload):
@@ -328,10 +328,33 @@ def test_signals_during_evaluation_during_the_save_and_twice_in_a_row(tmp_path, 
     monkeypatch.setattr(ckpt, "atomic_write", write)
     assert main(train_args(out, 12, 3, "--resume")) == 130
     monkeypatch.undo()
-    assert load_checkpoint(out / "ckpt.safetensors")[1]["step"] == 7
+    assert load_checkpoint(out / "ckpt.safetensors")[1]["step"] == 4
     capsys.readouterr()
     assert main(train_args(out, 12, 3, "--resume")) == 0
     assert load_checkpoint(out / "ckpt.safetensors")[1]["train_losses"] == reference
+
+
+def test_a_signal_stops_an_evaluation_within_a_batch(tmp_path, monkeypatch, capsys, never_die_of_sigterm):
+    """SIGTERM in the middle of a long evaluation (--eval-iters 5000): the evaluation draws no
+    further batch, the run saves at once (exit 130), and resuming evaluates again and goes on."""
+    out = tmp_path / "run"
+    real_batch = LanguageModelingTask.batch
+    drawn = {"val": 0, "train": 0}
+
+    def batch(self, split, rng):
+        drawn[split] += 1
+        if drawn["val"] == 0 and drawn["train"] == 2 + 10:  # 2 training steps, then 10 evaluation batches
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_batch(self, split, rng)
+    monkeypatch.setattr(LanguageModelingTask, "batch", batch)
+    assert main(train_args(out, 4, 2, "--eval-iters", "5000")) == 130
+    assert drawn == {"train": 12, "val": 0}
+    _, meta = load_checkpoint(out / "ckpt.safetensors")
+    assert meta["step"] == 2 and meta["history"]["step"] == []
+    assert "SIGTERM: saved a resumable checkpoint at step 2" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert main(train_args(out, 4, 2, "--resume", "--eval-iters", "2")) == 0
+    assert load_checkpoint(out / "ckpt.safetensors")[1]["history"]["step"] == [2, 4]
 
 
 def test_a_full_disk_during_the_signal_save_says_so_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys,

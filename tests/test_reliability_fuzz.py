@@ -53,6 +53,9 @@ def real_files(tmp_path_factory):
                  "--bpe-vocab-size", "300", "--max-iters", "4", "--eval-interval", "2", "--eval-iters", "1",
                  "--progress", "false", "--no-sample", "--warmup-iters", "1", *ARCH]) == 0
     assert main(["compress", "quantize", "--out", str(run), "--eval-iters", "1"]) == 0
+    assert main(["train", "--preset", "cafe", "--out", str(root / "cafe"), "--max-iters", "1", "--eval-interval", "1",
+                 "--eval-iters", "1", "--n-layer", "1", "--n-head", "2", "--n-kv-head", "1", "--n-embd", "16",
+                 "--intermediate-size", "32", "--batch-size", "2", "--progress", "false", "--no-sample"]) == 0
     from tinyllm.train import Trainer
     Trainer.from_checkpoint(str(run)).task.tokenizer.save(root / "tokenizer.json")
     (root / "binary.bin").write_bytes(bytes(range(256)) * 8)
@@ -120,6 +123,7 @@ def fresh_workspace():
     for name in ("corpus.txt", "tokenizer.json", "binary.bin", "a-file"):
         shutil.copy(REAL["root"] / name, folder)
     shutil.copytree(REAL["run"], os.path.join(folder, "run"))
+    shutil.copytree(REAL["root"] / "cafe", os.path.join(folder, "cafe"))  # a base for finetune
     return folder
 
 
@@ -135,7 +139,7 @@ def _options(parser):
 
 # values for options whose valid values only cost time (a huge --max-iters would run for days)
 WORK = {"--max-iters", "--eval-iters", "--eval-interval", "--num-samples", "--max-new-tokens", "--iters", "--steps",
-        "--finetune-iters", "--sentences", "--accumulate", "--heads", "--train-chars", "--warmup-iters"}
+        "--finetune-iters", "--sentences", "--accumulate", "--heads", "--train-chars", "--warmup-iters", "--eval-limit"}
 JUNK = ["0", "1", "2", "-1", "nan", "inf", "-inf", "1e309", "3.5", "abc", "", "none", "true", "\udcff", "ü",
         "9" * 40, "-5e-324", "0x10", " 1", "1_000"]
 SMALL = ["0", "1", "2", "-1", "nan", "inf", "1e309", "3.5", "abc", "", "none", "\udcff", "0x10"]
@@ -157,6 +161,9 @@ def _value_pool(option, workspace):
              os.path.join(workspace, "nowhere"), os.path.join(workspace, "binary.bin"), "/proc/self", ""]
     pools = {
         "--out": paths + [os.path.join(workspace, "new-run")],
+        "--from": [os.path.join(workspace, "cafe"), os.path.join(workspace, "run"), os.path.join(workspace, "nowhere"),
+                   os.path.join(workspace, "a-file"), ""],
+        "--targets": ["all-linear", "q_proj,v_proj", "nope", ",", ""],
         "--data-path": [os.path.join(workspace, "corpus.txt"), os.path.join(workspace, "binary.bin"),
                         os.path.join(workspace, "a-file"), os.path.join(workspace, "nowhere"), workspace, ""],
         "--json": [os.path.join(workspace, "r.json"), os.path.join(workspace, "run", "ckpt.safetensors"),
@@ -200,19 +207,21 @@ def argument_lists(draw, command, workspace, base):
         argv.append(option)
         if action.nargs != 0 and draw(st.integers(0, 15)):  # (sometimes the value is missing)
             special = option in ("--out", "--data-path", "--json", "--plot", "--file", "--prompt", "--amounts",
-                                 "--modules")
+                                 "--modules", "--from", "--targets")
             pool = _value_pool(option, workspace) if special or draw(st.booleans()) else _valid_values(action)
             argv.append(draw(st.sampled_from(pool)))
     return argv
 
 
 def _may_write(argv):
-    """The folders and files a command may change: --out of train and compress
-    quantize/prune, and --json."""
+    """The folders and files a command may change: --out of train, finetune (by default
+    <--from>-chat) and compress quantize/prune, and --json."""
     values = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
     writes = [values.get("--json")]
-    if argv[0] == "train" or argv[:2] in (["compress", "quantize"], ["compress", "prune"]):
+    if argv[0] in ("train", "finetune") or argv[:2] in (["compress", "quantize"], ["compress", "prune"]):
         writes.append(values.get("--out"))
+    if argv[0] == "finetune":
+        writes.append(values.get("--from", "").rstrip(os.sep) + "-chat")
     return writes
 
 
@@ -250,6 +259,13 @@ def test_fuzz_sample_arguments(data, capsys):
 @given(data=st.data())
 def test_fuzz_eval_arguments(data, capsys):
     _fuzz((("eval",), ["eval", "--out", "{ws}/run", "--eval-iters", "1"]), data, capsys)
+
+
+@settings(max_examples=60, **FUZZ)
+@given(data=st.data())
+def test_fuzz_finetune_arguments(data, capsys):
+    _fuzz((("finetune",), ["finetune", "--from", "{ws}/cafe", "--out", "{ws}/chat", "--lora", "--max-iters", "1",
+                           "--batch-size", "2", "--eval-limit", "1"]), data, capsys)
 
 
 COMPRESS_BASES = {
@@ -299,7 +315,7 @@ def test_fuzz_bench_arguments(data, capsys, monkeypatch):
 @settings(max_examples=40, **FUZZ)
 @given(argv=st.lists(st.sampled_from(["demo", "list", "release", "--out", "--format", "py", "ipynb", "--tasks",
                                       "--assignment", "nope", "x", "-h", "--nope"]), max_size=4))
-def test_fuzz_demo_and_assign_never_give_a_traceback(argv, capsys, monkeypatch):
+def test_fuzz_demo_and_assign_end_in_one_error_line(argv, capsys, monkeypatch):
     """demo, and the assignments' command; grading and the self-check run students' code and
     are left out."""
     workspace = tempfile.mkdtemp(prefix="tinyllm-fuzz-")
@@ -315,9 +331,9 @@ def test_fuzz_demo_and_assign_never_give_a_traceback(argv, capsys, monkeypatch):
                 code = exc.code
         err = capsys.readouterr().err
         assert "Traceback" not in err and code in (0, 1, 2), (argv, code, err)
+        if code:  # the one-line rule, for assign as for every command
+            assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), (argv, err)
         if command == ["demo"]:
-            if code:
-                assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
             assert snapshot(workspace) == before
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
@@ -578,7 +594,7 @@ SUBPROCESS_CASES = [
     (["train", "--out", "{ws}/new", "--prompt", b"\xff\xfe".decode("utf-8", "surrogateescape")], 2,
      "--prompt must be text that UTF-8 can store"),
     (["sample", "--out", "{ws}/run/quantized.safetensors"], 1, "a compressed model"),
-    (["eval", "--out", "{ws}/run", "--eval-iters", "0"], 2, "--eval-iters: expected an integer >= 1"),
+    (["eval", "--out", "{ws}/run", "--eval-iters", "0"], 2, "--eval-iters: expected an integer in [1, 10000]"),
     (["compress", "quantize", "--out", "{ws}/run", "--file", "ckpt.safetensors"], 2, "training checkpoint"),
     (["sample", "--out", "{ws}/binary.bin"], 1, "binary.bin: "),
     ([], 2, "the following arguments are required"),

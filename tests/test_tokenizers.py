@@ -18,6 +18,7 @@ from tinyllm.data.tokenizers import (
     BPETokenizer,
     CharTokenizer,
     Tokenizer,
+    _merge_pair,
     load_tokenizer,
     tokenizer_from_dict,
 )
@@ -489,6 +490,71 @@ def test_merges_that_keep_doubling_a_token_are_refused_before_building_it(tmp_pa
                                 "merges": merges, "special_tokens": []}))
     with pytest.raises(ValueError, match=f"{re.escape(str(path))}: .*merges build tokens of .* bytes"):
         load_tokenizer(path)
+
+
+class _CountingDict(dict):
+    """A merge table that counts its lookups (``in``, ``[]``, ``get``)."""
+
+    lookups = 0
+
+    def __contains__(self, key):
+        self.lookups += 1
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        self.lookups += 1
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.lookups += 1
+        return super().get(key, default)
+
+
+def test_a_crafted_merge_chain_encodes_in_a_number_of_lookups_linear_in_the_chunk(tmp_path):
+    # x+a -> 256, 256+a -> 257, ...: one merge per character of "xaaa...a", each found
+    # only after the previous one. Rescanning the chunk after every merge made 4,000
+    # characters cost ~8 million lookups (20 s for 16,000); the heap needs a few per id.
+    n = 4000
+    merges = [[ord("x"), ord("a")]] + [[256 + i, ord("a")] for i in range(n - 1)]
+    path = tmp_path / "chain.json"
+    path.write_text(json.dumps({"type": "bpe", "version": 2, "pre_tokenizer": "gpt2",
+                                "merges": merges, "special_tokens": []}))
+    tokenizer = load_tokenizer(path)
+    tokenizer.merges = _CountingDict(tokenizer.merges)
+    assert tokenizer.encode("x" + "a" * (n - 1)) == [256 + n - 2]
+    assert tokenizer.encode("x" + "a" * n) == [256 + n - 1]
+    assert tokenizer.merges.lookups < 20 * n
+
+
+def _reference_encode(tokenizer, text):
+    """Encoding as first written: find the earliest-learned pair present, merge all of its
+    occurrences (`_merge_pair`), rescan; the heap in `_apply_merges` must give the same ids."""
+    ids = []
+    for chunk in tokenizer._split_into_chunks(text):
+        chunk_ids = tokenizer._ids_of_bytes(chunk)
+        while len(chunk_ids) >= 2:
+            pair = min(zip(chunk_ids, chunk_ids[1:]), key=lambda p: tokenizer.merges.get(p, float("inf")))
+            if pair not in tokenizer.merges:
+                break
+            chunk_ids = _merge_pair(chunk_ids, pair, tokenizer.merges[pair])
+        ids += chunk_ids
+    return ids
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=any_text)
+def test_bpe_encoding_equals_the_rescanning_reference(trained_bpe, text):
+    assert trained_bpe.encode(text, allow_special=False) == _reference_encode(trained_bpe, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(training=st.text(alphabet="aab b", min_size=2, max_size=200), n_merges=st.integers(1, 20),
+       text=st.text(alphabet="aab b", max_size=100))
+def test_bpe_encoding_equals_the_reference_on_repeated_letters(training, n_merges, text):
+    # runs of one letter are where overlapping pairs ("aaa": a+a twice) must merge left to right
+    tokenizer = BPETokenizer(pre_tokenizer="none")
+    tokenizer.train(training, 256 + n_merges)
+    assert tokenizer.encode(text) == _reference_encode(tokenizer, text)
 
 
 def test_many_special_tokens_load_in_linear_time(tmp_path):

@@ -74,6 +74,7 @@ def save_checkpoint(path, tensors: dict, meta: dict | None = None) -> None:
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise CheckpointError(f"{path}: tensor names must be non-empty strings other than "
                                   f"'__metadata__', got {name!r}")
+        _check_storable_text(path, name, f"the tensor name {name!r}")
         arrays[name] = _storable_array(path, name, value)
     try:
         meta_text = json.dumps(_plain_json(path, {} if meta is None else meta, "meta"), ensure_ascii=False)

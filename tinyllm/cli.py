@@ -32,7 +32,7 @@ import sys
 import typing
 
 from .cli_options import (ArgumentParser, CommandError, UsageError, check_device, check_output_file,
-                          check_writable_folder, integer, number, optional, path_name, write_json)
+                          check_writable_folder, integer, json_text, number, optional, path_name, write_json)
 from .models import MODEL_FAMILIES, family_of
 from .train import ConfigError, PRESETS, TrainConfig, Trainer, read_checkpoint, replace_model, small_model
 from .compress.flops import STANDARD_SIZES as CONFIGS
@@ -51,6 +51,10 @@ __all__ = ["main", "build_parser"]
 # what --resume may change; every other option must agree with the checkpoint's config
 RESUMABLE = ("max_iters", "lr_decay_iters", "eval_interval", "eval_iters", "progress", "num_samples",
              "max_new_tokens", "temperature", "top_k", "top_p", "prompt")
+
+# the most batches an evaluation may draw per split: an evaluation cannot be made to run for hours
+# (the trainer stops one at the next batch on Ctrl-C or SIGTERM); the presets draw 10 to 200
+MAX_EVAL_ITERS = 10_000
 
 
 def _parse_bool(text):
@@ -164,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="run folder holding ckpt.safetensors (or that file)")
     evaluate.add_argument("--preset", choices=sorted(PRESETS), default="default")
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    evaluate.add_argument("--eval-iters", type=integer(1), default=None)
+    evaluate.add_argument("--eval-iters", type=integer(1, MAX_EVAL_ITERS), default=None)
     evaluate.add_argument("--json", dest="json_path", type=path_name, default=None,
                           help="also write the metrics here")
 
@@ -317,11 +321,13 @@ def _train(args) -> int:
                     f"--out {folder}: {existing} holds a trained run; --resume continues it, --overwrite "
                     f"starts again (keeping it as {os.path.basename(backup)} until the new run's first save)")
     check_writable_folder(folder, f"--out {folder}")
+    _check_run_files(folder)
 
     if args.distributed:  # one rank of a data-parallel run (tinyllm.distributed.training)
         trainer = DistributedTrainer.from_command_line(cfg, args.resume, args.distributed, checkpoint=state)
     else:
         trainer = Trainer(cfg, resume=args.resume, checkpoint=state)  # data, tokenizer, memory checked here
+    trainer.cfg.prompt = _checked_prompt(trainer, args.cfg_prompt)  # before the work, not after it
     trainer.on_interrupt_saved = lambda: setattr(args, "_saved_on_interrupt", True)
     writer = getattr(trainer, "communicator", None) is None or trainer.communicator.rank == 0  # files: rank 0 only
     replacing = writer and args.overwrite and (os.path.exists(checkpoint) or os.path.exists(backup))
@@ -340,14 +346,51 @@ def _train(args) -> int:
             os.replace(backup, checkpoint)  # the new run saved nothing: the old one stays
             print(f"(the new run saved nothing: {checkpoint} is the earlier run's again)", file=sys.stderr)
     result = trainer.last_eval if hasattr(trainer, "last_eval") else trainer.evaluate()
-    print(json.dumps({"step": trainer.step, "train_loss": result["train"]["loss"],
-                      "val_loss": result["val"]["loss"],
-                      **{k: v for k, v in result.items() if not isinstance(v, dict)}}))
+    print(json_text({"step": trainer.step, "train_loss": result["train"]["loss"],
+                     "val_loss": result["val"]["loss"],
+                     **{k: v for k, v in result.items() if not isinstance(v, dict)}}, indent=None))
     if not args.no_sample:
         for _ in range(cfg.num_samples):
             print("-" * 60)
             print(trainer.sample())
     return 0
+
+
+def _check_run_files(folder):
+    """Refuse, before training, a run folder whose checkpoint or loss curve could not be
+    written (a folder of that name, a read-only file): the first evaluation would fail."""
+    for name, what in ((Trainer.CHECKPOINT, "its checkpoint"), ("loss.png", "its loss curve")):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            raise CommandError(f"--out {folder}: {path} is a folder; the run writes {what} there")
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise CommandError(f"--out {folder}: {path} cannot be written; the run writes {what} there")
+
+
+def _checked_prompt(trainer, given, fall_back=True):
+    """The prompt sampling will start from, checked against the run's tokenizer before any
+    work: ``--prompt`` if given, else the run's config's. With ``fall_back`` (``train``), a
+    preset's prompt that a character vocabulary learned from one's own data cannot encode
+    ("Once upon a time" on a file without an "O") does not stop the run: it becomes a newline
+    if the vocabulary has one, else the vocabulary's first character, and says so (the config
+    saves it, so ``sample`` starts from it too)."""
+    cfg = trainer.cfg
+    tokenizer = trainer.task.src_tok if cfg.family == "seq2seq" else trainer.task.tokenizer
+    prompt = cfg.prompt if given is None else given
+    try:
+        tokenizer.encode(prompt)
+        return prompt
+    except ValueError as error:
+        problem = error
+    if given is not None:
+        raise CommandError(f"--prompt: {problem}") from None
+    if not fall_back or cfg.tokenizer != "char" or cfg.family == "seq2seq":
+        raise CommandError(f"--prompt: the run's prompt {prompt!r} (its config's; no --prompt was given): "
+                           f"{problem}; give --prompt with text the vocabulary holds") from None
+    fallback = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
+    print(f"(the prompt {prompt!r} has characters the vocabulary of {cfg.data_path or cfg.dataset} lacks: "
+          f"samples start from {fallback!r} instead; --prompt chooses another)")
+    return fallback
 
 
 def _discard(path):
@@ -357,7 +400,8 @@ def _discard(path):
 
 def _usage_error(error):
     """A TrainConfig refusal as a usage error naming the option."""
-    return UsageError(f"{_flag(error.field)} must be {error.rule}, got {error.value!r}")
+    option = "--out" if error.field == "out_dir" else _flag(error.field)
+    return UsageError(f"{option} must be {error.rule}, got {error.value!r}")
 
 
 def _config_from_args(args, folder):
@@ -370,6 +414,8 @@ def _config_from_args(args, folder):
         values["device"] = args.device
     values["model"] = _model_from_args(args, values["model"])
     values["out_dir"] = folder
+    if values.get("data_path"):  # saved whole: --resume works from any folder
+        values["data_path"] = os.path.abspath(values["data_path"])
     return _command_line_config(values)
 
 
@@ -402,6 +448,9 @@ def _command_line_config(values):
     ``eval_interval`` 0 would save nothing (the library allows it for experiments)."""
     if values.get("eval_interval", 1) == 0:
         raise UsageError("--eval-interval must be an integer >= 1, got 0 (a run that never evaluates saves nothing)")
+    if isinstance(values.get("eval_iters"), int) and values["eval_iters"] > MAX_EVAL_ITERS:
+        raise UsageError(f"--eval-iters must be an integer in [1, {MAX_EVAL_ITERS:,}] (batches per split at "
+                         f"each evaluation), got {values['eval_iters']}")
     try:
         return TrainConfig(**values)
     except ConfigError as exc:
@@ -413,6 +462,7 @@ def _resumed_config(args, folder, checkpoint):
     an option that contradicts the checkpoint is refused, naming both values."""
     tensors, meta, saved = read_checkpoint(checkpoint)
     values = {field.name: getattr(saved, field.name) for field in dataclasses.fields(saved)}
+    values["data_path"] = _resumed_data_path(args.cfg_data_path, saved.data_path, checkpoint)
 
     def refuse(name, given, has):
         allowed = ", ".join(_flag(field) for field in RESUMABLE)
@@ -425,7 +475,7 @@ def _resumed_config(args, folder, checkpoint):
             refuse(name, given, getattr(saved.model, name))
     for name, _hint in _config_fields():
         given = getattr(args, f"cfg_{name}", None)
-        if given is None or given == values[name]:
+        if given is None or given == values[name] or name == "data_path":  # (data_path: just above)
             continue
         if name not in RESUMABLE:
             refuse(name, given, values[name])
@@ -434,6 +484,26 @@ def _resumed_config(args, folder, checkpoint):
     if args.device:
         values["device"] = args.device
     return _command_line_config(values), (checkpoint, tensors, meta)
+
+
+def _resumed_data_path(given, saved, checkpoint):
+    """The data file a resumed run reads. The checkpoint names it (whole since runs save it
+    so; a run saved before then holds the path as typed, relative to the folder it was started
+    in). ``--data-path`` may name the same file by any path, or, where the saved one is not
+    found from here (the file or the folder moved), its new place."""
+    if given is not None and (saved is None or os.path.isfile(saved) and not (
+            os.path.isfile(given) and os.path.samefile(given, saved))):
+        raise UsageError(f"--data-path {given}: the run in {checkpoint} was trained on "
+                         f"{saved or 'a shipped data set'}; --resume reads the same data (or start again "
+                         f"with --overwrite)")
+    if saved is None or os.path.isfile(saved):
+        return saved and os.path.abspath(saved)
+    if given is not None:
+        return os.path.abspath(given)
+    relative = "" if os.path.isabs(saved) else \
+        f" (relative to the folder the run started in: {os.path.abspath(saved)} here)"
+    raise CommandError(f"--resume: the run in {checkpoint} was trained on data_path {saved}, which does not exist"
+                       f"{relative}; pass --data-path with that file's path")
 
 
 # ----------------------------------------------------------------------------- sample, eval
@@ -448,11 +518,7 @@ def _checkpoint_of(args):
 
 def _sample(args) -> int:
     trainer = Trainer.from_checkpoint(_checkpoint_of(args), device=args.device)
-    if args.prompt is not None:
-        try:  # (the tokenizer refuses characters it has no id for, and lone surrogates)
-            (trainer.task.src_tok if trainer.cfg.family == "seq2seq" else trainer.task.tokenizer).encode(args.prompt)
-        except ValueError as error:
-            raise CommandError(f"--prompt: {error}") from None
+    _checked_prompt(trainer, args.prompt, fall_back=False)
     if args.seed is not None:
         backend.manual_seed(args.seed)
     options = {k: v for k, v in dict(temperature=args.temperature, top_k=args.top_k,
@@ -473,7 +539,7 @@ def _evaluate(args) -> int:
     if args.eval_iters:
         trainer.cfg.eval_iters = args.eval_iters
     result = trainer.evaluate()
-    print(json.dumps({"step": trainer.step, **result}, indent=2))
+    print(json_text({"step": trainer.step, **result}))
     if args.json_path:
         write_json(args.json_path, {"step": trainer.step, **result})
     return 0

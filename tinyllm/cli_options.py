@@ -9,11 +9,13 @@ import json
 import math
 import os
 
+import numpy as np
+
 from . import backend
 from .checkpoint import atomic_write
 
 __all__ = ["ArgumentParser", "CommandError", "UsageError", "integer", "number", "optional", "path_name",
-           "check_output_file", "check_writable_folder", "check_device", "write_json"]
+           "check_output_file", "check_writable_folder", "check_device", "json_text", "write_json"]
 
 
 class CommandError(Exception):
@@ -94,7 +96,7 @@ def check_output_file(path, option, reading=()):
     something to keep: a folder, a checkpoint (``*.safetensors``), a file being read."""
     if os.path.isdir(path):
         raise CommandError(f"{option} {path}: a folder is there; expected a file name")
-    if path.lower().endswith(".safetensors"):
+    if path.lower().endswith((".safetensors", ".safetensors.bak")):  # (.bak: the run --overwrite set aside)
         raise CommandError(f"{option} {path}: would write over a checkpoint file; choose a .json or .png name")
     for source in reading:
         if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
@@ -127,6 +129,21 @@ def check_device(device):
             raise CommandError(f"--device cuda: {error}") from None
 
 
+def json_text(data, indent=2):
+    """``data`` as JSON text that every parser reads: numbers NumPy made become floats, and a
+    number that is not finite (a NaN loss, say) becomes ``null``, since JSON has no NaN or
+    Infinity (Python's ``json`` would write the invalid ``NaN``)."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if isinstance(value, (float, np.floating)):
+            return float(value) if math.isfinite(value) else None
+        return value.item() if isinstance(value, np.generic) else value
+    return json.dumps(plain(data), indent=indent, allow_nan=False)
+
+
 def write_json(path, data):
-    """``data`` as indented JSON in ``path``, replaced atomically (numbers NumPy made: floats)."""
-    atomic_write(path, (json.dumps(data, indent=2, default=float) + "\n").encode("utf-8"))
+    """``data`` as indented JSON (:func:`json_text`) in ``path``, replaced atomically."""
+    atomic_write(path, (json_text(data) + "\n").encode("utf-8"))

@@ -80,6 +80,9 @@ def _file_name(text):
         raise argparse.ArgumentTypeError(f"expected a file name (it is written inside --out), got {text!r}")
     if text == Trainer.CHECKPOINT:
         raise argparse.ArgumentTypeError(f"{text} is the run's training checkpoint; choose another name")
+    if text == Trainer.CHECKPOINT + ".bak":
+        raise argparse.ArgumentTypeError(f"{text} is where train --overwrite keeps the earlier run; "
+                                         f"choose another name")
     return text
 
 

@@ -11,11 +11,13 @@
 
 The run folder (``--out``, default ``<base>-chat``) receives ``adapters.safetensors`` (the
 LoRA matrices alone, with their rank, α and the base checkpoint in the metadata) or, for
-full fine-tuning, ``model.safetensors``; and ``report.json`` with the numbers printed.
+full fine-tuning, ``model.safetensors``; and ``report.json`` with the numbers printed. The
+command line refuses a folder that already holds them unless ``--overwrite`` is given.
 The data set and the template are :mod:`tinyllm.data.instructions`.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -26,9 +28,10 @@ import numpy as np
 
 from . import backend
 from .checkpoint import save_checkpoint
+from .cli_options import CommandError, UsageError, check_writable_folder, integer, number, path_name
 from .data.instructions import END, chat_batch, encode_chat, split_conversations
 from .generate import generate
-from .nn import lora
+from .nn import Linear, lora
 from .nn.lora import ALL_LINEAR
 from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup
@@ -110,16 +113,26 @@ def finetune(cfg: FinetuneConfig, log=print) -> dict:
     trainable parameter count and the time."""
     base = Trainer.from_checkpoint(cfg.base, device=cfg.device)
     model, tokenizer = base.model, base.task.tokenizer
-    out_dir = cfg.out_dir or cfg.base.rstrip("/\\") + "-chat"
+    out_dir = output_folder(cfg)
     backend.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     train, held_out = split_conversations(held_out_fraction=cfg.held_out_fraction, seed=cfg.seed)
+    longest = max(len(encode_chat(tokenizer, c.question, c.answer)[0]) for c in train + held_out) - 1
+    if longest > model.config.block_size:  # (training and answering would fail after the work)
+        raise ValueError(f"{cfg.base}: the base model's block_size is {model.config.block_size}, but the "
+                         f"longest conversation is {longest} tokens; pretrain it with --block-size {longest} or more")
+    targets = cfg.targets if cfg.targets == ALL_LINEAR else cfg.targets.split(",")
+    if cfg.lora and targets != ALL_LINEAR:  # a misspelt name would fail, or adapt less, after the work
+        layers = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, Linear)})
+        unknown = [name for name in targets if name not in layers]
+        if unknown:
+            raise ValueError(f"--targets {cfg.targets}: the base model has no Linear layer named "
+                             f"{', '.join(map(repr, unknown))}; its layers: all-linear or {', '.join(layers)}")
     shown = held_out[:cfg.samples]
     scored = (train[:cfg.eval_limit], held_out[:cfg.eval_limit])
     before = _snapshot(model, tokenizer, *scored, shown)
 
     if cfg.lora:
-        targets = cfg.targets if cfg.targets == ALL_LINEAR else cfg.targets.split(",")
         wrapped = lora.wrap(model, targets, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.lora_dropout)
     else:
         wrapped = []
@@ -190,31 +203,64 @@ def _print_report(report, log):
 def add_arguments(parser) -> None:
     """The ``finetune`` subcommand's options (registered by :mod:`tinyllm.cli`)."""
     defaults = FinetuneConfig()
-    parser.add_argument("--from", dest="base", default=defaults.base, help="run folder of the base model")
-    parser.add_argument("--out", dest="out_dir", default=None, help="run folder (default: <base>-chat)")
+    parser.add_argument("--from", dest="base", type=path_name, default=defaults.base,
+                        help="run folder of the base model")
+    parser.add_argument("--out", dest="out_dir", type=path_name, default=None, help="run folder (default: <base>-chat)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the fine-tuned model already in --out")
     parser.add_argument("--lora", action="store_true", help="train LoRA adapters (default: every weight)")
-    parser.add_argument("--rank", type=int, default=defaults.rank)
-    parser.add_argument("--alpha", type=float, default=defaults.alpha)
-    parser.add_argument("--lora-dropout", type=float, default=defaults.lora_dropout)
+    parser.add_argument("--rank", type=integer(1, 1024), default=defaults.rank)
+    parser.add_argument("--alpha", type=number(0, open_below=True), default=defaults.alpha)
+    parser.add_argument("--lora-dropout", type=_fraction_below_one, default=defaults.lora_dropout)
     parser.add_argument("--targets", default=defaults.targets,
                         help="layers to adapt: all-linear, or names such as q_proj,v_proj")
     parser.add_argument("--no-mask", dest="mask_prompt", action="store_false",
                         help="count the loss on the questions too (default: answers only)")
-    parser.add_argument("--max-iters", type=int, default=defaults.max_iters)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", dest="learning_rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--max-iters", type=integer(0), default=defaults.max_iters)
+    parser.add_argument("--batch-size", type=integer(1, 4096), default=defaults.batch_size)
+    parser.add_argument("--lr", dest="learning_rate", type=number(0, open_below=True), default=defaults.learning_rate)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--eval-limit", type=int, default=None,
+    parser.add_argument("--seed", type=integer(0, 2**32 - 1), default=defaults.seed)
+    parser.add_argument("--eval-limit", type=integer(1), default=None,
                         help="score only the first N training and held-out questions (default: all)")
 
 
+def output_folder(cfg: FinetuneConfig) -> str:
+    """Where the run writes: ``--out``, or ``<base>-chat``."""
+    return cfg.out_dir or cfg.base.rstrip("/\\") + "-chat"
+
+
+OUTPUTS = ("adapters.safetensors", "model.safetensors", "report.json")
+
+
 def run(args) -> int:
-    """Run ``python -m tinyllm finetune`` with the parsed ``args``."""
+    """Run ``python -m tinyllm finetune`` with the parsed ``args``; the base and the output
+    folder are checked before any work (a folder holding a fine-tuned model's files is not
+    written over without ``--overwrite``, as for ``train``)."""
     fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    try:
+        cfg = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    except ValueError as error:  # (the parser's ranges catch these first)
+        raise UsageError(str(error)) from None
     if not os.path.exists(os.path.join(cfg.base, Trainer.CHECKPOINT)):
         raise FileNotFoundError(f"no checkpoint in {cfg.base}; pretrain a base model first "
                                 f"(python -m tinyllm train --preset cafe --out {cfg.base})")
+    out = output_folder(cfg)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CommandError(f"--out {out}: a file is there; expected the run folder")
+    existing = [name for name in OUTPUTS if os.path.exists(os.path.join(out, name))]
+    if existing and not args.overwrite:
+        raise CommandError(f"--out {out}: holds a fine-tuned run ({', '.join(existing)}); --overwrite replaces it, "
+                           f"or choose another --out")
+    for name in OUTPUTS:
+        if os.path.isdir(os.path.join(out, name)):
+            raise CommandError(f"--out {out}: {os.path.join(out, name)} is a folder; the run writes a file there")
+    check_writable_folder(out, f"--out {out}")
     finetune(cfg)
     return 0
+
+
+def _fraction_below_one(text):
+    value = number(0, 1)(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
