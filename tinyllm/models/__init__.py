@@ -20,7 +20,7 @@ from .llama import Llama, LlamaConfig
 __all__ = ["TransformerModel", "Seq2SeqConfig", "GPT", "GPTConfig", "CausalLM", "KVCache", "load_safetensors",
            "Llama", "LlamaConfig", "ConfigError", "MODEL_FAMILIES", "family_of", "build_model"]
 
-# family name -> (model class, its config class)
+#: The model families a training run knows: family name -> (model class, its config class).
 MODEL_FAMILIES = {"gpt": (GPT, GPTConfig), "llama": (Llama, LlamaConfig), "seq2seq": (TransformerModel, Seq2SeqConfig)}
 
 
