@@ -494,3 +494,17 @@ def test_an_ambiguous_cross_entropy_layout_cannot_pass_unnoticed():
         F.cross_entropy(z, t, axis=1)
     with pytest.raises(ValueError, match=r"for torch's layout \(N, C, \.\.\.\) pass axis=1"):
         F.cross_entropy(tl.Tensor(np.zeros((2, 5, 3))), tl.Tensor(np.zeros((2, 3), np.int64)))
+
+
+def test_three_documented_differences_of_warnings_and_dtypes():
+    """README, Differences from PyTorch: the same values as torch with NumPy's warning (mean of
+    an empty axis, silu at ±inf), and relu refusing an integer tensor."""
+    with pytest.warns(RuntimeWarning, match="Mean of empty slice"):
+        empty_mean = tl.Tensor(np.zeros((0,))).mean()
+    assert np.isnan(empty_mean.item()) and torch.zeros(0, dtype=torch.float64).mean().isnan()
+    x = np.array([-np.inf, np.inf, 1.0])
+    with pytest.warns(RuntimeWarning):
+        ours = F.silu(tl.Tensor(x)).numpy()
+    np.testing.assert_array_equal(ours, torch.nn.functional.silu(torch.tensor(x)).numpy())
+    with pytest.raises(TypeError, match="floating-point tensor, got dtype int64"):
+        F.relu(tl.Tensor(np.array([1, -2])))
