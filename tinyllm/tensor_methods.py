@@ -293,10 +293,10 @@ def _promote(a, b, true_division=False):
 
     Anything else (NumPy arrays included, which torch also hands to NumPy) passes unchanged."""
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
-        if isinstance(a, Tensor) and a.data.dtype.kind in "biu" and (_is_float(b) or true_division):
-            a = a.astype(np.float32)
-        elif isinstance(b, Tensor) and b.data.dtype.kind in "biu" and (_is_float(a) or true_division):
-            b = b.astype(np.float32)
+        if isinstance(a, Tensor) and (_is_float(b) or true_division):
+            a = as_floating(a)
+        elif isinstance(b, Tensor) and (_is_float(a) or true_division):
+            b = as_floating(b)
         return a, b
     ka, kb = a.data.dtype.kind, b.data.dtype.kind
     if ka == kb == "f" and a.data.dtype == b.data.dtype:
