@@ -50,6 +50,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -433,6 +434,7 @@ def _execute(nb, folder: str, fast: bool, collect: bool = True) -> dict:
     """Run ``nb`` top to bottom in a fresh kernel whose working folder is ``folder``; return
     the values its cells passed to ``record`` (when ``collect``)."""
     from nbclient import NotebookClient
+    from traitlets.config import Config
     env_before = dict(os.environ)
     os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     if fast:
@@ -441,9 +443,18 @@ def _execute(nb, folder: str, fast: bool, collect: bool = True) -> dict:
         os.environ.pop("TINYLLM_FAST", None)
     os.environ.pop("MPLBACKEND", None)  # inline figures in the saved notebook
     probe = nbformat.v4.new_code_cell("import json; print(json.dumps(RECORDED, default=lambda v: v.item()))")
+    # The kernel talks over Unix sockets in a folder of its own, not over TCP: a TCP port that
+    # jupyter_client finds free can be taken by another kernel (the two editions, or pytest-xdist
+    # workers, start theirs at once) before this one binds it, and the kernel then dies at start
+    # ("Address already in use"). A clean-clone CI run failed that way once.
+    # (Windows has no Unix sockets here, and a socket's path must stay under ~100 bytes: there
+    # the kernel keeps TCP.)
+    sockets = tempfile.mkdtemp(prefix="tinyllm-kernel-")
+    unix = os.name == "posix" and len(os.path.join(sockets, "kernel-99999")) < 100
+    ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}} if unix else {})
     try:
         client = NotebookClient(nb, timeout=3600, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": folder}})
+                                config=ipc, resources={"metadata": {"path": folder}})
         with client.setup_kernel():
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
@@ -454,4 +465,5 @@ def _execute(nb, folder: str, fast: bool, collect: bool = True) -> dict:
     finally:
         os.environ.clear()
         os.environ.update(env_before)
+        shutil.rmtree(sockets, ignore_errors=True)
     return json.loads("".join(out.text for out in probe.outputs if out.output_type == "stream") or "{}")
