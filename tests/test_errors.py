@@ -1,4 +1,7 @@
 """Bad input gets a clear error naming what was expected and what came."""
+import ast
+import inspect
+
 import numpy as np
 import pytest
 
@@ -75,3 +78,16 @@ def test_attention_mask_wrong_shape_and_dtype():
 def test_backward_on_tensor_without_grad():
     with pytest.raises(RuntimeError, match="does not require grad"):
         tl.ones(2).sum().backward()
+
+
+def test_functional_leaves_every_argument_check_to_the_arguments_module():
+    """functional.py holds formulas: what its functions refuse, and the message, is written in
+    tinyllm/arguments.py, so not one ``raise`` or ``warn`` is left in functional.py."""
+    tree = ast.parse(inspect.getsource(F))
+    refusals = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Raise)
+                or (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "warn")]
+    assert refusals == [], f"raise or warn at lines {refusals} of tinyllm/functional.py"
+    with pytest.raises(ValueError, match=r"gelu: approximate must be 'none' or 'tanh', got 'x'"):
+        F.gelu(tl.ones(2), approximate="x")
+    with pytest.raises(ValueError, match=r"mse_loss: reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+        F.mse_loss(tl.ones(2), tl.ones(2), reduction="avg")

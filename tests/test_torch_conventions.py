@@ -486,8 +486,9 @@ def test_cross_entropy_takes_torchs_layout_with_an_explicit_axis(device):
 def test_an_ambiguous_cross_entropy_layout_cannot_pass_unnoticed():
     z = tl.Tensor(np.zeros((2, 4, 4)))
     t = tl.Tensor(np.zeros((2, 4), np.int64))
-    with pytest.warns(UserWarning, match=r"Pass axis=-1 or axis=1"):
+    with pytest.warns(UserWarning, match=r"Pass axis=-1 or axis=1") as caught:
         F.cross_entropy(z, t)
+    assert caught[0].filename == __file__  # the warning points at the caller's line, not the library's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         F.cross_entropy(z, t, axis=-1)  # said explicitly: no warning

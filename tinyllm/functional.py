@@ -7,17 +7,21 @@ the chain. Each is written here as its formula; a faster implementation of the s
 may run instead (:mod:`tinyllm.kernels`, e.g. the softmax rows on all cores). The tests check
 each fused op against the same function composed from primitives, and against PyTorch.
 
+Each public function checks its arguments first, in :mod:`tinyllm.arguments` (``check.…``):
+what it accepts, and the error a user gets otherwise, are there; the formulas are here.
+
 Notation: ``y`` the output, ``g = ∂L/∂y`` the incoming gradient.
 """
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
+from . import arguments as check
 from . import backend, kernels
-from .ops import Where, shape_of
+from .arguments import as_index_array, causal_mask, check_mask  # noqa: F401 (F.* for the layers)
+from .ops import Where
 from .tensor import Function, Tensor, unbroadcast
 from .tensor_methods import as_floating
 
@@ -26,27 +30,6 @@ __all__ = [
     "binary_cross_entropy_with_logits", "mse_loss", "layer_norm", "embedding", "dropout", "masked_fill",
     "linear", "scaled_dot_product_attention", "attention", "check_mask",
 ]
-
-
-def _tensor(x, name="input"):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a tl.Tensor, got {type(x).__name__}")
-    return x
-
-
-def _float_tensor(x, name="input"):
-    _tensor(x, name)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
-
-
-def _valid_axis(x, axis, what):
-    """``axis`` normalised to [0, ndim) (a 0-d tensor takes axis 0 or −1, as torch's dim)."""
-    ndim = max(x.ndim, 1)
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"{what}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
-    return int(axis) % ndim
 
 
 def _on_a_vector(fn, x, *args, **kwargs):
@@ -71,7 +54,7 @@ class ReLU(Function):
 
 def relu(x):
     """Rectified linear unit, elementwise: max(x, 0)."""
-    return ReLU.apply(_float_tensor(x))
+    return ReLU.apply(check.float_tensor(x))
 
 
 def _sigmoid(xp, x):
@@ -98,7 +81,7 @@ class Sigmoid(Function):
 
 def sigmoid(x):
     """The logistic function 1 / (1 + e⁻ˣ), elementwise (an integer tensor gives float32, as torch)."""
-    return Sigmoid.apply(as_floating(_tensor(x)))
+    return Sigmoid.apply(as_floating(check.tensor(x)))
 
 
 def _logsigmoid(xp, x):
@@ -121,12 +104,12 @@ class LogSigmoid(Function):
 
 def logsigmoid(x):
     """log σ(x), elementwise and without overflow (``torch.nn.functional.logsigmoid``)."""
-    return LogSigmoid.apply(_float_tensor(x))
+    return LogSigmoid.apply(check.float_tensor(x))
 
 
 def tanh(x):
     """Hyperbolic tangent, elementwise (an integer tensor gives float32, as torch)."""
-    return _tensor(x).tanh()
+    return check.tensor(x).tanh()
 
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -174,9 +157,8 @@ class GELU(Function):
 
 def gelu(x, approximate="none"):
     """GELU activation; ``approximate="tanh"`` gives GPT-2's tanh form."""
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    if _float_tensor(x).ndim == 0:
+    check.one_of("gelu", "approximate", approximate, ("none", "tanh"))
+    if check.float_tensor(x).ndim == 0:
         return _on_a_vector(gelu, x, approximate)
     return GELU.apply(x, approximate=approximate)
 
@@ -217,7 +199,7 @@ class Softmax(Function):
 
 def softmax(x, axis=-1):
     """softmax(x)_i = exp(x_i) / Σ_j exp(x_j) along ``axis`` (a 0-d tensor gives 1)."""
-    axis = _valid_axis(_float_tensor(x), axis, "softmax")
+    axis = check.valid_axis(check.float_tensor(x), axis, "softmax")
     if x.ndim == 0:
         return _on_a_vector(softmax, x, 0)
     return Softmax.apply(x, axis=axis)
@@ -247,7 +229,7 @@ class LogSoftmax(Function):
 
 def log_softmax(x, axis=-1):
     """log(softmax(x)) computed stably: x − logsumexp(x) (a 0-d tensor gives 0)."""
-    axis = _valid_axis(_float_tensor(x), axis, "log_softmax")
+    axis = check.valid_axis(check.float_tensor(x), axis, "log_softmax")
     if x.ndim == 0:
         return _on_a_vector(log_softmax, x, 0)
     return LogSoftmax.apply(x, axis=axis)
@@ -283,8 +265,8 @@ class LogSumExp(Function):
 def logsumexp(x, axis=-1, keepdims=False):
     """log Σ exp(x) along ``axis``, without overflow (−∞ over an empty axis; a 0-d tensor
     gives itself; an integer tensor gives float32, as torch)."""
-    x = as_floating(_tensor(x))
-    axis = _valid_axis(x, axis, "logsumexp")
+    x = as_floating(check.tensor(x))
+    axis = check.valid_axis(x, axis, "logsumexp")
     if x.ndim == 0:
         return _on_a_vector(logsumexp, x, 0, keepdims=True)
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
@@ -366,79 +348,19 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
     ``cross_entropy`` puts it at 1, (N, C, T); pass ``axis=1`` for that layout. When the
     default meets logits (N, X, X), where both readings fit, a warning asks to say which.
     """
-    _float_tensor(logits, "logits")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if logits.ndim < 1:
-        raise ValueError("cross_entropy: logits need a class axis (shape (..., C))")
-    if axis is None:
-        if logits.ndim >= 3 and logits.shape[1] == logits.shape[-1]:
-            warnings.warn(f"cross_entropy: logits of shape {logits.shape} read with the class axis last "
-                          f"(tinyllm's default); torch's layout (N, C, T) has it at axis 1. Pass axis=-1 or "
-                          f"axis=1 to say which (and silence this warning).", stacklevel=2)
-        axis = -1
-    axis = _valid_axis(logits, axis, "cross_entropy")
-    if not isinstance(targets, Tensor):
-        if logits.device != "cpu":
-            raise TypeError(f"cross_entropy: targets are a {type(targets).__name__} but the logits are "
-                            f"on {logits.device!r}; make the targets a tl.Tensor on that device")
-        targets = Tensor(np.asarray(targets))
-    if targets.device != logits.device:
-        raise RuntimeError(f"cross_entropy: logits on {logits.device!r} but targets on {targets.device!r}")
-    soft = np.issubdtype(targets.dtype, np.floating)
-    if axis != logits.ndim - 1:  # bring the class axis last: (N, C, T) → (N, T, C)
-        order = [i for i in range(logits.ndim) if i != axis] + [axis]
-        logits = logits.transpose(order)
-        if soft and targets.ndim == logits.ndim:
-            targets = targets.transpose(order)
-    c = logits.shape[-1]
-    if soft:
-        if targets.shape != logits.shape:
-            raise ValueError(f"cross_entropy: probability targets must have the logits' shape "
-                             f"{logits.shape}, got {targets.shape}")
-        t = targets.data.reshape(-1, c).astype(logits.dtype, copy=False)
-    else:
-        if not np.issubdtype(targets.dtype, np.integer):
-            raise TypeError(f"cross_entropy: targets must be integer class indices or float "
-                            f"probabilities, got dtype {targets.dtype}")
-        if targets.shape != logits.shape[:-1]:
-            raise ValueError(f"cross_entropy: logits of shape {logits.shape} (..., C), classes on the last "
-                             f"axis, need targets of shape {logits.shape[:-1]}, got {targets.shape}"
-                             + (" (for torch's layout (N, C, ...) pass axis=1)" if logits.ndim >= 2 else ""))
-        t = targets.data.reshape(-1)
-        bad = (t != ignore_index) & ((t < 0) | (t >= c))
-        if bool(bad.any()):
-            first = int(t[bad][0])
-            raise IndexError(f"cross_entropy: target {first} is out of range for {c} classes "
-                             f"(expected 0 <= target < {c}, or ignore_index={ignore_index})")
-    z = logits.reshape(-1, c)
+    z, t, shape = check.cross_entropy(logits, targets, ignore_index, label_smoothing, reduction, axis)
     out = CrossEntropy.apply(z, Tensor._wrap(t, logits._device), ignore_index=ignore_index,
                              label_smoothing=label_smoothing, reduction=reduction)
-    if reduction == "none":
-        out = out.reshape(logits.shape[:-1])
-    return out
+    return out.reshape(shape) if reduction == "none" else out
 
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input − target)²); ``reduction`` "mean", "sum" or "none".
 
     ∂L/∂input = 2 (input − target) / N for "mean" (composed from primitives)."""
-    _float_tensor(input, "input")
-    target_shape = target.shape if isinstance(target, Tensor) else shape_of(np.asarray(target))
-    if tuple(target_shape) != input.shape:
-        raise ValueError(f"mse_loss: input has shape {input.shape} but target has shape "
-                         f"{tuple(target_shape)}; they must match")
-    diff = input - target
+    diff = check.mse_loss(input, target, reduction) - target
     sq = diff * diff
-    if reduction == "mean":
-        return sq.mean()
-    if reduction == "sum":
-        return sq.sum()
-    if reduction == "none":
-        return sq
-    raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -494,34 +416,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     (broadcasts to the input) scales each element, ``pos_weight`` (broadcasts, usually one
     per class on the last axis) weighs the positive term; ``reduction`` "mean", "sum" or
     "none". Gradients flow to the input and the target; the weights are constants."""
-    _float_tensor(input, "input")
-    target = target if isinstance(target, Tensor) else Tensor(target, device=input.device, dtype=input.dtype)
-    _float_tensor(target, "target")
-    if target.shape != input.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target of shape {target.shape} must have the "
-                         f"input's shape {input.shape}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or 'none', "
-                         f"got {reduction!r}")
-    constants = {}
-    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
-        if value is None:
-            continue
-        value = value if isinstance(value, Tensor) else Tensor(value, device=input.device, dtype=input.dtype)
-        if value.requires_grad:
-            raise ValueError(f"binary_cross_entropy_with_logits: {name} is a constant (as in torch); pass "
-                             f"{name}.detach() if it comes out of a graph")
-        if value.device != input.device:
-            raise RuntimeError(f"binary_cross_entropy_with_logits: {name} on {value.device!r} but the input "
-                               f"on {input.device!r}")
-        try:
-            fits = np.broadcast_shapes(value.shape, input.shape) == input.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"binary_cross_entropy_with_logits: {name} of shape {value.shape} does not "
-                             f"broadcast to the input's shape {input.shape}")
-        constants[name] = value.data
+    target, constants = check.binary_cross_entropy(input, target, weight, reduction, pos_weight)
     return BinaryCrossEntropyWithLogits.apply(input, target, reduction=reduction, **constants)
 
 
@@ -574,65 +469,18 @@ class LayerNorm(Function):
         return (gx, gw, gb)[:len(need)]
 
 
-def _norm_arguments(name, x, args, normalized_shape, **named):
-    """The arguments of a norm called as tinyllm's ``f(x, weight, …)`` or as torch's
-    ``f(x, normalized_shape, weight, …)`` (told apart by the second argument: a shape, not a
-    tensor). Returns the normalized shape (``x.shape[-1:]`` if not given) and ``named``'s
-    values in order. A given normalized_shape must be the trailing dims of ``x``."""
-    _tensor(x)
-    if args and isinstance(args[0], (tuple, list, int, np.integer)):  # torch's order
-        if normalized_shape is not None:
-            raise TypeError(f"{name}: normalized_shape given twice (as the second argument and by name)")
-        normalized_shape, args = args[0], args[1:]
-    if len(args) > len(named):
-        raise TypeError(f"{name}: takes (input, [normalized_shape,] {', '.join(named)}), got {len(args)} "
-                        f"positional arguments after the input and the shape")
-    for key, value in zip(named, args):
-        if named[key] is not None and key != "eps":  # (eps has a default, which a positional one replaces)
-            raise TypeError(f"{name}: got multiple values for argument {key!r}")
-        named[key] = value
-    if normalized_shape is None:
-        return x.shape[-1:], tuple(named.values())
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else \
-        tuple(int(n) for n in normalized_shape)
-    if not shape or x.shape[x.ndim - len(shape):] != shape:
-        raise ValueError(f"{name}: input of shape {x.shape} does not end in the normalized shape {shape}")
-    return shape, tuple(named.values())
-
-
-def _over_trailing_axes(fn, x, shape, *params, **kwargs):
-    """``fn`` (a norm over the last axis) over the trailing ``shape`` of ``x``, several axes
-    flattened into one and restored (its parameters, of that shape, flattened too)."""
-    for p in params:
-        if p is not None and p.shape != shape:
-            raise ValueError(f"{fn.__name__}: weight and bias must have the normalized shape {shape}, got {p.shape}")
-    flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
-    out = fn(flat, *(p if p is None else p.reshape(-1) for p in params), **kwargs)
-    return out.reshape(x.shape)
-
-
 def layer_norm(x, *args, normalized_shape=None, weight=None, bias=None, eps=1e-5):
     """Normalise ``x`` (..., D) over its last axis, then scale by ``weight`` (D,) and
     shift by ``bias`` (D,) when given: ``F.layer_norm(x, weight, bias, eps)``, or torch's
     ``F.layer_norm(x, normalized_shape, weight, bias, eps)`` (normalized_shape: the trailing
     dims of x, several of them normalised together)."""
-    shape, (weight, bias, eps) = _norm_arguments("layer_norm", x, args, normalized_shape,
-                                                 weight=weight, bias=bias, eps=eps)
+    shape, (weight, bias, eps) = check.norm("layer_norm", x, args, normalized_shape,
+                                            weight=weight, bias=bias, eps=eps)
     if len(shape) > 1:
-        return _over_trailing_axes(layer_norm, x, shape, weight, bias, eps=eps)
-    _float_tensor(x)
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"layer_norm: needs at least one feature in the last axis, got shape {x.shape}")
-    if not eps > 0:
-        raise ValueError(f"layer_norm: eps must be > 0 (it keeps √(σ² + ε) away from 0 on constant rows), "
-                         f"got {eps!r}")
-    d = x.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.shape != (d,):
-            raise ValueError(f"layer_norm: {name} must have shape ({d},) for input of shape {x.shape}, "
-                             f"got {p.shape}")
+        return check.over_trailing_axes(layer_norm, x, shape, weight, bias, eps=eps)
+    check.norm_over_last_axis("layer_norm", x, eps=eps, weight=weight, bias=bias)
     if weight is None and bias is not None:
-        weight = Tensor._wrap(x.xp.ones((d,), dtype=x.dtype), x._device)
+        weight = Tensor._wrap(x.xp.ones(x.shape[-1:], dtype=x.dtype), x._device)
     inputs = [x] + [p for p in (weight, bias) if p is not None]
     return LayerNorm.apply(*inputs, eps=eps)
 
@@ -664,14 +512,7 @@ class Linear(Function):
 
 def linear(x, weight, bias=None):
     """Affine map y = x Wᵀ + b, as ``torch.nn.functional.linear``: x (..., in), W (out, in)."""
-    _float_tensor(x)
-    if x.ndim == 0:
-        raise ValueError(f"linear: input must have shape (..., in_features), got a 0-d tensor (shape {x.shape})")
-    if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} needs a weight of shape (out, {x.shape[-1]}), "
-                         f"got {weight.shape}")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    check.linear(x, weight, bias)
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)
@@ -694,36 +535,9 @@ class Embedding(Function):
         return (grad,)
 
 
-def as_index_array(ids, device, what, num_embeddings=None):
-    """``ids`` as an integer array on ``device`` (a Tensor there, or host ids for the CPU),
-    each in [0, num_embeddings) when that is given: CuPy would wrap others around silently."""
-    if isinstance(ids, Tensor):
-        if ids.device != device.name:
-            raise RuntimeError(f"{what}: ids on {ids.device!r} but weight on {device.name!r}")
-        ids = ids.data
-    elif backend.array_device(ids) is None or backend.array_device(ids).name == "cpu":
-        ids = np.asarray(ids)
-        if device.name != "cpu":
-            raise TypeError(f"{what}: ids are a host array but the weight is on {device.name!r}; "
-                            f"make them a tl.Tensor on that device")
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"{what}: ids must be integers, got dtype {ids.dtype}")
-    if num_embeddings is not None:
-        out_of_range = (ids < 0) | (ids >= num_embeddings)
-        if bool(out_of_range.any()):
-            bad = int(ids[out_of_range].reshape(-1)[0])
-            raise IndexError(f"{what}: id {bad} is out of range for {num_embeddings} embeddings "
-                             f"(expected 0 <= id < {num_embeddings})")
-    return ids
-
-
 def embedding(ids, weight):
     """Rows of ``weight`` (V, D) picked by integer ``ids`` (any shape) → ``(*ids.shape, D)``."""
-    _float_tensor(weight, "weight")
-    if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be (num_embeddings, dim), got shape {weight.shape}")
-    ids = as_index_array(ids, weight._device, "embedding", num_embeddings=weight.shape[0])
-    return Embedding.apply(weight, ids=ids)
+    return Embedding.apply(weight, ids=check.embedding(ids, weight))
 
 
 class Dropout(Function):
@@ -744,9 +558,8 @@ class Dropout(Function):
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability ``p`` and scale the rest by 1/(1−p) (training);
     the identity when not training or p = 0."""
-    _float_tensor(x)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    check.float_tensor(x)
+    check.probability("dropout", "p", p)
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -757,35 +570,10 @@ def dropout(x, p=0.5, training=True):
 def masked_fill(x, mask, value):
     """``x`` with ``value`` where ``mask`` is True (mask broadcasts to x);
     ∂L/∂x = g where the mask is False, 0 where it is True."""
-    _tensor(x)
-    mask_t = mask if isinstance(mask, Tensor) else Tensor(mask, device=x.device)
-    if mask_t.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be boolean, got dtype {mask_t.dtype}")
-    try:
-        np.broadcast_shapes(mask_t.shape, x.shape)
-    except ValueError:
-        raise ValueError(f"masked_fill: mask of shape {mask_t.shape} does not broadcast to input "
-                         f"of shape {x.shape}") from None
-    return Where.apply(mask_t, value, x)
+    return Where.apply(check.boolean_mask(mask, x), value, x)
 
 
 # ----------------------------------------------------------------------------- attention
-_causal_cache = {}
-
-
-def causal_mask(device, length, source_length):
-    """(L, S) boolean, True above the diagonal: position i may not look at j > i (cached)."""
-    key = (device.name, length, source_length)
-    mask = _causal_cache.get(key)
-    if mask is None:
-        xp = device.xp
-        mask = xp.triu(xp.ones((length, source_length), dtype=bool), 1)
-        if len(_causal_cache) > 64:
-            _causal_cache.clear()
-        _causal_cache[key] = mask
-    return mask
-
-
 class Attention(Function):
     r"""Scaled dot-product attention, fused:  O = softmax(Q Kᵀ · s + M) V,  s = 1/√d_k.
 
@@ -844,64 +632,12 @@ class Attention(Function):
         self.weights = None
 
 
-def check_mask(mask, owner, name, device, true_means):
-    """A user's mask as a Tensor on ``device`` (the queries'), refused with a message naming
-    ``owner`` and ``name`` when it is on another device or neither boolean nor float.
-    ``true_means`` says what True means in this caller's convention (for the message)."""
-    m = mask if isinstance(mask, Tensor) else Tensor(mask, device=device)
-    if m.device != device:
-        raise RuntimeError(f"{owner}: {name} is on {m.device!r} but the inputs are on {device!r}")
-    if m.dtype != np.bool_ and not np.issubdtype(m.dtype, np.floating):
-        raise TypeError(f"{owner}: {name} must be boolean (True = {true_means}) or floating "
-                        f"(added to the scores), got dtype {m.dtype}")
-    return m
-
-
-def _attention_mask(attn_mask, is_causal, q, k):
-    """Combine a user mask (boolean: True = may attend; or float, added) and causality into
-    one backend array for :class:`Attention` (boolean: True = masked out; or float), or None."""
-    device = q._device
-    length, source_length = q.shape[-2], k.shape[-2]
-    mask = None
-    if attn_mask is not None:
-        m = check_mask(attn_mask, "attention", "attn_mask", q.device, true_means="may attend")
-        expected = q.shape[:-2] + (length, source_length)
-        try:
-            if np.broadcast_shapes(m.shape, expected) != tuple(expected):
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"attention: attn_mask of shape {m.shape} does not broadcast to the "
-                             f"scores' shape {expected} (..., L, S)") from None
-        mask = ~m.data if m.dtype == np.bool_ else m.data.astype(q.dtype, copy=False)
-    if is_causal:
-        causal = causal_mask(device, length, source_length)
-        if mask is None:
-            mask = causal
-        elif mask.dtype == np.bool_:
-            mask = mask | causal
-        else:
-            mask = device.xp.where(causal, -np.inf, mask).astype(q.dtype, copy=False)
-    return mask
-
-
 def attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=0.0, scale=None):
     """Scaled dot-product attention returning ``(output, weights)``; ``weights`` (…, L, S)
     are the attention probabilities (after dropout), detached from the graph. Arguments and
     masks as :func:`scaled_dot_product_attention` (a boolean mask: True = may attend)."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _float_tensor(t, name)
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ValueError(f"attention: q, k, v need shape (..., seq, dim); got {q.shape}, {k.shape}, {v.shape}")
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"attention: queries of dim {q.shape[-1]} and keys of dim {k.shape[-1]} differ "
-                         f"(q {q.shape}, k {k.shape})")
-    if k.shape[-2] == 0:
-        raise ValueError(f"attention: there are no keys to attend to (k has shape {k.shape}, S = 0)")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"attention: {k.shape[-2]} keys but {v.shape[-2]} values (k {k.shape}, v {v.shape})")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"attention: dropout_p must be in [0, 1), got {dropout_p}")
-    mask = _attention_mask(attn_mask, is_causal, q, k)
+    check.attention(q, k, v, dropout_p)
+    mask = check.attention_mask(attn_mask, is_causal, q, k)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     out, fn = Attention.apply_with_context(q, k, v, mask=mask, scale=scale, dropout_p=dropout_p)
     weights = Tensor._wrap(fn.weights, q._device)
@@ -983,15 +719,10 @@ def rms_norm(x, *args, normalized_shape=None, weight=None, eps=None):
     ``weight`` (D,) when given: ``F.rms_norm(x, weight, eps)``, or torch's
     ``F.rms_norm(x, normalized_shape, weight, eps)``. ``eps`` None means the dtype's machine
     epsilon, as ``torch.nn.functional.rms_norm`` (Llama uses 1e-6 or 1e-5)."""
-    shape, (weight, eps) = _norm_arguments("rms_norm", x, args, normalized_shape, weight=weight, eps=eps)
+    shape, (weight, eps) = check.norm("rms_norm", x, args, normalized_shape, weight=weight, eps=eps)
     if len(shape) > 1:
-        return _over_trailing_axes(rms_norm, x, shape, weight, eps=eps)
-    _float_tensor(x)
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"rms_norm: needs at least one feature in the last axis, got shape {x.shape}")
-    d = x.shape[-1]
-    if weight is not None and weight.shape != (d,):
-        raise ValueError(f"rms_norm: weight must have shape ({d},) for input of shape {x.shape}, got {weight.shape}")
+        return check.over_trailing_axes(rms_norm, x, shape, weight, eps=eps)
+    check.norm_over_last_axis("rms_norm", x, weight=weight)
     eps = float(np.finfo(x.dtype).eps) if eps is None else float(eps)
     if weight is None:
         return RMSNorm.apply(x, eps=eps)
@@ -1007,10 +738,7 @@ def rotary_tables(length, head_dim, theta=10000.0, start=0, dtype=np.float32, de
     Pair i turns once per 2π·θ^(2i/d) positions: the first pair fastest (one radian per
     position), the last slowest. Computed in float64 on the host, then cast (Hugging Face
     computes the angles in float32, which costs ~1e-7 relative at positions < 2048)."""
-    if head_dim <= 0 or head_dim % 2:
-        raise ValueError(f"rotary_tables: head_dim must be a positive even number, got {head_dim}")
-    if length < 0 or start < 0:
-        raise ValueError(f"rotary_tables: length and start must be >= 0, got {length} and {start}")
+    check.rotary_tables(length, head_dim, start)
     inverse_frequency = theta ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
     angles = np.arange(start, start + length, dtype=np.float64)[:, None] * inverse_frequency
     dev = backend.get_device(device)
@@ -1063,20 +791,8 @@ def apply_rotary(x, cos, sin):
     """Rotate ``x`` (..., T, d) by the position angles whose cosines and sines are ``cos``,
     ``sin`` (T, d/2) (from :func:`rotary_tables`; they broadcast against x[..., :d/2]).
     Applied to queries and keys (not values) before attention."""
-    _float_tensor(x)
-    if x.ndim < 2 or x.shape[-1] % 2:
-        raise ValueError(f"apply_rotary: x must be (..., seq, head_dim) with an even head_dim, got {x.shape}")
-    tables = []
-    for name, t in (("cos", cos), ("sin", sin)):
-        t = t if isinstance(t, Tensor) else Tensor(t, device=x.device)
-        if t.device != x.device:
-            raise RuntimeError(f"apply_rotary: {name} is on {t.device!r} but x is on {x.device!r}")
-        expected = x.shape[-2:-1] + (x.shape[-1] // 2,)
-        if t.shape != expected:
-            raise ValueError(f"apply_rotary: {name} must have shape {expected} (seq, head_dim / 2) for x of "
-                             f"shape {x.shape}, got {t.shape}")
-        tables.append(t.data.astype(x.dtype, copy=False))
-    return Rotary.apply(x, cos=tables[0], sin=tables[1])
+    cos, sin = check.rotary(x, cos, sin)
+    return Rotary.apply(x, cos=cos, sin=sin)
 
 
 class SiLU(Function):
@@ -1103,7 +819,7 @@ def _silu_derivative(x, s):
 
 def silu(x):
     """SiLU (swish) activation, elementwise: x · σ(x)."""
-    return SiLU.apply(_float_tensor(x))
+    return SiLU.apply(check.float_tensor(x))
 
 
 class SwiGLU(Function):
@@ -1131,10 +847,7 @@ class SwiGLU(Function):
 def swiglu(gate, up):
     """silu(gate) ⊙ up, elementwise (the two inputs have one shape): the hidden layer of a
     SwiGLU MLP, ``down(swiglu(gate(x), up(x)))``."""
-    _float_tensor(gate, "gate")
-    _float_tensor(up, "up")
-    if gate.shape != up.shape:
-        raise ValueError(f"swiglu: gate and up must have the same shape, got {gate.shape} and {up.shape}")
+    check.same_shape("swiglu", gate, up, ("gate", "up"))
     return SwiGLU.apply(gate, up)
 
 
@@ -1158,37 +871,14 @@ def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=
     ``attn_mask`` (boolean: True = may attend, or float, added) broadcasts to (..., H, L, S);
     ``is_causal``: query i sees keys j ≤ i. Other arguments as
     :func:`scaled_dot_product_attention`."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _float_tensor(t, name)
-        if t.ndim < 3:
-            raise ValueError(f"grouped_query_attention: {name} must be (..., heads, seq, dim), got shape {t.shape}")
-    heads, kv_heads = q.shape[-3], k.shape[-3]
-    if v.shape[-3] != kv_heads or kv_heads == 0 or heads % kv_heads:
-        raise ValueError(f"grouped_query_attention: key and value heads ({kv_heads}, {v.shape[-3]}) must be "
-                         f"equal and divide the {heads} query heads (q {q.shape}, k {k.shape}, v {v.shape})")
-    groups, length, source_length = heads // kv_heads, q.shape[-2], k.shape[-2]
+    groups = check.grouped_heads(q, k, v)
     if groups == 1:
         out, weights = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=dropout_p,
                                  scale=scale)
         return (out, weights) if return_weights else out
-    lead, xp = q.shape[:-3], q.xp
-    visible = ~causal_mask(q._device, length, source_length) if is_causal else None
-    mask = None
-    if attn_mask is None and is_causal:  # the same (L, S) rule for every stacked head: (G·L, S)
-        mask = Tensor(xp.tile(visible, (groups, 1)))
-    elif attn_mask is not None:
-        m = check_mask(attn_mask, "grouped_query_attention", "attn_mask", q.device, true_means="may attend")
-        full = q.shape[:-2] + (length, source_length)
-        try:
-            mask = xp.broadcast_to(m.data, full)
-        except ValueError:
-            raise ValueError(f"grouped_query_attention: attn_mask of shape {m.shape} does not broadcast "
-                             f"to the scores' shape {full} (..., H, L, S)") from None
-        if visible is not None:
-            mask = mask & visible if mask.dtype == np.bool_ else xp.where(visible, mask, -np.inf).astype(q.dtype)
-        # (..., H, L, S) → (..., H_kv, G·L, S), the layout of the stacked queries
-        mask = Tensor(xp.broadcast_to(mask, full).reshape(lead + (kv_heads, groups * length, source_length)))
-    stacked = q.reshape(lead + (kv_heads, groups * length, q.shape[-1]))
+    mask = check.grouped_mask(attn_mask, is_causal, q, k, groups)
+    lead, kv_heads, source_length = q.shape[:-3], k.shape[-3], k.shape[-2]
+    stacked = q.reshape(lead + (kv_heads, groups * q.shape[-2], q.shape[-1]))
     out, weights = attention(stacked, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
     out = out.reshape(q.shape[:-1] + (v.shape[-1],))
     if not return_weights:
