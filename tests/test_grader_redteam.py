@@ -123,6 +123,25 @@ class LayerNorm(tl.Function):
     def backward(self, g):
         return _kernel.backward(self, g)
 ''', "refused"),
+    "argument_helper_called": ("attention_forward", '''
+import tinyllm.arguments
+class Attention(tl.Function):
+    def forward(self, q, k, v, causal=False):
+        scores = q @ k.swapaxes(-1, -2) / math.sqrt(q.shape[-1])
+        if causal:
+            mask = tinyllm.arguments.causal_mask(self.device, q.shape[-2], k.shape[-2])
+            scores = np.where(mask, -np.inf, scores)
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        p = e / e.sum(axis=-1, keepdims=True)
+        self.save(q, k, v, p)
+        return p @ v
+
+    def backward(self, g):
+        q, k, v, p = self.saved
+        gp = g @ v.swapaxes(-1, -2)
+        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True)) / math.sqrt(q.shape[-1])
+        return gs @ k, gs.swapaxes(-1, -2) @ q, p.swapaxes(-1, -2) @ g
+''', "refused"),
     "kernel_called": ("attention_forward", '''
 import tinyllm.kernels.cpu as _k
 class Attention(tl.Function):

@@ -64,7 +64,7 @@ def _preload():
 # ----------------------------------------------------------------------------- refusals
 # What the library holds that solves a task whose graded name is a tl.Function class (forward
 # and backward on arrays, by hand): its numerical code. The worker blocks it for that task.
-ARRAY_TASK_BLOCKS = ("tinyllm.functional", "tinyllm.ops", "tinyllm.kernels")
+ARRAY_TASK_BLOCKS = ("tinyllm.functional", "tinyllm.arguments", "tinyllm.ops", "tinyllm.kernels")
 
 
 class Guard:

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import backend
-from . import FunctionKernel, register
+from .registry import FunctionKernel, register
 
 __all__ = ["parallel_for", "thread_count", "set_thread_count"]
 
