@@ -15,6 +15,7 @@ fails wherever CuPy would), through :func:`register_device`.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -127,7 +128,6 @@ def _numpy_erf():
     try:
         from scipy.special import erf as scipy_erf
     except ImportError:  # pragma: no cover - scipy is in requirements
-        import math
         scipy_erf = np.vectorize(math.erf, otypes=[np.float64])
     return scipy_erf
 

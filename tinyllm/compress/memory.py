@@ -38,6 +38,7 @@ import tracemalloc
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 
 __all__ = ["parameter_bytes", "gpt_activation_bytes", "training_memory_estimate", "graph_activation_bytes",
            "PeakMemory", "measure_training_memory", "OPTIMIZER_STATES"]
@@ -89,7 +90,6 @@ def graph_activation_bytes(output) -> int:
     """Bytes of the arrays the graph behind ``output`` (e.g. the loss) keeps alive: every
     intermediate tensor and every array a backward saved, views counted once with the
     array they look into, leaves (parameters, inputs) left out. NumPy and CuPy arrays."""
-    from ..tensor import Tensor
     leaves, arrays, seen_nodes = set(), {}, set()
     stack = [output]
     while stack:
