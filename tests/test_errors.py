@@ -91,3 +91,50 @@ def test_functional_leaves_every_argument_check_to_the_arguments_module():
         F.gelu(tl.ones(2), approximate="x")
     with pytest.raises(ValueError, match=r"mse_loss: reduction must be 'mean', 'sum' or 'none', got 'avg'"):
         F.mse_loss(tl.ones(2), tl.ones(2), reduction="avg")
+
+
+OUT_OF_RANGE_AXES = {
+    "concatenate": lambda x: tl.concatenate([x, x], axis=2),
+    "concatenate negative": lambda x: tl.concatenate([x, x], axis=-3),
+    "stack": lambda x: tl.stack([x, x], axis=3),
+    "stack negative": lambda x: tl.stack([x, x], axis=-4),
+    "split": lambda x: tl.split(x, 1, axis=2),
+    "unsqueeze": lambda x: x.unsqueeze(3),
+    "unsqueeze negative": lambda x: x.unsqueeze(-4),
+    "transpose": lambda x: x.transpose(0, 3),
+    "transpose both wrapped": lambda x: x.transpose(3, 2),
+    "swapaxes": lambda x: x.swapaxes(0, 2),
+    "sum": lambda x: x.sum(axis=2),
+    "max": lambda x: x.max(axis=-3),
+    "squeeze": lambda x: x.squeeze(5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUT_OF_RANGE_AXES))
+def test_an_axis_out_of_range_is_refused_never_wrapped_around(name):
+    """An axis outside [−ndim, ndim) (for a new axis, [−ndim−1, ndim]) is an error that is both
+    a ValueError, as NumPy's, and an IndexError, as torch's; it once wrapped around silently
+    (concatenate along axis 5 of a matrix joined its columns)."""
+    x = tl.ones(2, 3)
+    with pytest.raises(IndexError, match=r"axis -?\d+ is out of"):
+        OUT_OF_RANGE_AXES[name](x)
+    with pytest.raises(ValueError, match=r"axis -?\d+ is out of"):
+        OUT_OF_RANGE_AXES[name](x)
+
+
+def test_the_axes_in_range_keep_working_at_both_ends():
+    x = tl.ones(2, 3)
+    assert tl.concatenate([x, x], axis=-2).shape == (4, 3)
+    assert tl.concatenate([x, x], axis=1).shape == (2, 6)
+    assert tl.stack([x, x], axis=-3).shape == (2, 2, 3)
+    assert tl.stack([x, x], axis=2).shape == (2, 3, 2)
+    assert x.unsqueeze(-3).shape == (1, 2, 3) and x.unsqueeze(2).shape == (2, 3, 1)
+    assert x.transpose(-1, 0).shape == (3, 2)
+    assert [p.shape for p in tl.split(x, 3, axis=-1)] == [(2, 1)] * 3
+
+
+def test_concatenating_0d_tensors_or_splitting_into_no_sections_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"0-d tensor has no axis to join along \(tl.stack"):
+        tl.concatenate([tl.tensor(1.0), tl.tensor(2.0)])
+    with pytest.raises(ValueError, match=r"number of sections must be >= 1, got 0"):
+        tl.split(tl.ones(2, 3), 0, axis=1)

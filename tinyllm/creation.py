@@ -6,6 +6,7 @@ import numpy as np
 from . import backend
 from .ops import BroadcastTo, Concatenate, Maximum, Stack, Where
 from .tensor import Tensor
+from .tensor_methods import axis_index
 
 __all__ = ["tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
            "concatenate", "stack", "split", "where", "maximum", "minimum", "broadcast_to"]
@@ -83,7 +84,9 @@ def concatenate(tensors, axis=0):
     """Join tensors along an existing axis (``np.concatenate``)."""
     xs = _tensors(tensors, "concatenate")
     ndim = xs[0].ndim
-    axis_n = axis % max(ndim, 1)
+    if ndim == 0:
+        raise ValueError("concatenate: a 0-d tensor has no axis to join along (tl.stack makes a new one)")
+    axis_n = axis_index(axis, ndim, "concatenate")
     for x in xs[1:]:
         if x.ndim != ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, xs[0].shape)) if i != axis_n):
             raise ValueError(f"concatenate: shapes {xs[0].shape} and {x.shape} differ outside axis {axis}")
@@ -96,15 +99,18 @@ def stack(tensors, axis=0):
     for x in xs[1:]:
         if x.shape != xs[0].shape:
             raise ValueError(f"stack: all tensors need the same shape, got {xs[0].shape} and {x.shape}")
-    return Stack.apply(*xs, axis=axis % (xs[0].ndim + 1))
+    return Stack.apply(*xs, axis=axis_index(axis, xs[0].ndim + 1, "stack"))
 
 
 def split(x, indices_or_sections, axis=0):
     """Split a tensor into a list of tensors (``np.split``, and torch's ``tensor_split``): a
     number of equal sections, or the indices where each new piece starts. (``torch.split``
     reads an int as each piece's size and a list as the sizes.)"""
+    axis = axis_index(axis, x.ndim, "split")
     n = x.shape[axis]
     if isinstance(indices_or_sections, int):
+        if indices_or_sections < 1:
+            raise ValueError(f"split: the number of sections must be >= 1, got {indices_or_sections}")
         if n % indices_or_sections:
             raise ValueError(f"split: axis {axis} of size {n} does not divide into "
                              f"{indices_or_sections} equal sections")

@@ -172,9 +172,10 @@ class _Methods:
             axes = tuple(axes[0])
         if not axes:
             axes = tuple(reversed(range(self.ndim)))
-        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+        in_range = tuple(axis_index(a, max(self.ndim, 1), "transpose") for a in axes)
+        if sorted(in_range) != list(range(self.ndim)):
             raise ValueError(f"transpose axes {axes} are not a permutation of the {self.ndim} axes of shape {self.shape}")
-        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
+        return ops.Transpose.apply(self, axes=in_range)
 
     @property
     def T(self):
@@ -204,7 +205,7 @@ class _Methods:
         return self.reshape(shape)
 
     def unsqueeze(self, axis):
-        axis = axis % (self.ndim + 1)
+        axis = axis_index(axis, self.ndim + 1, "unsqueeze")  # the new axis' place in the result
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     expand_dims = unsqueeze
@@ -324,6 +325,20 @@ def _refuse_torch_correction(name, torch_names):
                         f"torch's default (correction=1, unbiased=True) is ddof=1")
 
 
+# NumPy's AxisError is both a ValueError (as NumPy raises) and an IndexError (as torch raises).
+AxisError = np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError
+
+
+def axis_index(axis, ndim, what):
+    """``axis`` (an int in [−ndim, ndim)) as an index in [0, ndim); otherwise an
+    :data:`AxisError` naming ``what``, the axis and the range (never a silent wrap-around)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{what}: axis must be an int, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise AxisError(f"{what}: axis {axis} is out of range (expected {-ndim} <= axis <= {ndim - 1})")
+    return int(axis) % ndim
+
+
 def _norm_axis(axis, ndim):
     """``axis`` as a sorted tuple of axes in [0, ndim), or None for all of them. A 0-d tensor
     accepts axis 0 or −1 (as torch's dim) and reduces over nothing."""
@@ -332,7 +347,7 @@ def _norm_axis(axis, ndim):
     axes = axis if isinstance(axis, (list, tuple)) else (axis,)
     for a in axes:
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
+            raise AxisError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
     if ndim == 0:
         return None
     normalised = tuple(sorted(a % ndim for a in axes))
