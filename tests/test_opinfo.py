@@ -216,6 +216,8 @@ def cross_entropy_samples(rng):
     yield "-inf logit (masked class)", [np.array([[-np.inf, 1.0, 2.0], [0.5, -np.inf, 0.0]])], \
         {"target": np.array([1, 0])}
     yield "transposed logits", [Transposed(rand(rng, 5, 4).T)], {"target": np.array([1, 2, 3, 4])}
+    yield "stride-0 logits", [Broadcast(rand(rng, 1, 5), (4, 5))], {"target": np.array([0, 4, 2, -100])}
+    yield "strided logits", [Strided(rand(rng, 4, 5))], {"target": np.array([3, 1, 0, 2])}
 
 
 def _ours_cross_entropy(z, target, axis=-1, **kw):
@@ -321,6 +323,8 @@ def embedding_samples(rng):
     yield "transposed weight", [Transposed(rand(rng, 4, 5).T)], {"ids": np.array([4, 0])}
     yield "specials in the weight", [SPECIALS.reshape(5, 3)], {"ids": np.array([[0, 4, 0], [2, 3, 1]])}
     yield "huge weight", [rand(rng, 5, 4) * 1e300], {"ids": np.array([1, 1, 3])}
+    yield "stride-0 weight", [Broadcast(rand(rng, 1, 4), (5, 4))], {"ids": np.array([[0, 4], [4, 2]])}
+    yield "strided weight", [Strided(rand(rng, 5, 4))], {"ids": np.array([3, 0, 3])}
 
 
 def split_samples(rng):
@@ -372,6 +376,11 @@ def getitem_samples(rng):
                         ("2-D ids", np.array([[1, 1], [3, 0]])), ("empty slice", slice(2, 2))]:
         yield name, [x], {"index": index}
     yield "0-d, empty tuple", [rand(rng)], {"index": ()}
+    yield "0-d, ellipsis", [rand(rng)], {"index": Ellipsis}
+    yield "0-d, None", [rand(rng)], {"index": None}
+    yield "0-d index tensor", [x], {"index": np.array(2)}
+    yield "stride-0", [Broadcast(rand(rng, 1, 3), (4, 3))], {"index": (np.array([0, 3, 3]), slice(None))}
+    yield "strided", [Strided(rand(rng, 4, 3))], {"index": (slice(1, None), 0)}
     yield "transposed", [Transposed(rand(rng, 3, 4).T)], {"index": (slice(None), np.array([0, 0, 2]))}
 
 
@@ -389,6 +398,14 @@ def join_samples(rng):
     yield "negative axis", [rand(rng, 2, 3), rand(rng, 2, 3)], {"axis": -1}
     yield "one", [rand(rng, 4)], {"axis": 0}
     yield "transposed", [Transposed(rand(rng, 3, 2).T), rand(rng, 2, 3)], {"axis": 0}
+    yield "stride-0 and strided", [Broadcast(rand(rng, 1, 3), (2, 3)), Strided(rand(rng, 2, 3))], {"axis": 1}
+    yield "empty and not", [np.zeros((0, 3)), rand(rng, 0, 3)], {"axis": 0}
+
+
+def stack_samples(rng):
+    yield from join_samples(rng)
+    yield "0-d", [rand(rng), rand(rng), rand(rng)], {"axis": 0}
+    yield "0-d, axis -1", [rand(rng), rand(rng)], {"axis": -1}
 
 
 def where_samples(rng):
@@ -465,7 +482,7 @@ OPS = {
     "getitem": (_ours_getitem, _theirs_getitem, getitem_samples),
     "concatenate": (lambda *xs, axis: tl.concatenate(xs, axis=axis), lambda *xs, axis: torch.cat(xs, dim=axis),
                     join_samples),
-    "stack": (lambda *xs, axis: tl.stack(xs, axis=axis), lambda *xs, axis: torch.stack(xs, dim=axis), join_samples),
+    "stack": (lambda *xs, axis: tl.stack(xs, axis=axis), lambda *xs, axis: torch.stack(xs, dim=axis), stack_samples),
     "where": (lambda a, b, cond: tl.where(tl.Tensor(cond, device=a.device), a, b),
               lambda a, b, cond: torch.where(torch.tensor(cond), a, b), where_samples),
     "masked_fill": (lambda x, cond: F.masked_fill(x, tl.Tensor(cond, device=x.device), -np.inf),
