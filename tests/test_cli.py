@@ -21,7 +21,8 @@ from tinyllm.checkpoint import load_checkpoint, save_checkpoint
 from tinyllm.cli import _config_from_args, build_parser, main
 from tinyllm.models import GPT, GPTConfig, LlamaConfig
 from tinyllm.models.llama import swiglu_hidden_size
-from tinyllm.train import PRESETS
+from tinyllm.generate import generate_beam
+from tinyllm.train import PRESETS, Trainer, TrainConfig
 
 # characters (the default preset learns a BPE vocabulary): runs here start in milliseconds and
 # the vocabulary's limits are easy to name
@@ -639,3 +640,49 @@ def test_eval_of_nan_weights_prints_valid_json_with_null(run, tmp_path, capsys):
     for text in (printed, (tmp_path / "m.json").read_text()):
         metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"invalid JSON constant {name}"))
         assert metrics["val"]["loss"] is None and metrics["step"] == 4
+
+
+# ----------------------------------------------------------------------------- sample: beam search, stop texts
+def test_sample_by_beam_search_gives_generate_beams_text(run, capsys):
+    code, out, err = run_cli(["sample", "--out", str(run), "--prompt", "Once", "--max-new-tokens", "10",
+                              "--beam-size", "3", "--num-samples", "2"], capsys)
+    assert code == 0, err
+    first, second = [text for text in out.split("-" * 60 + "\n") if text]
+    assert first == second and first.startswith("Once")  # a search, not a sample: the same text each time
+    trainer = Trainer.from_checkpoint(str(run / "ckpt.safetensors"))
+    ids = np.asarray(trainer.task.tokenizer.encode("Once"), np.int64)
+    expected, _ = generate_beam(trainer.model, ids, 10, beam_size=3)
+    assert first == trainer.task.tokenizer.decode(expected.tolist()) + "\n"
+
+
+def test_sample_stops_at_a_stop_text(run, capsys):
+    common = ["sample", "--out", str(run), "--prompt", "Once", "--max-new-tokens", "40", "--temperature", "0"]
+    _, free, _ = run_cli(common, capsys)
+    continuation = free.split("\n")[0][len("Once"):]
+    stop = continuation[-1]  # a character the greedy continuation emits: it ends where that one first comes
+    code, stopped, err = run_cli(common + ["--stop", stop], capsys)
+    assert code == 0, err
+    assert stopped.split("\n")[0] == "Once" + continuation[:continuation.index(stop) + 1]
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--stop", "on"], ["--stop: 'on' is 2 tokens in this model's tokenizer, not one"]),
+    (["--stop", "☃"], ["--stop: '☃': 1 character(s) not in the vocabulary"]),
+    (["--stop", ""], ["--stop: each --stop must be a non-empty text"]),
+    (["--beam-size", "2", "--temperature", "0.5"], ["--beam-size: beam search", "--temperature"]),
+    (["--beam-size", "0"], ["--beam-size"]),
+])
+def test_sample_refuses_options_that_do_not_fit_in_one_line(run, capsys, argv, fragments):
+    code, _, err = run_cli(["sample", "--out", str(run), "--max-new-tokens", "4", *argv], capsys)
+    assert_one_error_line(code, err, *fragments)
+
+
+def test_a_translation_checkpoint_refuses_sampling_options_instead_of_ignoring_them(tmp_path):
+    model = dataclasses.replace(PRESETS["seq2seq"]["model"], n_embd=16, d_ff=32, n_layer=1, n_head=2)
+    cfg = TrainConfig(**{**PRESETS["seq2seq"], "out_dir": str(tmp_path), "max_iters": 1, "eval_iters": 1,
+                         "progress": False, "model": model})
+    trainer = Trainer(cfg)
+    assert isinstance(trainer.sample("march 5, 1998"), str)
+    for options in ({"temperature": 0.5}, {"beam_size": 2}, {"stop": ["-"]}):
+        with pytest.raises(ValueError, match="the seq2seq model translates greedily"):
+            trainer.sample("march 5, 1998", **options)

@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import typing
@@ -161,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-k", type=optional(integer(1)), default=None)
     sample.add_argument("--top-p", type=optional(number(0, 1, open_below=True)), default=None)
     sample.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
+    sample.add_argument("--beam-size", type=integer(1), default=None,
+                        help="beam search: the likeliest continuation of N kept at each step, not a sample")
+    sample.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                        help="end a continuation at this text (one token of the model's tokenizer; repeatable)")
     sample.add_argument("--seed", type=integer(0), default=None)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on its validation data")
@@ -525,10 +530,23 @@ def _sample(args) -> int:
                                       top_p=args.top_p).items() if v is not None}
     if args.no_cache:
         options["use_cache"] = False
+    if args.beam_size is not None:
+        options["beam_size"] = args.beam_size
+    if args.stop:
+        options["stop"] = args.stop
     for _ in range(args.num_samples):
-        print(trainer.sample(args.prompt, max_new_tokens=args.max_new_tokens, **options))
+        try:
+            text = trainer.sample(args.prompt, max_new_tokens=args.max_new_tokens, **options)
+        except ValueError as error:  # options that do not fit this model: said with the flags' names
+            raise CommandError(re.sub(r"\b(beam_size|stop|temperature|top_k|top_p|use_cache)\b",
+                                      lambda m: SAMPLE_FLAGS[m.group(1)], str(error))) from None
+        print(text)
         print("-" * 60)
     return 0
+
+
+SAMPLE_FLAGS = {"beam_size": "--beam-size", "stop": "--stop", "temperature": "--temperature", "top_k": "--top-k",
+                "top_p": "--top-p", "use_cache": "--no-cache"}
 
 
 def _evaluate(args) -> int:

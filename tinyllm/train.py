@@ -38,7 +38,7 @@ from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
 from .compress.memory import gpt_activation_bytes
-from .generate import generate_text, greedy_translate
+from .generate import generate_beam, generate_text, greedy_translate
 
 __all__ = ["TrainConfig", "ConfigError", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask",
            "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory",
@@ -787,16 +787,49 @@ class Trainer:
             signal.signal(sig, h)
 
     # ---------------------------------------------------------------- inference
-    def sample(self, prompt=None, max_new_tokens=None, **kwargs):
-        """Text continuing ``prompt`` (GPT) or the translation of ``prompt`` (seq2seq)."""
+    def sample(self, prompt=None, max_new_tokens=None, beam_size=None, stop=(), **kwargs):
+        """Text continuing ``prompt`` (GPT, Llama) or the translation of ``prompt`` (seq2seq,
+        greedy). ``kwargs``: sampling options of :func:`~tinyllm.generate.generate`
+        (temperature, top_k, top_p, use_cache). ``beam_size``: beam search instead of sampling
+        (:func:`~tinyllm.generate.generate_beam`). ``stop``: texts, each one token of the
+        model's tokenizer, that end the continuation (kept at its end)."""
         cfg = self.cfg
         prompt = cfg.prompt if prompt is None else prompt
         if cfg.family == "seq2seq":
+            given = [name for name, value in (("beam_size", beam_size), ("stop", stop or None), *kwargs.items())
+                     if value is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: the seq2seq model translates greedily, so these options "
+                                 f"do not apply (they are for gpt and llama models)")
             return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok)[0]
-        options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
-        options.update(kwargs)
+        tokenizer = self.task.tokenizer
+        stop_tokens = [self._stop_token(text) for text in stop] or None
         max_new_tokens = cfg.max_new_tokens if max_new_tokens is None else max_new_tokens
-        return generate_text(self.model, self.task.tokenizer, prompt, max_new_tokens, **options)
+        if beam_size is not None:
+            sampling = sorted(set(kwargs) - {"use_cache"})
+            if sampling:
+                raise ValueError(f"beam_size: beam search keeps the likeliest continuations, so "
+                                 f"{', '.join(sampling)} (options of sampling) cannot be given with it")
+            ids = np.asarray(tokenizer.encode(prompt) if prompt else [0], dtype=np.int64)
+            out, _ = generate_beam(self.model, ids, max_new_tokens, beam_size=beam_size, stop_tokens=stop_tokens,
+                                   use_cache=kwargs.get("use_cache", True))
+            return tokenizer.decode(out.tolist())
+        options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, stop_tokens=stop_tokens)
+        options.update(kwargs)
+        return generate_text(self.model, tokenizer, prompt, max_new_tokens, **options)
+
+    def _stop_token(self, text):
+        """The one token id that ``text`` encodes to in the model's tokenizer."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"stop: each stop must be a non-empty text, got {text!r}")
+        try:
+            ids = self.task.tokenizer.encode(text)
+        except ValueError as error:
+            raise ValueError(f"stop: {text!r}: {error}") from None
+        if len(ids) != 1:
+            raise ValueError(f"stop: {text!r} is {len(ids)} tokens in this model's tokenizer, not one; "
+                             f"give a text that is a single token (a character for a char tokenizer)")
+        return int(ids[0])
 
 
 # ------------------------------------------------------------------------------ helpers
