@@ -509,3 +509,51 @@ def test_three_documented_differences_of_warnings_and_dtypes():
     np.testing.assert_array_equal(ours, torch.nn.functional.silu(torch.tensor(x)).numpy())
     with pytest.raises(TypeError, match="floating-point tensor, got dtype int64"):
         F.relu(tl.Tensor(np.array([1, -2])))
+
+
+TORCH_NAMED_METHODS = {  # name: (tinyllm's call, torch's call), both on a (3, 4) float64 tensor
+    "relu": (lambda x: x.relu(), lambda x: x.relu()),
+    "sigmoid": (lambda x: x.sigmoid(), lambda x: x.sigmoid()),
+    "silu": (lambda x: x.silu(), lambda x: torch.nn.functional.silu(x)),
+    "softmax": (lambda x: x.softmax(-1), lambda x: x.softmax(-1)),
+    "log_softmax": (lambda x: x.log_softmax(axis=0), lambda x: x.log_softmax(dim=0)),
+    "logsumexp": (lambda x: x.logsumexp(axis=1), lambda x: x.logsumexp(dim=1)),
+    "matmul": (lambda x: x.matmul(x.swapaxes(0, 1)), lambda x: x.matmul(x.transpose(0, 1))),
+    "pow": (lambda x: x.pow(3), lambda x: x.pow(3)),
+    "neg": (lambda x: x.neg(), lambda x: x.neg()),
+    "square": (lambda x: x.square(), lambda x: x.square()),
+    "clamp": (lambda x: x.clamp(-0.5, 0.7), lambda x: x.clamp(-0.5, 0.7)),
+    "clamp min only": (lambda x: x.clamp(min=0.1), lambda x: x.clamp(min=0.1)),
+    "t": (lambda x: x.t(), lambda x: x.t()),
+    "permute": (lambda x: x.reshape(3, 2, 2).permute(2, 0, 1), lambda x: x.reshape(3, 2, 2).permute(2, 0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_NAMED_METHODS))
+def test_torch_named_tensor_methods_give_torchs_values_and_gradients(name):
+    ours_fn, theirs_fn = TORCH_NAMED_METHODS[name]
+    data = np.random.default_rng(len(name)).standard_normal((3, 4))
+    x = tl.Tensor(data, requires_grad=True)
+    y = ours_fn(x)
+    weights = np.random.default_rng(7).standard_normal(y.shape)
+    (y * tl.Tensor(weights)).sum().backward()
+    tx = torch.tensor(data, requires_grad=True)
+    ty = theirs_fn(tx)
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(host(y.data), ty.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_torch_named_shape_methods():
+    x = tl.ones(2, 3, 4)
+    assert x.dim() == 3 and x.numel() == 24 and x.size == 24  # size: NumPy's attribute (README)
+    assert tl.ones(3).t().shape == (3,) and tl.tensor(1.0).t().shape == ()
+    with pytest.raises(ValueError, match=r"t\(\) expects a tensor with at most 2 axes, got shape \(2, 3, 4\)"):
+        x.t()
+
+
+def test_grad_is_the_raw_array_as_the_readme_says():
+    x = tl.Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    assert type(x.grad) is np.ndarray and np.array_equal(x.grad, [2.0, 4.0])
+    assert tl.Tensor(x.grad).sum().item() == 6.0

@@ -884,3 +884,9 @@ def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=
     if not return_weights:
         return out
     return out, weights.reshape(q.shape[:-1] + (source_length,))
+
+
+# torch's tensor methods for the activations: x.relu(), x.sigmoid(), x.softmax(axis)...
+for _name in ("relu", "sigmoid", "softmax", "log_softmax", "logsumexp", "silu"):
+    setattr(Tensor, _name, globals()[_name])
+del _name

@@ -229,6 +229,42 @@ class _Methods:
     def clip(self, a_min=None, a_max=None):
         return ops.Clip.apply(self, a_min=a_min, a_max=a_max)
 
+    # ---------------------------------------------------------------- torch's names for the same ops
+    # (torch code ported to tinyllm runs unchanged where the meaning is the same; where NumPy and
+    # torch mean different things by one name, as transpose, size, max, the NumPy meaning stays:
+    # see the README's "Differences from PyTorch")
+    def matmul(self, other):
+        return self @ other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def neg(self):
+        return -self
+
+    def square(self):
+        return self * self
+
+    def clamp(self, min=None, max=None):
+        return self.clip(min, max)
+
+    def t(self):
+        """The transpose of a matrix (a 0-d or 1-D tensor is returned as it is), as torch's."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with at most 2 axes, got shape {self.shape}; "
+                             f"use swapaxes(a, b) or transpose(*axes)")
+        return self.transpose()
+
+    def permute(self, *axes):
+        """The axes in a new order (torch's ``permute``; NumPy's ``transpose(*axes)``)."""
+        return self.transpose(*axes)
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return self.size
+
     # ---------------------------------------------------------------- copies, dtypes, devices
     def clone(self):
         """A copy in new memory that stays in the graph (∂copy/∂self = 1), as torch's ``clone``:
