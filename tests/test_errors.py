@@ -138,3 +138,20 @@ def test_concatenating_0d_tensors_or_splitting_into_no_sections_is_a_clear_error
         tl.concatenate([tl.tensor(1.0), tl.tensor(2.0)])
     with pytest.raises(ValueError, match=r"number of sections must be >= 1, got 0"):
         tl.split(tl.ones(2, 3), 0, axis=1)
+
+
+def test_layer_norm_eps_and_linear_parameters_are_checked_with_a_message():
+    """Found by a differential fuzz of the argument checks' move to tinyllm/arguments.py:
+    eps=None reached the formula (a TypeError from inside), and so did a weight that is no
+    tensor (an AttributeError)."""
+    for eps in (None, 0.0, -1e-5, "1e-5"):
+        with pytest.raises(ValueError, match=r"layer_norm: eps must be a number > 0 .*got"):
+            F.layer_norm(tl.ones(2, 3), eps=eps)
+    with pytest.raises(ValueError, match=r"eps must be a number > 0"):
+        F.layer_norm(tl.ones(2, 3), (3,), None, None, None)  # torch's signature
+    with pytest.raises(TypeError, match=r"weight must be a tl.Tensor, got NoneType"):
+        F.linear(tl.ones(2, 3), None)
+    with pytest.raises(TypeError, match=r"bias must be a tl.Tensor, got list"):
+        F.linear(tl.ones(2, 3), tl.ones(4, 3), [0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"rms_norm: weight must have the normalized shape \(3, 4\)"):
+        F.rms_norm(tl.ones(2, 3, 4), (3, 4), tl.ones(4))

@@ -196,21 +196,25 @@ def over_trailing_axes(fn, x, shape, *params, **kwargs):
     flattened into one and restored (its parameters, of that shape, flattened too)."""
     for p in params:
         if p is not None and p.shape != shape:
-            raise ValueError(f"{fn.__name__}: weight and bias must have the normalized shape {shape}, got {p.shape}")
+            names = "weight and bias" if len(params) > 1 else "weight"
+            raise ValueError(f"{fn.__name__}: {names} must have the normalized shape {shape}, got {p.shape}")
     flat = x.reshape(x.shape[:x.ndim - len(shape)] + (math.prod(shape),))
     out = fn(flat, *(p if p is None else p.reshape(-1) for p in params), **kwargs)
     return out.reshape(x.shape)
 
 
-def norm_over_last_axis(name, x, eps=None, **params):
+_UNCHECKED = object()
+
+
+def norm_over_last_axis(name, x, eps=_UNCHECKED, **params):
     """``x``, a float tensor with at least one feature in its last axis (D), whose ``params``
-    (each None or a tensor) have shape (D,); ``eps``, when given, must be > 0."""
+    (each None or a tensor) have shape (D,); ``eps``, when given, a number > 0."""
     float_tensor(x)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"{name}: needs at least one feature in the last axis, got shape {x.shape}")
-    if eps is not None and not eps > 0:
-        raise ValueError(f"{name}: eps must be > 0 (it keeps √(σ² + ε) away from 0 on constant rows), "
-                         f"got {eps!r}")
+    if eps is not _UNCHECKED and not (isinstance(eps, (int, float, np.number)) and eps > 0):
+        raise ValueError(f"{name}: eps must be a number > 0 (it keeps √(σ² + ε) away from 0 on constant "
+                         f"rows), got {eps!r}")
     d = x.shape[-1]
     for key, p in params.items():
         if p is not None and p.shape != (d,):
@@ -221,6 +225,9 @@ def norm_over_last_axis(name, x, eps=None, **params):
 def linear(x, weight, bias):
     """``x`` (..., in) for a weight (out, in) and a bias (out,) or None."""
     float_tensor(x)
+    tensor(weight, "weight")
+    if bias is not None:
+        tensor(bias, "bias")
     if x.ndim == 0:
         raise ValueError(f"linear: input must have shape (..., in_features), got a 0-d tensor (shape {x.shape})")
     if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
