@@ -107,6 +107,9 @@ OUT_OF_RANGE_AXES = {
     "sum": lambda x: x.sum(axis=2),
     "max": lambda x: x.max(axis=-3),
     "squeeze": lambda x: x.squeeze(5),
+    "F.softmax": lambda x: F.softmax(x, axis=2),
+    "F.logsumexp": lambda x: F.logsumexp(x, axis=-3),
+    "F.cross_entropy": lambda x: F.cross_entropy(x, tl.Tensor(np.zeros(2, np.int64)), axis=2),
 }
 
 

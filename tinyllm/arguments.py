@@ -19,6 +19,8 @@ import numpy as np
 from . import backend
 from .ops import shape_of
 from .tensor import Tensor
+from .tensor_methods import AxisError
+
 
 def tensor(x, name="input"):
     """``x``, which must be a tl.Tensor."""
@@ -36,10 +38,11 @@ def float_tensor(x, name="input"):
 
 
 def valid_axis(x, axis, what):
-    """``axis`` normalised to [0, ndim) (a 0-d tensor takes axis 0 or −1, as torch's dim)."""
+    """``axis`` normalised to [0, ndim) (a 0-d tensor takes axis 0 or −1, as torch's dim);
+    otherwise an AxisError, both a ValueError and an IndexError (see tensor_methods.axis_index)."""
     ndim = max(x.ndim, 1)
     if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"{what}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
+        raise AxisError(f"{what}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
     return int(axis) % ndim
 
 
