@@ -216,8 +216,8 @@ def norm_over_last_axis(name, x, eps=_UNCHECKED, **params):
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"{name}: needs at least one feature in the last axis, got shape {x.shape}")
     if eps is not _UNCHECKED and not (isinstance(eps, (int, float, np.number)) and eps > 0):
-        raise ValueError(f"{name}: eps must be a number > 0 (it keeps √(σ² + ε) away from 0 on constant "
-                         f"rows), got {eps!r}")
+        raise ValueError(f"{name}: eps must be > 0 (it keeps √(σ² + ε) away from 0 on constant rows), "
+                         f"got {eps!r}")
     d = x.shape[-1]
     for key, p in params.items():
         if p is not None and p.shape != (d,):
