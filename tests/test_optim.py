@@ -347,3 +347,19 @@ def test_on_a_strict_device_same_numbers_and_state_dict(strict_device, name):
         opt_dev.step()
     for p, q in zip(host, dev):
         np.testing.assert_array_equal(p.data, q.numpy())
+
+
+def test_state_dicts_copy_unless_told_not_to():
+    """state_dict() snapshots (host copies); state_dict(copy=False) hands the host arrays
+    themselves, as torch's state_dict shares memory, for writing a checkpoint without copies."""
+    layer = tl.nn.Linear(3, 2)
+    opt = AdamW(layer.parameters(), lr=0.1)
+    layer(tl.ones(4, 3)).sum().backward()
+    opt.step()
+    shared, copied = layer.state_dict(copy=False), layer.state_dict()
+    assert shared["weight"] is layer.weight.data and copied["weight"] is not layer.weight.data
+    np.testing.assert_array_equal(copied["weight"], layer.weight.data)
+    moments = opt.state[layer.weight]
+    assert opt.state_dict(copy=False)["state"][0]["exp_avg"] is moments["exp_avg"]
+    snapshot = opt.state_dict()["state"][0]["exp_avg"]
+    assert snapshot is not moments["exp_avg"] and np.array_equal(snapshot, moments["exp_avg"])

@@ -87,23 +87,41 @@ def save_checkpoint(path, tensors: dict, meta: dict | None = None) -> None:
         "meta_sha256": _sha256_text(meta_text),
         "tensors_sha256": _tensors_sha256(arrays),
     }
-    atomic_write(path, _deterministic(safetensors.numpy.save(arrays, metadata=header)))
+    atomic_write(path, lambda file: write_safetensors(file, arrays, header))
 
 
-def _deterministic(payload: bytes) -> bytes:
-    """The same safetensors bytes with the ``__metadata__`` keys in sorted order.
+# The safetensors library's codes for the dtypes a checkpoint holds, in the library's order of
+# the data in a file (it writes the largest first, so that every array stays aligned).
+SAFETENSORS_DTYPES = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16, "U16": np.uint16,
+                      "F16": np.float16, "I32": np.int32, "U32": np.uint32, "F32": np.float32,
+                      "F64": np.float64, "I64": np.int64, "U64": np.uint64}
+_CODE_OF = {np.dtype(t): code for code, t in SAFETENSORS_DTYPES.items()}
+_DATA_RANK = {code: rank for rank, code in enumerate(SAFETENSORS_DTYPES)}
 
-    The safetensors library keeps the metadata in a hash map whose order changes from run
-    to run, so two saves of the same state would differ in their header bytes. Rewriting
-    the header (same JSON, keys sorted, padded with spaces to a multiple of 8 as the format
-    does) makes the same state give the same file, byte for byte; the arrays' offsets are
-    relative to the end of the header and stay valid."""
-    (length,) = struct.unpack("<Q", payload[:8])
-    header = json.loads(payload[8:8 + length])
-    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+
+def write_safetensors(file, arrays: dict, metadata: dict) -> None:
+    """Write ``arrays`` (name → little-endian C-ordered array) and ``metadata`` (str → str)
+    into the open binary ``file`` in the safetensors format, straight from the arrays' memory.
+
+    The bytes are those of ``safetensors.numpy.save(arrays, metadata)`` with the metadata keys
+    sorted (the library keeps them in a hash map whose order changes from run to run; sorted,
+    the same state gives the same file, byte for byte). The library's ``save`` builds the
+    whole file in memory, and a saved copy of it besides: for a training checkpoint that is
+    several times the weights and optimizer state, on top of them. Here the arrays are written
+    where they lie. Reading stays with the library, which checks the format."""
+    codes = {name: _CODE_OF[array.dtype.newbyteorder("=")] for name, array in arrays.items()}
+    names = sorted(arrays, key=lambda name: (-_DATA_RANK[codes[name]], name))
+    header, offset = {"__metadata__": dict(sorted(metadata.items()))}, 0
+    for name in names:
+        end = offset + arrays[name].nbytes
+        header[name] = {"dtype": codes[name], "shape": list(arrays[name].shape), "data_offsets": [offset, end]}
+        offset = end
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + payload[8 + length:]
+    text += b" " * (-len(text) % 8)  # the library pads the header to a multiple of 8 bytes
+    file.write(struct.pack("<Q", len(text)) + text)
+    for name in names:
+        if arrays[name].nbytes:
+            file.write(memoryview(arrays[name].reshape(-1)).cast("B"))
 
 
 def _storable_array(path, name, value) -> np.ndarray:
@@ -167,8 +185,11 @@ def _tensors_sha256(arrays: dict) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: str, payload: bytes) -> None:
+def atomic_write(path: str, payload) -> None:
     """Write ``payload`` to ``path`` so that a crash leaves the old file or the new, whole.
+
+    ``payload``: the bytes, or a function that writes them into the open binary file it is
+    given (so that a large file need not be built in memory first).
 
     Temporary file in the same folder (``os.replace`` is atomic only within one file
     system), flush + fsync so the bytes are on disk before the rename makes them visible,
@@ -180,7 +201,10 @@ def atomic_write(path: str, payload: bytes) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            if callable(payload):
+                payload(f)
+            else:
+                f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
@@ -273,7 +297,7 @@ def _read_metadata(path: str, data: bytes) -> dict:
 
 
 # ----------------------------------------------------------------------------- helpers for the trainer
-def optimizer_to_checkpoint(optimizer, prefix: str = "optim.") -> tuple[dict, dict]:
+def optimizer_to_checkpoint(optimizer, prefix: str = "optim.", copy: bool = True) -> tuple[dict, dict]:
     """Split ``optimizer.state_dict()`` into arrays and JSON: ``(tensors, meta)``.
 
     Arrays are named ``f"{prefix}state.{index}.{name}"`` (e.g. ``optim.state.0.exp_avg``);
@@ -285,8 +309,10 @@ def optimizer_to_checkpoint(optimizer, prefix: str = "optim.") -> tuple[dict, di
         save_checkpoint(path, {**tensors, **optim_tensors}, {"step": step, "optimizer": optim_meta})
 
     and restores with ``optimizer_from_checkpoint(optimizer, tensors, meta["optimizer"])``.
+    ``copy=False``: the state's own host arrays, not copies (``optimizer.state_dict(copy=False)``),
+    for a checkpoint written at once.
     """
-    state_dict = optimizer.state_dict()
+    state_dict = optimizer.state_dict(copy=copy)
     tensors, scalars = {}, {}
     for index, entry in state_dict["state"].items():
         scalars[str(index)] = {}

@@ -139,9 +139,9 @@ class ZeroRedundancyAdamW:
         return total_norm
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
+    def state_dict(self, copy: bool = True) -> dict:
         """The whole state, gathered from all ranks, in AdamW's ``state_dict`` format
-        (host arrays). A collective: every rank must call it."""
+        (host arrays, new ones whatever ``copy`` says). A collective: every rank must call it."""
         comm, xp = self.communicator, self.params[0].xp
         local_state = self.local.state if self.local else {}
         steps = np.zeros(len(self.params))

@@ -260,16 +260,20 @@ class Module:
                 entries.update(child._state_entries(prefix + name + "."))
         return entries
 
-    def state_dict(self) -> "collections.OrderedDict[str, np.ndarray]":
+    def state_dict(self, copy: bool = True) -> "collections.OrderedDict[str, np.ndarray]":
         """name -> host NumPy copy of every parameter and persistent buffer.
 
-        Tied tensors appear under each of their names (sharing one copy), as in torch."""
+        Tied tensors appear under each of their names (sharing one copy), as in torch.
+        ``copy=False``: the host arrays themselves where the tensors are already on the host,
+        as torch's ``state_dict`` gives tensors that share memory. They change as training
+        goes on; for writing them out at once (a checkpoint) without spending their memory
+        again."""
         out = collections.OrderedDict()
         copies = {}
         for name, t in self._state_entries().items():
             if id(t) not in copies:
                 host = backend.to_host(t.data)  # a copy already, for device arrays
-                copies[id(t)] = host.copy() if host is t.data else host
+                copies[id(t)] = host.copy() if copy and host is t.data else host
             out[name] = copies[id(t)]
         return out
 

@@ -155,14 +155,15 @@ class Optimizer:
     def _parameters(self) -> list:
         return [p for group in self.param_groups for p in group["params"]]
 
-    def state_dict(self) -> dict:
+    def state_dict(self, copy: bool = True) -> dict:
         """A snapshot of the optimizer, made of NumPy arrays and plain Python values only::
 
             {"state": {index: {"step": int, name: np.ndarray, ...}},
              "param_groups": [{"lr": ..., ..., "params": [index, ...]}]}
 
         Parameters are numbered in group order, as in ``torch.optim``. Arrays are host copies,
-        so the snapshot does not change as training goes on.
+        so the snapshot does not change as training goes on; with ``copy=False`` they are the
+        state's own arrays where it lives on the host (for writing them out at once).
         """
         index = {id(p): i for i, p in enumerate(self._parameters())}
         groups = []
@@ -172,7 +173,8 @@ class Optimizer:
             groups.append(saved)
         state = {}
         for p, entry in self.state.items():
-            state[index[id(p)]] = {name: _host_copy(value) if backend.array_device(value) is not None else value
+            state[index[id(p)]] = {name: (_host_copy(value) if copy else backend.to_host(value))
+                                   if backend.array_device(value) is not None else value
                                    for name, value in entry.items()}
         return {"state": state, "param_groups": groups}
 
