@@ -521,6 +521,11 @@ def _checkpoint_of(args):
     return checkpoint
 
 
+# the sampling options of Trainer.sample, by the flag that sets each (for its error messages)
+SAMPLE_FLAGS = {"beam_size": "--beam-size", "stop": "--stop", "temperature": "--temperature", "top_k": "--top-k",
+                "top_p": "--top-p", "use_cache": "--no-cache"}
+
+
 def _sample(args) -> int:
     trainer = Trainer.from_checkpoint(_checkpoint_of(args), device=args.device)
     _checked_prompt(trainer, args.prompt, fall_back=False)
@@ -538,15 +543,11 @@ def _sample(args) -> int:
         try:
             text = trainer.sample(args.prompt, max_new_tokens=args.max_new_tokens, **options)
         except ValueError as error:  # options that do not fit this model: said with the flags' names
-            raise CommandError(re.sub(r"\b(beam_size|stop|temperature|top_k|top_p|use_cache)\b",
-                                      lambda m: SAMPLE_FLAGS[m.group(1)], str(error))) from None
+            raise CommandError(re.sub(rf"\b({'|'.join(SAMPLE_FLAGS)})\b", lambda m: SAMPLE_FLAGS[m.group(1)],
+                                      str(error))) from None
         print(text)
         print("-" * 60)
     return 0
-
-
-SAMPLE_FLAGS = {"beam_size": "--beam-size", "stop": "--stop", "temperature": "--temperature", "top_k": "--top-k",
-                "top_p": "--top-p", "use_cache": "--no-cache"}
 
 
 def _evaluate(args) -> int:

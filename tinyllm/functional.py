@@ -887,6 +887,6 @@ def grouped_query_attention(q, k, v, attn_mask=None, is_causal=False, dropout_p=
 
 
 # torch's tensor methods for the activations: x.relu(), x.sigmoid(), x.softmax(axis)...
-for _name in ("relu", "sigmoid", "softmax", "log_softmax", "logsumexp", "silu"):
-    setattr(Tensor, _name, globals()[_name])
-del _name
+for _function in (relu, sigmoid, softmax, log_softmax, logsumexp, silu):
+    setattr(Tensor, _function.__name__, _function)
+del _function
