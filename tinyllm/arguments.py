@@ -19,7 +19,7 @@ import numpy as np
 from . import backend
 from .ops import shape_of
 from .tensor import Tensor
-from .tensor_methods import AxisError
+from .tensor_methods import axis_index
 
 
 def tensor(x, name="input"):
@@ -38,12 +38,9 @@ def float_tensor(x, name="input"):
 
 
 def valid_axis(x, axis, what):
-    """``axis`` normalised to [0, ndim) (a 0-d tensor takes axis 0 or −1, as torch's dim);
-    otherwise an AxisError, both a ValueError and an IndexError (see tensor_methods.axis_index)."""
-    ndim = max(x.ndim, 1)
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise AxisError(f"{what}: axis {axis!r} is out of range for a tensor of shape {x.shape}")
-    return int(axis) % ndim
+    """``axis`` of ``x`` normalised to [0, ndim), as :func:`~tinyllm.tensor_methods.axis_index`
+    checks it (a 0-d tensor takes axis 0 or −1, as torch's dim)."""
+    return axis_index(axis, max(x.ndim, 1), what)
 
 
 def one_of(what, name, value, choices):
@@ -57,14 +54,6 @@ def one_of(what, name, value, choices):
 def valid_reduction(what, reduction):
     """``reduction``, which must be "mean", "sum" or "none"."""
     return one_of(what, "reduction", reduction, ("mean", "sum", "none"))
-
-
-def same_device_tensor(value, like, what, name):
-    """``value`` (a Tensor, or host data made one in ``like``'s dtype) on ``like``'s device."""
-    value = value if isinstance(value, Tensor) else Tensor(value, device=like.device, dtype=like.dtype)
-    if value.device != like.device:
-        raise RuntimeError(f"{what}: {name} on {value.device!r} but the input on {like.device!r}")
-    return value
 
 
 # ----------------------------------------------------------------------------- losses
@@ -151,7 +140,8 @@ def binary_cross_entropy(input, target, weight, reduction, pos_weight):
         if value.requires_grad:
             raise ValueError(f"{what}: {name} is a constant (as in torch); pass {name}.detach() if it comes "
                              f"out of a graph")
-        same_device_tensor(value, input, what, name)
+        if value.device != input.device:
+            raise RuntimeError(f"{what}: {name} on {value.device!r} but the input on {input.device!r}")
         if not broadcasts_to(value.shape, input.shape):
             raise ValueError(f"{what}: {name} of shape {value.shape} does not broadcast to the input's shape "
                              f"{input.shape}")

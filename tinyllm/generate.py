@@ -246,12 +246,19 @@ def generate_beam(model, idx, max_new_tokens, beam_size=4, stop_tokens=None, len
     return np.asarray(prompt + seq, dtype=np.int64), score
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens=200, **options):
+def generate_text(model, tokenizer, prompt, max_new_tokens=200, beam_size=None, **options):
     """Preprocess (encode the prompt), predict (generate), postprocess (decode): text in,
-    text out. ``options`` go to :func:`generate`."""
-    ids = tokenizer.encode(prompt) if prompt else [0]
-    out = generate(model, np.asarray([ids], dtype=np.int64), max_new_tokens, **options)
-    return tokenizer.decode(out[0].tolist())
+    text out. ``options`` go to :func:`generate`; with ``beam_size``, the prediction is
+    :func:`generate_beam`'s, which takes only ``stop_tokens`` and ``use_cache`` of them."""
+    ids = np.asarray([tokenizer.encode(prompt) if prompt else [0]], dtype=np.int64)
+    if beam_size is None:
+        return tokenizer.decode(generate(model, ids, max_new_tokens, **options)[0].tolist())
+    sampling = sorted(set(options) - {"stop_tokens", "use_cache"})
+    if sampling:
+        raise ValueError(f"beam_size: beam search keeps the likeliest continuations, so "
+                         f"{', '.join(sampling)} (options of sampling) cannot be given with it")
+    out, _ = generate_beam(model, ids, max_new_tokens, beam_size=beam_size, **options)
+    return tokenizer.decode(out.tolist())
 
 
 # ------------------------------------------------------------------------------ encoder-decoder

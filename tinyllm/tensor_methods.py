@@ -123,29 +123,29 @@ class _Methods:
 
     # ---------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims=False):
-        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.Sum.apply(self, axis=_norm_axis(axis, self.ndim, "sum"), keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
         """The mean; an integer or boolean tensor's is float32 (torch refuses it)."""
-        return ops.Mean.apply(as_floating(self), axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.Mean.apply(as_floating(self), axis=_norm_axis(axis, self.ndim, "mean"), keepdims=keepdims)
 
     def var(self, axis=None, ddof=0, keepdims=False, **torch_names):
         """The variance Σ (x − μ)² / (N − ddof). ``ddof=0`` by default, as NumPy: torch's
         default is the unbiased ``correction=1`` (pass ``ddof=1``)."""
         _refuse_torch_correction("var", torch_names)
-        return ops.Var.apply(as_floating(self), axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
+        return ops.Var.apply(as_floating(self), axis=_norm_axis(axis, self.ndim, "var"), ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, ddof=0, keepdims=False, **torch_names):
         """The standard deviation √(Σ (x − μ)² / (N − ddof)); ``ddof=0`` by default, as NumPy
         (torch's default is ``correction=1``: pass ``ddof=1``)."""
         _refuse_torch_correction("std", torch_names)
-        return ops.Std.apply(as_floating(self), axis=_norm_axis(axis, self.ndim), ddof=ddof, keepdims=keepdims)
+        return ops.Std.apply(as_floating(self), axis=_norm_axis(axis, self.ndim, "std"), ddof=ddof, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.Max.apply(self, axis=_norm_axis(axis, self.ndim, "max"), keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        return -ops.Max.apply(-self, axis=_norm_axis(axis, self.ndim), keepdims=keepdims)
+        return -ops.Max.apply(-self, axis=_norm_axis(axis, self.ndim, "min"), keepdims=keepdims)
 
     def argmax(self, axis=None, keepdims=False):
         return Tensor._wrap(_argreduce(self.xp.argmax, self.data, axis, keepdims), self._device)
@@ -184,7 +184,7 @@ class _Methods:
     def swapaxes(self, axis1, axis2):
         """Swap two axes (torch's ``transpose(dim0, dim1)``; a 0-d tensor takes 0 or −1)."""
         for axis in (axis1, axis2):
-            _norm_axis(axis, self.ndim)  # in range, or a clear error
+            _norm_axis(axis, self.ndim, "swapaxes")  # in range, or a clear error
         if self.ndim == 0:
             return self.reshape(())
         axes = list(range(self.ndim))
@@ -197,7 +197,7 @@ class _Methods:
         if axis is None:
             shape = tuple(n for n in self.shape if n != 1)
         else:
-            axes = _norm_axis(axis, self.ndim) or ()
+            axes = _norm_axis(axis, self.ndim, "squeeze") or ()
             for a in axes:
                 if self.shape[a] != 1:
                     raise ValueError(f"cannot squeeze axis {a} of size {self.shape[a]} (shape {self.shape})")
@@ -375,18 +375,15 @@ def axis_index(axis, ndim, what):
     return int(axis) % ndim
 
 
-def _norm_axis(axis, ndim):
+def _norm_axis(axis, ndim, what):
     """``axis`` as a sorted tuple of axes in [0, ndim), or None for all of them. A 0-d tensor
     accepts axis 0 or −1 (as torch's dim) and reduces over nothing."""
     if axis is None:
         return None
     axes = axis if isinstance(axis, (list, tuple)) else (axis,)
-    for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise AxisError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
+    normalised = tuple(sorted(axis_index(a, max(ndim, 1), what) for a in axes))
     if ndim == 0:
         return None
-    normalised = tuple(sorted(a % ndim for a in axes))
     if len(set(normalised)) != len(normalised):
         raise ValueError(f"repeated axis in {axis}")
     return normalised

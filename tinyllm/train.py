@@ -38,7 +38,7 @@ from .optim import AdamW, clip_grad_norm_, param_groups
 from .optim.schedules import cosine_with_warmup, noam
 from .tensor import Tensor, no_grad
 from .compress.memory import gpt_activation_bytes
-from .generate import generate_beam, generate_text, greedy_translate
+from .generate import generate_text, greedy_translate
 
 __all__ = ["TrainConfig", "ConfigError", "PRESETS", "Trainer", "LanguageModelingTask", "TranslationTask",
            "TrainingDiverged", "read_checkpoint", "checkpoint_tokenizer", "check_weights", "check_memory",
@@ -804,21 +804,11 @@ class Trainer:
                 raise ValueError(f"{', '.join(given)}: the seq2seq model translates greedily, so these options "
                                  f"do not apply (they are for gpt and llama models)")
             return greedy_translate(self.model, [prompt], self.task.src_tok, self.task.tgt_tok)[0]
-        tokenizer = self.task.tokenizer
-        stop_tokens = [self._stop_token(text) for text in stop] or None
+        # the run's sampling settings apply to sampling; a beam search takes none of them
+        options = {} if beam_size is not None else dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+        options.update(kwargs, stop_tokens=[self._stop_token(text) for text in stop] or None)
         max_new_tokens = cfg.max_new_tokens if max_new_tokens is None else max_new_tokens
-        if beam_size is not None:
-            sampling = sorted(set(kwargs) - {"use_cache"})
-            if sampling:
-                raise ValueError(f"beam_size: beam search keeps the likeliest continuations, so "
-                                 f"{', '.join(sampling)} (options of sampling) cannot be given with it")
-            ids = np.asarray(tokenizer.encode(prompt) if prompt else [0], dtype=np.int64)
-            out, _ = generate_beam(self.model, ids, max_new_tokens, beam_size=beam_size, stop_tokens=stop_tokens,
-                                   use_cache=kwargs.get("use_cache", True))
-            return tokenizer.decode(out.tolist())
-        options = dict(temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, stop_tokens=stop_tokens)
-        options.update(kwargs)
-        return generate_text(self.model, tokenizer, prompt, max_new_tokens, **options)
+        return generate_text(self.model, self.task.tokenizer, prompt, max_new_tokens, beam_size=beam_size, **options)
 
     def _stop_token(self, text):
         """The one token id that ``text`` encodes to in the model's tokenizer."""
